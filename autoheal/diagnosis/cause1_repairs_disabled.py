@@ -1,0 +1,64 @@
+"""Cause 1: automatic repairs policy isn't correctly enabled in the scale set.
+
+The policy is missing or `enabled: false`, or the `AutomaticRepairs` orchestration service is absent or
+`NotRunning`. (`Suspended` is cause 4.) Resolution 1: enable the policy — which Azure refuses without a
+health source, so we only propose it when one exists.
+"""
+
+from __future__ import annotations
+
+from ..model import ActionCode, Finding, FindingCode, ProposedAction, ServiceState, Severity
+from ..settings import iso_duration
+from . import references
+from .context import Context, norm
+
+
+def check(ctx: Context) -> list[Finding]:
+    s = ctx.snapshot
+    state = s.repairs_service_state
+    if norm(state) == norm(ServiceState.SUSPENDED):
+        return []
+    if s.repairs.enabled and norm(state) == norm(ServiceState.RUNNING):
+        return []
+    if not s.repairs.present:
+        why = "has no automatic repairs policy"
+    elif not s.repairs.enabled:
+        why = "has automatic repairs turned off"
+    elif state is None:
+        why = "has the policy enabled but no AutomaticRepairs orchestration service"
+    else:
+        why = f"has the policy enabled but the AutomaticRepairs service is {state}"
+    evidence = {
+        "automaticRepairsPolicy": {
+            "present": s.repairs.present,
+            "enabled": s.repairs.enabled,
+            "gracePeriod": s.repairs.grace_period,
+            "repairAction": s.repairs.repair_action,
+        },
+        "serviceState": state,
+        "healthSources": [source.to_dict() for source in s.health_sources],
+        "health": ctx.health.counts(),
+    }
+    if s.service_fabric:
+        action = ProposedAction.none("automatic repairs do not support Service Fabric scale sets")
+    elif not s.health_sources:
+        action = ProposedAction.none("configure an Application Health extension or LB probe first")
+    else:
+        action = ProposedAction(
+            ActionCode.ENABLE_AUTOMATIC_REPAIRS,
+            params={
+                "gracePeriod": iso_duration(ctx.settings.repair_grace_period),
+                "repairAction": ctx.settings.repair_action,
+            },
+        )
+    return [
+        Finding(
+            code=FindingCode.REPAIRS_DISABLED,
+            severity=Severity.WARNING,
+            scale_set_id=s.id,
+            summary=f"Scale set {s.name} {why}, so unhealthy instances are never repaired.",
+            reference=references.CAUSE_1,
+            proposed_action=action,
+            evidence=evidence,
+        )
+    ]

@@ -1,0 +1,84 @@
+"""Cause 3: instance is marked unhealthy due to a provisioning failure.
+
+`ProvisioningState/failed` in the instance view's statusesSummary; automatic repairs never handle it.
+Resolution 3: delete the failed instance and add a new one (`replace-failed-instances`). Create
+timeouts (`create-timed-out`) and delete leftovers (`delete-failed`) have their own rules.
+"""
+
+from __future__ import annotations
+
+from ..model import ActionCode, Finding, FindingCode, Instance, ProposedAction, Severity
+from . import references
+from .context import RESILIENT_CREATE_WINDOW, Context, created_at, iso
+
+
+def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tuple[list[Instance], list[dict]]:
+    """Split instances into those to replace now and those resilient create may still retry."""
+    if not ctx.snapshot.resiliency.create_enabled:
+        return list(instances), []
+    act, waiting = [], []
+    for instance in instances:
+        born = created_at(instance)
+        if born is not None and ctx.now - born < RESILIENT_CREATE_WINDOW:
+            waiting.append({"instanceId": instance.instance_id, "retriesUntil": iso(born + RESILIENT_CREATE_WINDOW)})
+        else:
+            act.append(instance)
+    return act, waiting
+
+
+def replace_action(ctx: Context, act: list[Instance], waiting: list[dict]) -> ProposedAction:
+    if not act:
+        until = max(w["retriesUntil"] for w in waiting)
+        return ProposedAction.none(f"wait: resilient create may still retry (30 min / 5 attempts) until {until}")
+    return ProposedAction(
+        ActionCode.REPLACE_FAILED_INSTANCES,
+        params={"instanceIds": [i.instance_id for i in act], "targetCapacity": ctx.snapshot.capacity},
+    )
+
+
+def check(ctx: Context) -> list[Finding]:
+    s = ctx.snapshot
+    failed = ctx.failures.other
+    summary_failed = sum(
+        n for code, n in s.statuses_summary.items() if code.lower().startswith("provisioningstate/failed")
+    )
+    if not failed:
+        unread = [i for i in s.instances if not i.has_instance_view]
+        if summary_failed and (unread or not s.instances):
+            return [
+                Finding(
+                    code=FindingCode.PROVISIONING_FAILED,
+                    severity=Severity.ERROR,
+                    scale_set_id=s.id,
+                    summary=f"Scale set {s.name} reports {summary_failed} instance(s) with failed provisioning.",
+                    reference=references.CAUSE_3,
+                    proposed_action=ProposedAction.none(
+                        "the failed instances could not be identified (instance views missing)"
+                    ),
+                    evidence={"statusesSummary": dict(s.statuses_summary)},
+                )
+            ]
+        return []
+    act, waiting = resilient_create_wait(ctx, failed)
+    codes = sorted({i.provisioning_error_code or "unknown" for i in failed})
+    return [
+        Finding(
+            code=FindingCode.PROVISIONING_FAILED,
+            severity=Severity.ERROR,
+            scale_set_id=s.id,
+            instance_ids=tuple(i.instance_id for i in failed),
+            summary=(
+                f"Scale set {s.name} has {len(failed)} instance(s) that failed provisioning ({', '.join(codes)}); "
+                "automatic repairs do not handle provisioning failures."
+            ),
+            reference=references.CAUSE_3,
+            proposed_action=replace_action(ctx, act, waiting),
+            evidence={
+                "statusesSummary": dict(s.statuses_summary),
+                "instances": [ctx.instance_facts(i) for i in failed],
+                "capacity": s.capacity,
+                "resilientVMCreation": s.resiliency.create_enabled,
+                "waitingForResilientCreate": waiting,
+            },
+        )
+    ]

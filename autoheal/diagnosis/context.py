@@ -1,0 +1,188 @@
+"""What every rule reads: the snapshot, the settings, "now", and facts several rules share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..model import HealthState, Instance, ScaleSetSnapshot, ServiceState
+from ..settings import Settings
+
+# The platform's own limits (Microsoft's resilient create/delete and automatic repairs documents).
+RESILIENT_CREATE_WINDOW = timedelta(minutes=30)
+RESILIENT_CREATE_ATTEMPTS = 5
+RESILIENT_DELETE_ATTEMPTS = 5
+CREATE_TIMEOUT_CODES = frozenset({"OSProvisioningTimedOut", "VMStartTimedOut"})
+# Azure's default when a policy carries no gracePeriod; the longer documented value, so we never act early.
+DEFAULT_GRACE_PERIOD = timedelta(minutes=30)
+# Below this many running instances "all of them are unhealthy" cannot tell a broken probe from a sick VM.
+MIN_INSTANCES_FOR_HEALTH_VERDICT = 2
+
+BAD_HEALTH = (HealthState.UNHEALTHY, HealthState.UNKNOWN)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return moment.isoformat().replace("+00:00", "Z") if moment else None
+
+
+def minutes(delta: timedelta | None) -> float | None:
+    return round(delta.total_seconds() / 60, 1) if delta is not None else None
+
+
+def norm(value: str | None) -> str:
+    """Compare Azure enum strings loosely: 'In Progress', 'InProgress' and 'inprogress' are one."""
+    return (value or "").replace(" ", "").lower()
+
+
+def is_running(instance: Instance) -> bool:
+    return (
+        instance.has_instance_view
+        and norm(instance.provisioning_state) == "succeeded"
+        and norm(instance.power_state) in ("running", "")
+    )
+
+
+def last_state_change(instance: Instance) -> datetime | None:
+    """Automatic repairs' grace period runs from the instance's latest state change."""
+    moments = [m for m in (instance.health_since, instance.provisioning_time) if m is not None]
+    return max(moments) if moments else None
+
+
+def created_at(instance: Instance) -> datetime | None:
+    return instance.time_created or instance.provisioning_time
+
+
+@dataclass(frozen=True)
+class HealthAssessment:
+    """Cause 2's verdict, shared by cause 4 (resume would loop) and the repair rules (storm)."""
+
+    misconfigured: bool
+    reason: str
+    running: int
+    healthy: int
+    unhealthy: int
+    unknown: int
+    initializing: int
+    not_reported: int
+    threshold_percent: int
+
+    @property
+    def bad(self) -> int:
+        return self.unhealthy + self.unknown
+
+    @property
+    def bad_percent(self) -> float:
+        return round(100.0 * self.bad / self.running, 1) if self.running else 0.0
+
+    def counts(self) -> dict[str, Any]:
+        return {
+            "running": self.running,
+            "healthy": self.healthy,
+            "unhealthy": self.unhealthy,
+            "unknown": self.unknown,
+            "initializing": self.initializing,
+            "notReported": self.not_reported,
+            "badPercent": self.bad_percent,
+            "stormThresholdPercent": self.threshold_percent,
+        }
+
+
+def assess_health(snapshot: ScaleSetSnapshot, settings: Settings) -> HealthAssessment:
+    running = [i for i in snapshot.instances if is_running(i)]
+    by_state = {state: sum(1 for i in running if i.health is state) for state in HealthState}
+    not_reported = sum(1 for i in running if i.health is None)
+    threshold = settings.storm_threshold_percent
+    base: dict[str, Any] = {
+        "running": len(running),
+        "healthy": by_state[HealthState.HEALTHY],
+        "unhealthy": by_state[HealthState.UNHEALTHY],
+        "unknown": by_state[HealthState.UNKNOWN],
+        "initializing": by_state[HealthState.INITIALIZING],
+        "not_reported": not_reported,
+        "threshold_percent": threshold,
+    }
+    bad = base["unhealthy"] + base["unknown"]
+    if not snapshot.health_sources:
+        return HealthAssessment(True, "no Application Health extension and no load-balancer probe", **base)
+    if len(running) >= MIN_INSTANCES_FOR_HEALTH_VERDICT:
+        if bad == len(running):
+            return HealthAssessment(True, f"all {bad} running instances report Unhealthy/Unknown", **base)
+        if 100 * bad > threshold * len(running):
+            return HealthAssessment(
+                True,
+                f"{bad} of {len(running)} running instances report Unhealthy/Unknown (more than {threshold} %)",
+                **base,
+            )
+    return HealthAssessment(False, "", **base)
+
+
+@dataclass(frozen=True)
+class FailedInstances:
+    """Each failed instance belongs to exactly one finding, so no instance gets two actions."""
+
+    create_timeouts: tuple[Instance, ...] = ()
+    delete_leftovers: tuple[Instance, ...] = ()
+    stuck_deleting: tuple[Instance, ...] = ()
+    other: tuple[Instance, ...] = ()
+    surplus: int = 0
+
+
+def classify_failures(snapshot: ScaleSetSnapshot, settings: Settings, now: datetime) -> FailedInstances:
+    deleting = [i for i in snapshot.instances if norm(i.provisioning_state) == "deleting"]
+    stuck = tuple(
+        i
+        for i in deleting
+        if i.provisioning_time is not None and now - i.provisioning_time >= settings.delete_stuck_after
+    )
+    failed = [i for i in snapshot.instances if i.failed]
+    # A delete Azure accepted already lowered sku.capacity: failed VMs beyond it are delete leftovers.
+    active = len(snapshot.instances) - len(deleting)
+    surplus = max(0, active - snapshot.capacity) if snapshot.capacity is not None else 0
+    leftovers = [i for i in failed if norm(i.resilient_deletion_status) in ("failed", "inprogress")]
+    rest = [i for i in failed if i not in leftovers]
+    extra = max(0, surplus - len(leftovers))
+    if extra:
+        # Prefer instances whose error is not a create timeout: a timeout says the VM was being created.
+        ordered = sorted(rest, key=lambda i: (i.provisioning_error_code in CREATE_TIMEOUT_CODES, i.instance_id))
+        leftovers += ordered[:extra]
+        rest = [i for i in rest if i not in leftovers]
+    timeouts = tuple(i for i in rest if i.provisioning_error_code in CREATE_TIMEOUT_CODES)
+    other = tuple(i for i in rest if i not in timeouts)
+    return FailedInstances(timeouts, tuple(leftovers), stuck, other, surplus)
+
+
+@dataclass(frozen=True)
+class Context:
+    snapshot: ScaleSetSnapshot
+    settings: Settings
+    now: datetime
+    health: HealthAssessment = field(init=False)
+    failures: FailedInstances = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "health", assess_health(self.snapshot, self.settings))
+        object.__setattr__(self, "failures", classify_failures(self.snapshot, self.settings, self.now))
+
+    @property
+    def repairs_running(self) -> bool:
+        s = self.snapshot
+        return s.repairs.enabled and norm(s.repairs_service_state) == norm(ServiceState.RUNNING)
+
+    def instance_facts(self, instance: Instance) -> dict[str, Any]:
+        facts: dict[str, Any] = {"instanceId": instance.instance_id, "name": instance.name}
+        for key, value in (
+            ("provisioningState", instance.provisioning_state),
+            ("errorCode", instance.provisioning_error_code),
+            ("message", instance.provisioning_message),
+            ("health", instance.health.value if instance.health else None),
+            ("healthSince", iso(instance.health_since)),
+            ("stateSince", iso(instance.provisioning_time)),
+            ("timeCreated", iso(instance.time_created)),
+            ("resilientVMDeletionStatus", instance.resilient_deletion_status),
+        ):
+            if value is not None:
+                facts[key] = value
+        if instance.protected_from_scale_set_actions:
+            facts["protectFromScaleSetActions"] = True
+        return facts

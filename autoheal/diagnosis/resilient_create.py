@@ -1,0 +1,76 @@
+"""Resilient create: the policy is off, or a create timed out past the platform's retries.
+
+Resilient create retries OSProvisioningTimedOut / VMStartTimedOut up to 5 times or 30 minutes while the
+VM shows `Creating`; after that the VM stays `Failed` and someone has to replace it.
+"""
+
+from __future__ import annotations
+
+from ..model import ActionCode, Finding, FindingCode, ProposedAction, Severity
+from . import references
+from .cause3_provisioning_failed import replace_action, resilient_create_wait
+from .context import (
+    CREATE_TIMEOUT_CODES,
+    RESILIENT_CREATE_ATTEMPTS,
+    RESILIENT_CREATE_WINDOW,
+    Context,
+    minutes,
+)
+
+FEATURE = "ResilientVMScaleSetVMCreation"
+MIN_API_VERSION = "2023-07-01"
+
+
+def check_disabled(ctx: Context) -> list[Finding]:
+    s = ctx.snapshot
+    if s.resiliency.create_enabled:
+        return []
+    return [
+        Finding(
+            code=FindingCode.RESILIENT_CREATE_DISABLED,
+            severity=Severity.INFO,
+            scale_set_id=s.id,
+            summary=f"Scale set {s.name} does not retry VM creates that time out (resilient create is off).",
+            reference=references.RESILIENT_CREATE,
+            proposed_action=ProposedAction(ActionCode.ENABLE_RESILIENT_VM_CREATE),
+            evidence={
+                "resiliencyPolicy": {"present": s.resiliency.present, "resilientVMCreationPolicy": False},
+                "featureFlag": f"Microsoft.Compute/{FEATURE}",
+                "registerCommand": f'az feature register --namespace "Microsoft.Compute" --name "{FEATURE}"',
+                "minimumApiVersion": MIN_API_VERSION,
+            },
+        )
+    ]
+
+
+def check_timed_out(ctx: Context) -> list[Finding]:
+    s = ctx.snapshot
+    timed_out = ctx.failures.create_timeouts
+    if not timed_out:
+        return []
+    act, waiting = resilient_create_wait(ctx, timed_out)
+    if s.resiliency.create_enabled:
+        platform = (
+            f"past resilient create's {RESILIENT_CREATE_ATTEMPTS} attempts / {minutes(RESILIENT_CREATE_WINDOW):.0f} min"
+        )
+    else:
+        platform = "resilient create is off, so the platform did not retry"
+    action = replace_action(ctx, act, waiting)
+    return [
+        Finding(
+            code=FindingCode.CREATE_TIMED_OUT,
+            severity=Severity.ERROR,
+            scale_set_id=s.id,
+            instance_ids=tuple(i.instance_id for i in timed_out),
+            summary=f"{len(timed_out)} instance(s) of {s.name} failed to start in time ({platform}).",
+            reference=references.RESILIENT_CREATE,
+            proposed_action=action,
+            evidence={
+                "errorCodes": sorted(CREATE_TIMEOUT_CODES & {i.provisioning_error_code for i in timed_out}),
+                "instances": [ctx.instance_facts(i) for i in timed_out],
+                "resilientVMCreation": s.resiliency.create_enabled,
+                "capacity": s.capacity,
+                "waitingForResilientCreate": waiting,
+            },
+        )
+    ]

@@ -1,0 +1,506 @@
+"""The one door to Azure Resource Manager (Microsoft.Compute).
+
+Nothing else in the project imports `azure.mgmt.compute`. Reads for a sweep are one subscription-wide
+list of scale sets, then per scale set its instance view and one paged instance list with instance
+views: `1 + 2N` requests, no per-instance GETs. Reads go through the SDK client's pipeline
+(`send_request`: auth, retries honouring `Retry-After`, tracing) and stay REST-shaped JSON, which
+`snapshot.py` turns into dataclasses without paying for SDK model construction on 50,000 VMs.
+Writes use the SDK's typed long-running operations and block until Azure reports the final state.
+
+Every public method declares the RBAC actions it needs with `@requires(...)`; `REQUIRED_ACTIONS` is
+the single list the custom role in `infra/` is checked against.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlparse
+
+from .model import ScaleSetSnapshot, parse_resource_id
+from .snapshot import parse_scale_set
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+    from azure.mgmt.compute import ComputeManagementClient
+
+log = logging.getLogger("autoheal.gateway")
+
+DEFAULT_ENDPOINT = "https://management.azure.com"
+# The api-version azure-mgmt-compute 39 sends; raw reads use the same one (a test keeps them equal).
+API_VERSION = "2026-04-01"
+COMPUTE = "/providers/Microsoft.Compute"
+
+REQUIRED_ACTIONS: dict[str, set[str]] = {}
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def requires(*actions: str) -> Callable[[_F], _F]:
+    """Record the RBAC actions a gateway method needs (the custom role is checked against these)."""
+
+    def mark(func: _F) -> _F:
+        REQUIRED_ACTIONS.setdefault(func.__name__, set()).update(actions)
+        return func
+
+    return mark
+
+
+def all_required_actions() -> set[str]:
+    return set().union(*REQUIRED_ACTIONS.values())
+
+
+class ArmError(Exception):
+    """An ARM call that failed, with ARM's error code and whether retrying later can help."""
+
+    def __init__(self, message: str, *, code: str = "Unknown", status: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.status = status
+        self.message = message
+
+    @property
+    def transient(self) -> bool:
+        """Throttling, server faults, a conflicting operation in progress, or no answer at all."""
+        if self.status is None:
+            return True
+        if self.status in (408, 429) or self.status >= 500:
+            return True
+        return self.status == 409 and self.code in {"Conflict", "OperationNotAllowed", "RetryableError"}
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    def __str__(self) -> str:
+        status = f"HTTP {self.status} " if self.status else ""
+        return f"{status}{self.code}: {self.message}"
+
+
+class StaticTokenCredential:
+    """A bearer token for the local emulator only (it accepts any token)."""
+
+    def __init__(self, token: str = "emulator-token") -> None:
+        self._token = token
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
+        from azure.core.credentials import AccessToken
+
+        return AccessToken(self._token, int(time.time()) + 3600)
+
+    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
+        from azure.core.credentials import AccessTokenInfo
+
+        return AccessTokenInfo(self._token, int(time.time()) + 3600)
+
+
+def is_loopback(endpoint: str) -> bool:
+    host = (urlparse(endpoint).hostname or "").lower()
+    return host in {"127.0.0.1", "localhost", "::1"}
+
+
+def default_credential(endpoint: str, client_id: str | None = None) -> TokenCredential:
+    """DefaultAzureCredential for Azure (managed identity in Functions, `az login` on a laptop)."""
+    if is_loopback(endpoint):
+        return StaticTokenCredential()  # type: ignore[return-value]
+    from azure.identity import DefaultAzureCredential  # ~0.5 s import: only when talking to Azure
+
+    return DefaultAzureCredential(managed_identity_client_id=client_id) if client_id else DefaultAzureCredential()
+
+
+@dataclass
+class ArmMeter:
+    """Counts what crossed the wire (every attempt, retries and LRO polls included)."""
+
+    reads: int = 0
+    writes: int = 0
+    throttled: int = 0
+    throttle_wait_seconds: float = 0.0
+    remaining_reads: int | None = None
+    remaining_writes: int | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def requests(self) -> int:
+        return self.reads + self.writes
+
+    def on_response(self, pipeline_response: Any) -> None:
+        request = pipeline_response.http_request
+        response = pipeline_response.http_response
+        headers = response.headers
+        with self._lock:
+            if request.method.upper() == "GET":
+                self.reads += 1
+            else:
+                self.writes += 1
+            reads = _int_header(headers, "x-ms-ratelimit-remaining-subscription-reads")
+            writes = _int_header(headers, "x-ms-ratelimit-remaining-subscription-writes")
+            if reads is not None:
+                self.remaining_reads = reads
+            if writes is not None:
+                self.remaining_writes = writes
+            if response.status_code == 429:
+                self.throttled += 1
+                self.throttle_wait_seconds += float(_int_header(headers, "Retry-After") or 0)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "reads": self.reads,
+                "writes": self.writes,
+                "throttled": self.throttled,
+                "throttleWaitSeconds": self.throttle_wait_seconds,
+                "remainingReads": self.remaining_reads,
+                "remainingWrites": self.remaining_writes,
+            }
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    try:
+        return int(str(value).strip()) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _error_from_http(exc: Exception) -> ArmError:
+    """Translate azure-core exceptions (including failed LROs) into ArmError."""
+    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+
+    if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
+        return ArmError(f"no answer from ARM: {exc}", code="ServiceUnavailable", status=None)
+    if isinstance(exc, HttpResponseError):
+        status = exc.status_code
+        code = getattr(exc.error, "code", None) if exc.error else None
+        message = getattr(exc.error, "message", None) if exc.error else None
+        if (not code or not message) and exc.response is not None:
+            body_code, body_message = _parse_error_body(exc.response)
+            code = code or body_code
+            message = message or body_message
+        return ArmError(message or str(exc), code=code or "Unknown", status=status)
+    return ArmError(str(exc), code=type(exc).__name__, status=None)
+
+
+def _parse_error_body(response: Any) -> tuple[str | None, str | None]:
+    try:
+        body = response.json()
+    except Exception:
+        return None, None
+    error = body.get("error") if isinstance(body, dict) else None
+    if isinstance(error, dict):
+        return error.get("code"), error.get("message")
+    if isinstance(body, dict) and body.get("status") == "Failed":
+        return "OperationFailed", str(body)
+    return None, None
+
+
+class ComputeGateway:
+    """Reads snapshots and performs remediation writes for one subscription."""
+
+    def __init__(
+        self,
+        subscription_id: str,
+        *,
+        endpoint: str = DEFAULT_ENDPOINT,
+        credential: TokenCredential | None = None,
+        ca_bundle: str | None = None,
+        client_id: str | None = None,
+        polling_interval: float | None = None,
+        retry_total: int = 6,
+        retry_backoff_factor: float = 0.8,
+        lro_timeout: float = 1800.0,
+        max_connections: int = 32,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.subscription_id = subscription_id
+        self.endpoint = endpoint.rstrip("/")
+        self.meter = ArmMeter()
+        self._credential = credential or default_credential(self.endpoint, client_id)
+        self._ca_bundle = ca_bundle
+        self._polling_interval = polling_interval
+        self._retry_total = retry_total
+        self._retry_backoff_factor = retry_backoff_factor
+        self._lro_timeout = lro_timeout
+        self._max_connections = max_connections
+        self._clock = clock or (lambda: datetime.now(UTC))
+        self._client: ComputeManagementClient | None = None
+        self._client_lock = threading.Lock()
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    @property
+    def client(self) -> ComputeManagementClient:
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._build_client()
+            return self._client
+
+    def _build_client(self) -> ComputeManagementClient:
+        import requests
+        from azure.core.pipeline.transport import RequestsTransport
+        from azure.mgmt.compute import ComputeManagementClient
+
+        # One pooled session sized for the sweep's concurrency: without it requests keeps 10 connections
+        # per host and every extra worker pays a fresh TLS handshake.
+        session = requests.Session()
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self._max_connections, max_retries=0)
+        session.mount("https://", adapter)
+        session.mount("http://", adapter)
+        transport = RequestsTransport(session=session, session_owner=True)
+        kwargs: dict[str, Any] = {
+            "base_url": self.endpoint,
+            "transport": transport,
+            "raw_response_hook": self.meter.on_response,
+            "retry_total": self._retry_total,
+            "retry_backoff_factor": self._retry_backoff_factor,
+        }
+        if self._ca_bundle:
+            kwargs["connection_verify"] = self._ca_bundle
+        if self._polling_interval is not None:
+            kwargs["polling_interval"] = self._polling_interval
+        if not self.endpoint.startswith(DEFAULT_ENDPOINT):
+            # Token audience stays ARM's even when the endpoint is the emulator or a sovereign cloud.
+            kwargs["credential_scopes"] = ["https://management.azure.com/.default"]
+        return ComputeManagementClient(self._credential, self.subscription_id, **kwargs)
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> ComputeGateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get_json(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        from azure.core.exceptions import AzureError
+        from azure.core.rest import HttpRequest
+
+        query = {"api-version": API_VERSION, **(params or {})} if params is not None else None
+        request = HttpRequest("GET", url, params=query)
+        try:
+            response = self.client.send_request(request)
+        except AzureError as exc:
+            raise _error_from_http(exc) from exc
+        if response.status_code >= 400:
+            code, message = _parse_error_body(response)
+            raise ArmError(message or f"GET {url} failed", code=code or "Unknown", status=response.status_code)
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise ArmError(f"ARM answered non-JSON to GET {url}", code="InvalidResponse", status=200) from exc
+        if not isinstance(body, dict):
+            raise ArmError(f"ARM answered an unexpected shape to GET {url}", code="InvalidResponse", status=200)
+        return body
+
+    def _paged(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        body = self._get_json(path, params)
+        while True:
+            yield from (item for item in body.get("value") or [] if isinstance(item, dict))
+            next_link = body.get("nextLink")
+            if not next_link:
+                return
+            self._check_next_link(next_link)
+            body = self._get_json(next_link, None)
+
+    def _check_next_link(self, next_link: str) -> None:
+        # The bearer token goes wherever nextLink points: only ever follow it to the same ARM host.
+        ours, theirs = urlparse(self.endpoint), urlparse(next_link)
+        if (theirs.scheme, theirs.netloc.lower()) != (ours.scheme, ours.netloc.lower()):
+            raise ArmError(f"refusing to follow nextLink to another host: {next_link}", code="InvalidNextLink")
+
+    def _scale_set_path(self, resource_group: str, name: str) -> str:
+        return (
+            f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}"
+            f"{COMPUTE}/virtualMachineScaleSets/{name}"
+        )
+
+    def _call(self, describe: str, start: Callable[[], Any]) -> Any:
+        """Start an SDK operation (an LRO poller or a plain call) and wait for its final answer."""
+        from azure.core.exceptions import AzureError
+
+        try:
+            result = start()
+            if hasattr(result, "result") and hasattr(result, "done"):  # an LROPoller
+                poller, result = result, result.result(timeout=self._lro_timeout)
+                if not poller.done():
+                    raise ArmError(
+                        f"{describe}: still running after {self._lro_timeout:.0f}s", code="OperationTimedOut"
+                    )
+            return result
+        except AzureError as exc:
+            error = _error_from_http(exc)
+            log.warning("%s failed: %s", describe, error)
+            raise error from exc
+
+    # -- reads ------------------------------------------------------------------------------------------
+
+    @requires("Microsoft.Compute/virtualMachineScaleSets/read")
+    def list_scale_sets(self, resource_group: str | None = None) -> list[dict[str, Any]]:
+        """Every scale set of the subscription (or of one resource group), as ARM JSON."""
+        scope = f"/subscriptions/{self.subscription_id}"
+        if resource_group:
+            scope += f"/resourceGroups/{resource_group}"
+        return list(self._paged(f"{scope}{COMPUTE}/virtualMachineScaleSets", {}))
+
+    @requires("Microsoft.Compute/virtualMachineScaleSets/read")
+    def get_scale_set(self, resource_group: str, name: str) -> dict[str, Any]:
+        return self._get_json(self._scale_set_path(resource_group, name), {})
+
+    @requires("Microsoft.Compute/virtualMachineScaleSets/instanceView/read")
+    def get_instance_view(self, resource_group: str, name: str) -> dict[str, Any]:
+        return self._get_json(f"{self._scale_set_path(resource_group, name)}/instanceView", {})
+
+    @requires(
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/instanceView/read",
+        "Microsoft.Compute/virtualMachines/read",
+        "Microsoft.Compute/virtualMachines/instanceView/read",
+    )
+    def list_instances(self, resource: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """Instances with their instance views: Uniform through the scale set, Flexible as VMs."""
+        ids = parse_resource_id(str(resource.get("id") or ""))
+        resource_group, name = ids["resourcegroups"], ids["virtualmachinescalesets"]
+        mode = str((resource.get("properties") or {}).get("orchestrationMode") or "Uniform")
+        if mode.lower() == "flexible":
+            path = f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}{COMPUTE}/virtualMachines"
+            flt = f"'virtualMachineScaleSet/id' eq '{resource['id']}'"
+            return list(self._paged(path, {"$filter": flt, "$expand": "instanceView"}))
+        path = f"{self._scale_set_path(resource_group, name)}/virtualMachines"
+        return list(self._paged(path, {"$expand": "instanceView"}))
+
+    @requires("Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
+    def get_instance_resiliency(self, resource_group: str, name: str, instance_id: str) -> dict[str, Any]:
+        """One instance with `resilientVMDeletionStatus` (works for Flexible too): only for suspects."""
+        path = f"{self._scale_set_path(resource_group, name)}/virtualMachines/{instance_id}"
+        return self._get_json(path, {"$expand": "resiliencyView"})
+
+    def snapshot(self, resource: Mapping[str, Any]) -> ScaleSetSnapshot:
+        """Instance view + instance list of a scale set already read (e.g. from `list_scale_sets`)."""
+        ids = parse_resource_id(str(resource.get("id") or ""))
+        instance_view = self.get_instance_view(ids["resourcegroups"], ids["virtualmachinescalesets"])
+        instances = self.list_instances(resource)
+        return parse_scale_set(resource, instance_view, instances, read_at=self._clock())
+
+    def snapshot_by_name(self, resource_group: str, name: str) -> ScaleSetSnapshot:
+        """A fresh read of everything (re-read before acting)."""
+        return self.snapshot(self.get_scale_set(resource_group, name))
+
+    # -- writes -----------------------------------------------------------------------------------------
+
+    @requires("Microsoft.Compute/virtualMachineScaleSets/write")
+    def update_scale_set(self, resource_group: str, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """PATCH the scale set (LRO) and return the resource as Azure reports it afterwards."""
+        result = self._call(
+            f"PATCH scale set {resource_group}/{name}",
+            lambda: self.client.virtual_machine_scale_sets.begin_update(
+                resource_group, name, patch, polling_interval=self._lro_poll()
+            ),
+        )
+        return result.as_dict() if result is not None else {}
+
+    @requires("Microsoft.Compute/virtualMachineScaleSets/setOrchestrationServiceState/action")
+    def set_orchestration_service_state(self, resource_group: str, name: str, service: str, action: str) -> None:
+        self._call(
+            f"{action} {service} on {resource_group}/{name}",
+            lambda: self.client.virtual_machine_scale_sets.begin_set_orchestration_service_state(
+                resource_group,
+                name,
+                {"serviceName": service, "action": action},
+                polling_interval=self._lro_poll(),
+            ),
+        )
+
+    @requires(
+        "Microsoft.Compute/virtualMachineScaleSets/delete/action",
+        "Microsoft.Compute/virtualMachines/delete",
+    )
+    def delete_instances(self, snapshot: ScaleSetSnapshot, instance_ids: list[str], *, force: bool = True) -> None:
+        """Delete instances (forced by default, as the platform's resilient delete does)."""
+        if not instance_ids:
+            return
+        if snapshot.is_flexible:
+            for instance_id in instance_ids:
+                vm_group, vm_name = self._flexible_vm(snapshot, instance_id)
+                self._call(
+                    f"delete VM {vm_group}/{vm_name}",
+                    lambda g=vm_group, n=vm_name: self.client.virtual_machines.begin_delete(
+                        g, n, force_deletion=force, polling_interval=self._lro_poll()
+                    ),
+                )
+            return
+        self._call(
+            f"delete instances {instance_ids} of {snapshot.resource_group}/{snapshot.name}",
+            lambda: self.client.virtual_machine_scale_sets.begin_delete_instances(
+                snapshot.resource_group,
+                snapshot.name,
+                {"instanceIds": list(instance_ids)},
+                force_deletion=force,
+                polling_interval=self._lro_poll(),
+            ),
+        )
+
+    @requires("Microsoft.Compute/virtualMachineScaleSets/scaleOut/action")
+    def scale_out(self, resource_group: str, name: str, capacity: int) -> None:
+        """Grow the scale set to `capacity` instances in total (scaleOut never scales in)."""
+        self._call(
+            f"scale out {resource_group}/{name} to {capacity}",
+            lambda: self.client.virtual_machine_scale_sets.begin_scale_out(
+                resource_group, name, {"capacity": capacity}, polling_interval=self._lro_poll()
+            ),
+        )
+
+    @requires(
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/restart/action",
+        "Microsoft.Compute/virtualMachines/restart/action",
+    )
+    def restart_instance(self, snapshot: ScaleSetSnapshot, instance_id: str) -> None:
+        self._instance_action(snapshot, instance_id, "restart")
+
+    @requires(
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/reimage/action",
+        "Microsoft.Compute/virtualMachines/reimage/action",
+    )
+    def reimage_instance(self, snapshot: ScaleSetSnapshot, instance_id: str) -> None:
+        self._instance_action(snapshot, instance_id, "reimage")
+
+    @requires(
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/redeploy/action",
+        "Microsoft.Compute/virtualMachines/redeploy/action",
+    )
+    def redeploy_instance(self, snapshot: ScaleSetSnapshot, instance_id: str) -> None:
+        self._instance_action(snapshot, instance_id, "redeploy")
+
+    def _instance_action(self, snapshot: ScaleSetSnapshot, instance_id: str, verb: str) -> None:
+        method = f"begin_{verb}"
+        if snapshot.is_flexible:
+            vm_group, vm_name = self._flexible_vm(snapshot, instance_id)
+            operation = getattr(self.client.virtual_machines, method)
+            self._call(
+                f"{verb} VM {vm_group}/{vm_name}",
+                lambda: operation(vm_group, vm_name, polling_interval=self._lro_poll()),
+            )
+            return
+        operation = getattr(self.client.virtual_machine_scale_set_vms, method)
+        self._call(
+            f"{verb} instance {instance_id} of {snapshot.resource_group}/{snapshot.name}",
+            lambda: operation(snapshot.resource_group, snapshot.name, instance_id, polling_interval=self._lro_poll()),
+        )
+
+    def _flexible_vm(self, snapshot: ScaleSetSnapshot, instance_id: str) -> tuple[str, str]:
+        # A Flexible instance is a VM that may live in its own resource group: use its id when known.
+        instance = snapshot.instance(instance_id)
+        if instance and instance.resource_id:
+            ids = parse_resource_id(instance.resource_id)
+            if "resourcegroups" in ids and "virtualmachines" in ids:
+                return ids["resourcegroups"], ids["virtualmachines"]
+        return snapshot.resource_group, instance_id
+
+    def _lro_poll(self) -> float:
+        return 30.0 if self._polling_interval is None else self._polling_interval

@@ -1,0 +1,297 @@
+"""The project's own picture of a scale set: what the gateway reads, what the rules reason about.
+
+Everything here is plain data (frozen dataclasses, no SDK objects), so diagnosis stays a pure function
+of a snapshot, the settings and "now".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+AUTOMATIC_REPAIRS = "AutomaticRepairs"
+
+
+class HealthState(StrEnum):
+    """Application health as reported in `instanceView.vmHealth.status.code` (`HealthState/<state>`)."""
+
+    HEALTHY = "Healthy"
+    UNHEALTHY = "Unhealthy"
+    UNKNOWN = "Unknown"
+    INITIALIZING = "Initializing"
+
+
+class ServiceState(StrEnum):
+    """`orchestrationServices[].serviceState` of the scale set instance view."""
+
+    RUNNING = "Running"
+    NOT_RUNNING = "NotRunning"
+    SUSPENDED = "Suspended"
+
+
+@dataclass(frozen=True)
+class HealthSource:
+    """Where automatic repairs gets its health signal from."""
+
+    kind: str  # "applicationHealthExtension" | "loadBalancerProbe"
+    extension_type: str | None = None  # ApplicationHealthLinux | ApplicationHealthWindows
+    protocol: str | None = None
+    port: int | None = None
+    request_path: str | None = None
+    probe_id: str | None = None
+    interval_seconds: int | None = None
+    number_of_probes: int | None = None
+
+    def describe(self) -> str:
+        if self.kind == "loadBalancerProbe":
+            return f"load balancer probe {self.probe_id}"
+        target = f"{self.protocol or '?'}:{self.port or '?'}{self.request_path or ''}"
+        return f"{self.extension_type or 'Application Health extension'} {target}"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for key, value in (
+            ("extensionType", self.extension_type),
+            ("protocol", self.protocol),
+            ("port", self.port),
+            ("requestPath", self.request_path),
+            ("probeId", self.probe_id),
+            ("intervalInSeconds", self.interval_seconds),
+            ("numberOfProbes", self.number_of_probes),
+        ):
+            if value is not None:
+                out[key] = value
+        return out
+
+
+@dataclass(frozen=True)
+class RepairsPolicy:
+    """`properties.automaticRepairsPolicy`; `present` is False when the scale set has none at all."""
+
+    present: bool = False
+    enabled: bool = False
+    grace_period: str | None = None  # ISO 8601 as Azure returns it, e.g. "PT30M"
+    grace_period_delta: timedelta | None = None
+    repair_action: str | None = None  # Replace | Reimage | Restart (Azure's default: Replace)
+
+    @property
+    def effective_repair_action(self) -> str:
+        return self.repair_action or "Replace"
+
+
+@dataclass(frozen=True)
+class OrchestrationService:
+    name: str
+    state: str
+    last_status_change: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ResiliencyPolicy:
+    """`properties.resiliencyPolicy` (api-version 2023-07-01 and later)."""
+
+    present: bool = False
+    create_enabled: bool = False
+    delete_enabled: bool = False
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One VM of the scale set: a Uniform instance or, in Flexible mode, a Microsoft.Compute VM."""
+
+    instance_id: str  # Uniform: "3"; Flexible: the VM name (what the scale set APIs accept)
+    name: str
+    resource_id: str
+    provisioning_state: str | None = None  # Succeeded | Failed | Creating | Updating | Deleting
+    provisioning_error_code: str | None = None  # from ProvisioningState/failed/<code>
+    provisioning_message: str | None = None
+    provisioning_time: datetime | None = None
+    power_state: str | None = None  # running | stopped | deallocated | starting | ...
+    health: HealthState | None = None  # None: no health reported (no source, or no instance view)
+    health_since: datetime | None = None
+    protected_from_scale_set_actions: bool = False
+    protected_from_scale_in: bool = False
+    resilient_deletion_status: str | None = None  # Enabled | Disabled | InProgress | Failed
+    time_created: datetime | None = None
+    has_instance_view: bool = True
+
+    @property
+    def failed(self) -> bool:
+        return (self.provisioning_state or "").lower() == "failed"
+
+
+@dataclass(frozen=True)
+class ScaleSetSnapshot:
+    """A scale set as read at `read_at`: policy, orchestration service state, health source, instances."""
+
+    id: str
+    name: str
+    resource_group: str
+    subscription_id: str
+    location: str
+    orchestration_mode: str  # Uniform | Flexible
+    capacity: int | None
+    provisioning_state: str | None
+    read_at: datetime
+    tags: dict[str, str] = field(default_factory=dict)
+    repairs: RepairsPolicy = field(default_factory=RepairsPolicy)
+    orchestration_services: tuple[OrchestrationService, ...] = ()
+    resiliency: ResiliencyPolicy = field(default_factory=ResiliencyPolicy)
+    health_sources: tuple[HealthSource, ...] = ()
+    statuses_summary: dict[str, int] = field(default_factory=dict)
+    instances: tuple[Instance, ...] = ()
+    service_fabric: bool = False
+
+    @property
+    def is_flexible(self) -> bool:
+        return self.orchestration_mode.lower() == "flexible"
+
+    @property
+    def repairs_service(self) -> OrchestrationService | None:
+        for service in self.orchestration_services:
+            if service.name == AUTOMATIC_REPAIRS:
+                return service
+        return None
+
+    @property
+    def repairs_service_state(self) -> str | None:
+        service = self.repairs_service
+        return service.state if service else None
+
+    @property
+    def health_source(self) -> HealthSource | None:
+        return self.health_sources[0] if self.health_sources else None
+
+    def instance(self, instance_id: str) -> Instance | None:
+        for inst in self.instances:
+            if inst.instance_id == instance_id:
+                return inst
+        return None
+
+    def health_counts(self) -> dict[str, int]:
+        """Instances by health for reports: unknown also counts Initializing and not reported."""
+        counts = {"total": len(self.instances), "healthy": 0, "unhealthy": 0, "unknown": 0, "failed": 0}
+        for inst in self.instances:
+            if inst.health is HealthState.HEALTHY:
+                counts["healthy"] += 1
+            elif inst.health is HealthState.UNHEALTHY:
+                counts["unhealthy"] += 1
+            else:
+                counts["unknown"] += 1
+            if inst.failed:
+                counts["failed"] += 1
+        return counts
+
+
+def parse_resource_id(resource_id: str) -> dict[str, str]:
+    """Split an ARM id into lower-cased segment names → values (subscriptions, resourcegroups, ...).
+
+    ARM ids are case-insensitive; callers compare names, not positions. Tolerates stray spaces, which
+    Microsoft's own event samples contain.
+    """
+    parts = [p.strip() for p in resource_id.strip().strip("/").split("/") if p.strip()]
+    out: dict[str, str] = {}
+    i = 0
+    while i + 1 < len(parts):
+        key = parts[i].lower()
+        if key == "providers":
+            out.setdefault("provider", parts[i + 1])
+            i += 2
+            continue
+        out[key] = parts[i + 1]
+        i += 2
+    return out
+
+
+def scale_set_id(subscription_id: str, resource_group: str, name: str) -> str:
+    return (
+        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
+        f"/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
+    )
+
+
+# -- findings ---------------------------------------------------------------------------------------------
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @property
+    def rank(self) -> int:
+        return {"info": 0, "warning": 1, "error": 2}[self.value]
+
+
+class FindingCode(StrEnum):
+    """The contract: tests, the ledger and notifications rely on these names."""
+
+    REPAIRS_DISABLED = "repairs-disabled"
+    HEALTH_MONITORING_MISCONFIGURED = "health-monitoring-misconfigured"
+    PROVISIONING_FAILED = "provisioning-failed"
+    REPAIRS_SUSPENDED = "repairs-suspended"
+    GRACE_PERIOD = "grace-period"
+    UNHEALTHY_NOT_REPAIRED = "unhealthy-not-repaired"
+    RESILIENT_CREATE_DISABLED = "resilient-create-disabled"
+    RESILIENT_DELETE_DISABLED = "resilient-delete-disabled"
+    CREATE_TIMED_OUT = "create-timed-out"
+    DELETE_FAILED = "delete-failed"
+
+
+class ActionCode(StrEnum):
+    NONE = "none"
+    ENABLE_AUTOMATIC_REPAIRS = "enable-automatic-repairs"
+    RESUME_AUTOMATIC_REPAIRS = "resume-automatic-repairs"
+    REPLACE_FAILED_INSTANCES = "replace-failed-instances"
+    REPAIR_INSTANCES = "repair-instances"
+    RETRY_DELETE = "retry-delete"
+    SET_GRACE_PERIOD = "set-grace-period"
+    ENABLE_RESILIENT_VM_CREATE = "enable-resilient-vm-create"
+    ENABLE_RESILIENT_VM_DELETE = "enable-resilient-vm-delete"
+
+
+@dataclass(frozen=True)
+class ProposedAction:
+    """What the rule proposes: an action code with its parameters, or `none` with the reason."""
+
+    code: ActionCode
+    reason: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def none(cls, reason: str) -> ProposedAction:
+        return cls(ActionCode.NONE, reason)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"code": self.code.value}
+        if self.reason:
+            out["reason"] = self.reason
+        if self.params:
+            out["params"] = self.params
+        return out
+
+
+@dataclass(frozen=True)
+class Finding:
+    code: FindingCode
+    severity: Severity
+    scale_set_id: str
+    summary: str
+    reference: str
+    proposed_action: ProposedAction
+    instance_ids: tuple[str, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "code": self.code.value,
+            "severity": self.severity.value,
+            "scaleSetId": self.scale_set_id,
+            "instanceIds": list(self.instance_ids),
+            "summary": self.summary,
+            "evidence": self.evidence,
+            "reference": self.reference,
+            "proposedAction": self.proposed_action.to_dict(),
+        }

@@ -1,0 +1,103 @@
+"""Plain-data builders for rule tests: snapshots without any ARM or SDK in sight."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from autoheal.model import (
+    HealthSource,
+    HealthState,
+    Instance,
+    OrchestrationService,
+    RepairsPolicy,
+    ResiliencyPolicy,
+    ScaleSetSnapshot,
+)
+from autoheal.snapshot import parse_duration
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+SUB = "00000000-0000-0000-0000-000000000001"
+
+
+def ago(minutes: float) -> datetime:
+    return NOW - timedelta(minutes=minutes)
+
+
+def inst(
+    instance_id: str = "0",
+    *,
+    health: str | None = "Healthy",
+    since: float | None = 600,
+    state: str = "Succeeded",
+    power: str | None = "running",
+    error: str | None = None,
+    created: float | None = 1000,
+    state_since: float | None = 1000,
+    protected: bool = False,
+    deletion: str | None = None,
+    view: bool = True,
+) -> Instance:
+    return Instance(
+        instance_id=instance_id,
+        name=f"vm_{instance_id}",
+        resource_id=f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/web/virtualMachines/{instance_id}",
+        provisioning_state=state,
+        provisioning_error_code=error,
+        provisioning_time=ago(state_since) if state_since is not None else None,
+        power_state=power if view else None,
+        health=HealthState(health) if (health and view) else None,
+        health_since=ago(since) if (since is not None and health and view) else None,
+        protected_from_scale_set_actions=protected,
+        resilient_deletion_status=deletion,
+        time_created=ago(created) if created is not None else None,
+        has_instance_view=view,
+    )
+
+
+def vmss(
+    *instances: Instance,
+    repairs: bool | None = True,
+    grace: str | None = "PT30M",
+    action: str | None = None,
+    service: str | None = "Running",
+    source: str | None = "ext",
+    resilient: tuple[bool, bool] = (True, True),
+    capacity: int | None = None,
+    mode: str = "Uniform",
+    summary: dict[str, int] | None = None,
+    service_fabric: bool = False,
+    name: str = "web",
+) -> ScaleSetSnapshot:
+    sources: tuple[HealthSource, ...] = ()
+    if source == "ext":
+        sources = (HealthSource("applicationHealthExtension", "ApplicationHealthLinux", "http", 80, "/healthz"),)
+    elif source == "lb":
+        sources = (HealthSource("loadBalancerProbe", probe_id="/subscriptions/x/.../probes/http"),)
+    policy = (
+        RepairsPolicy()
+        if repairs is None
+        else RepairsPolicy(True, repairs, grace, parse_duration(grace) if grace else None, action)
+    )
+    services = (OrchestrationService("AutomaticRepairs", service),) if service else ()
+    return ScaleSetSnapshot(
+        id=f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/{name}",
+        name=name,
+        resource_group="rg",
+        subscription_id=SUB,
+        location="westeurope",
+        orchestration_mode=mode,
+        capacity=len(instances) if capacity is None else capacity,
+        provisioning_state="Succeeded",
+        read_at=NOW,
+        repairs=policy,
+        orchestration_services=services,
+        resiliency=ResiliencyPolicy(True, *resilient),
+        health_sources=sources,
+        statuses_summary=summary or {},
+        instances=tuple(instances),
+        service_fabric=service_fabric,
+    )
+
+
+def healthy(n: int, start: int = 0) -> list[Instance]:
+    return [inst(str(i)) for i in range(start, start + n)]

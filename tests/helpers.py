@@ -1,0 +1,17 @@
+"""Small shared helpers for tests (reference payload loading)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+REFERENCE = Path(__file__).parent / "reference"
+COMPUTE_EXAMPLES = REFERENCE / "compute-examples" / "virtualMachineScaleSetExamples"
+EVENT_EXAMPLES = REFERENCE / "eventgrid-events"
+
+
+def compute_example(name: str, status: str = "200") -> Any:
+    """The response body of one of Microsoft's Compute examples."""
+    data = json.loads((COMPUTE_EXAMPLES / f"{name}.json").read_text())
+    return data["responses"][status]["body"]
