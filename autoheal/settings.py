@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ class Setting:
     parse: Callable[[str], Any]
     meaning: str
     accepts: str
+    secret: bool = False  # never logged; a Key Vault reference in Azure
 
 
 def _duration(low: timedelta | None = None, high: timedelta | None = None) -> Callable[[str], timedelta]:
@@ -108,6 +109,13 @@ def _https_url(raw: str) -> str:
     return text
 
 
+def _table_name(raw: str) -> str:
+    text = raw.strip()
+    if not (3 <= len(text) <= 63 and text.isalnum() and text[0].isalpha() and text.isascii()):
+        raise ValueError("not a valid table name")
+    return text
+
+
 def _uuid_or_empty(raw: str) -> str:
     import uuid
 
@@ -115,6 +123,42 @@ def _uuid_or_empty(raw: str) -> str:
     if text:
         uuid.UUID(text)
     return text
+
+
+def _ncrontab(raw: str) -> str:
+    """Azure Functions timer schedule: six NCRONTAB fields (seconds first)."""
+    text = " ".join(raw.split())
+    parts = text.split(" ")
+    if len(parts) != 6:
+        raise ValueError("needs six fields: second minute hour day month day-of-week")
+    allowed = set("0123456789*/,-")
+    for part in parts[:5]:
+        if not set(part) <= allowed:
+            raise ValueError(f"unexpected characters in {part!r}")
+    return text
+
+
+def _emails(raw: str) -> tuple[str, ...]:
+    items = tuple(part.strip() for part in raw.replace(";", ",").split(",") if part.strip())
+    bad = [item for item in items if "@" not in item or item.startswith("@") or item.endswith("@")]
+    if bad:
+        raise ValueError(f"not an e-mail address: {', '.join(bad)}")
+    return items
+
+
+def _optional_email(raw: str) -> str:
+    text = raw.strip()
+    if text and ("@" not in text or text.startswith("@") or text.endswith("@")):
+        raise ValueError("not an e-mail address")
+    return text
+
+
+def _optional_https_url(raw: str) -> str:
+    return _https_url(raw) if raw.strip() else ""
+
+
+def _severity(raw: str) -> str:
+    return _choice("info", "warning", "error")(raw)
 
 
 ACTION_CODES = (
@@ -224,6 +268,297 @@ SETTINGS: tuple[Setting, ...] = (
         "repairAction written when automatic repairs are enabled.",
         "Replace, Reimage or Restart",
     ),
+    # Guardrails
+    Setting(
+        "AUTOHEAL_MODE",
+        "mode",
+        "observe",
+        _choice("observe", "remediate"),
+        "observe: plan, record and notify but change nothing; remediate: act within the guardrails.",
+        "observe or remediate",
+    ),
+    Setting(
+        "AUTOHEAL_ALLOWED_ACTIONS",
+        "allowed_actions",
+        "*",
+        _actions,
+        "Action codes the tool may carry out (others are recorded as held).",
+        f"* or a comma-separated list of: {', '.join(ACTION_CODES)}",
+    ),
+    Setting(
+        "AUTOHEAL_OPT_OUT_TAG",
+        "opt_out_tag",
+        "autoheal=off",
+        _tag,
+        "Scale sets carrying this tag are diagnosed but never touched.",
+        "name=value, a tag name, or empty",
+    ),
+    Setting(
+        "AUTOHEAL_OPT_IN_TAG",
+        "opt_in_tag",
+        "",
+        _tag,
+        "If set, only scale sets carrying this tag are acted on.",
+        "name=value, a tag name, or empty",
+    ),
+    Setting(
+        "AUTOHEAL_INCLUDE_RESOURCE_GROUPS",
+        "include_resource_groups",
+        "",
+        _csv,
+        "If set, only scale sets in these resource groups are acted on.",
+        "comma-separated resource group names, or empty",
+    ),
+    Setting(
+        "AUTOHEAL_EXCLUDE_RESOURCE_GROUPS",
+        "exclude_resource_groups",
+        "",
+        _csv,
+        "Scale sets in these resource groups are never acted on.",
+        "comma-separated resource group names, or empty",
+    ),
+    Setting(
+        "AUTOHEAL_MAX_DISRUPTION_PERCENT",
+        "max_disruption_percent",
+        "10",
+        _int(1, 100),
+        "Disruption budget: at most max(1, this % of capacity) instances of a scale set in flight at once.",
+        "an integer 1-100",
+    ),
+    Setting(
+        "AUTOHEAL_CAPACITY_FLOOR_PERCENT",
+        "capacity_floor_percent",
+        "50",
+        _int(0, 100),
+        "A replacement never takes a scale set's capacity below this % (at least 1 instance): below it, "
+        "the new instance is created before the failed one is deleted.",
+        "an integer 0-100",
+    ),
+    Setting(
+        "AUTOHEAL_COOLDOWN",
+        "cooldown",
+        "PT10M",
+        _duration(timedelta(0), timedelta(days=1)),
+        "Quiet time per scale set after an action before the next instance action on it.",
+        "an ISO 8601 duration from PT0S to P1D",
+    ),
+    Setting(
+        "AUTOHEAL_MAX_ATTEMPTS",
+        "max_attempts",
+        "5",
+        _int(1, 20),
+        "Attempts per action target before giving up with a final error.",
+        "an integer 1-20",
+    ),
+    Setting(
+        "AUTOHEAL_BACKOFF_BASE",
+        "backoff_base",
+        "PT10M",
+        _duration(timedelta(0), timedelta(days=1)),
+        "Retry k of an action waits base x 2^(k-1) (the platform's resilient delete waits 10 minutes).",
+        "an ISO 8601 duration from PT0S to P1D",
+    ),
+    Setting(
+        "AUTOHEAL_MAX_ACTIONS_PER_SWEEP",
+        "max_actions_per_sweep",
+        "10",
+        _int(0, 1000),
+        "Cap on actions carried out per sweep across the subscription.",
+        "an integer 0-1000",
+    ),
+    Setting(
+        "AUTOHEAL_MAX_RESUMES_PER_DAY",
+        "max_resumes_per_day",
+        "2",
+        _int(0, 24),
+        "Resumes of suspended automatic repairs per scale set per 24 hours.",
+        "an integer 0-24",
+    ),
+    Setting(
+        "AUTOHEAL_ACTION_LEASE",
+        "action_lease",
+        "PT30M",
+        _duration(timedelta(minutes=1), timedelta(hours=6)),
+        "How long a worker owns an action it started; after that another run reconciles it.",
+        "an ISO 8601 duration from PT1M to PT6H",
+    ),
+    Setting(
+        "AUTOHEAL_LRO_TIMEOUT",
+        "lro_timeout",
+        "PT20M",
+        _duration(timedelta(seconds=10), timedelta(hours=2)),
+        "Longest wait for one Azure long-running operation.",
+        "an ISO 8601 duration from PT10S to PT2H",
+    ),
+    Setting(
+        "AUTOHEAL_LRO_POLL_SECONDS",
+        "lro_poll_seconds",
+        "15",
+        _int(0, 300),
+        "Polling interval for Azure long-running operations when Azure gives no Retry-After.",
+        "an integer 0-300",
+    ),
+    # Ledger (Table Storage)
+    Setting(
+        "AUTOHEAL_LEDGER_TABLE",
+        "ledger_table",
+        "autohealledger",
+        _table_name,
+        "Table of remediation records and history, in the function's storage account.",
+        "3-63 letters or digits, starting with a letter",
+    ),
+    Setting(
+        "AzureWebJobsStorage",
+        "storage_connection_string",
+        "",
+        _text,
+        "Storage connection string (local runs and Azurite); in Azure use the identity-based settings below.",
+        "a connection string, or empty",
+        secret=True,
+    ),
+    Setting(
+        "AzureWebJobsStorage__accountName",
+        "storage_account_name",
+        "",
+        _text,
+        "Storage account for identity-based access (managed identity).",
+        "a storage account name, or empty",
+    ),
+    Setting(
+        "AzureWebJobsStorage__tableServiceUri",
+        "storage_table_uri",
+        "",
+        _optional_https_url,
+        "Table endpoint for identity-based access, if not the account's default.",
+        "an https:// URL, or empty",
+    ),
+    # Triggers
+    Setting(
+        "AUTOHEAL_SWEEP_SCHEDULE",
+        "sweep_schedule",
+        "0 */15 * * * *",
+        _ncrontab,
+        "Timer schedule of the sweep over every scale set (NCRONTAB, six fields).",
+        "six NCRONTAB fields, e.g. '0 */15 * * * *'",
+    ),
+    Setting(
+        "AUTOHEAL_SWEEP_CONCURRENCY",
+        "sweep_concurrency",
+        "8",
+        _int(1, 64),
+        "Scale sets evaluated in parallel by a sweep.",
+        "an integer 1-64",
+    ),
+    Setting(
+        "AUTOHEAL_ARM_READS_RESERVE",
+        "arm_reads_reserve",
+        "200",
+        _int(0, 12000),
+        "When ARM reports fewer remaining reads than this, the sweep slows down instead of being throttled.",
+        "an integer 0-12000",
+    ),
+    Setting(
+        "AUTOHEAL_EVENT_COALESCE_WINDOW",
+        "event_coalesce_window",
+        "PT1M",
+        _duration(timedelta(0), timedelta(hours=1)),
+        "Events for one scale set within this window cause one evaluation (a scale-out writes many events).",
+        "an ISO 8601 duration from PT0S to PT1H",
+    ),
+    # Notifications
+    Setting(
+        "AUTOHEAL_TEAMS_WEBHOOK_URL",
+        "teams_webhook_url",
+        "",
+        _optional_https_url,
+        "Teams Workflows webhook ('When a Teams webhook request is received'); it carries its signature.",
+        "an https:// URL, or empty to disable Teams",
+        secret=True,
+    ),
+    Setting(
+        "AUTOHEAL_TEAMS_MIN_SEVERITY",
+        "teams_min_severity",
+        "warning",
+        _severity,
+        "Least severe finding posted to Teams.",
+        "info, warning or error",
+    ),
+    Setting(
+        "AUTOHEAL_EMAIL_ENDPOINT",
+        "email_endpoint",
+        "",
+        _optional_https_url,
+        "Azure Communication Services endpoint for e-mail (managed identity).",
+        "an https:// URL, or empty",
+    ),
+    Setting(
+        "AUTOHEAL_EMAIL_SENDER",
+        "email_sender",
+        "",
+        _optional_email,
+        "Sender address, e.g. DoNotReply@<your Azure-managed domain>.",
+        "an e-mail address, or empty",
+    ),
+    Setting(
+        "AUTOHEAL_EMAIL_RECIPIENTS",
+        "email_recipients",
+        "",
+        _emails,
+        "Who receives e-mail notifications.",
+        "comma-separated e-mail addresses, or empty",
+    ),
+    Setting(
+        "AUTOHEAL_EMAIL_MIN_SEVERITY",
+        "email_min_severity",
+        "error",
+        _severity,
+        "Least severe finding sent by e-mail.",
+        "info, warning or error",
+    ),
+    Setting(
+        "AUTOHEAL_SMTP_HOST",
+        "smtp_host",
+        "",
+        _text,
+        "SMTP server for shops without Azure Communication Services (used when no ACS endpoint is set).",
+        "a host name, or empty",
+    ),
+    Setting("AUTOHEAL_SMTP_PORT", "smtp_port", "587", _int(1, 65535), "SMTP port.", "an integer 1-65535"),
+    Setting("AUTOHEAL_SMTP_STARTTLS", "smtp_starttls", "true", _bool, "Use STARTTLS with SMTP.", "true or false"),
+    Setting("AUTOHEAL_SMTP_USERNAME", "smtp_username", "", _text, "SMTP user name.", "text, or empty"),
+    Setting(
+        "AUTOHEAL_SMTP_PASSWORD",
+        "smtp_password",
+        "",
+        _text,
+        "SMTP password (a Key Vault reference in Azure).",
+        "text, or empty",
+        secret=True,
+    ),
+    Setting(
+        "AUTOHEAL_NOTIFY_STYLE",
+        "notify_style",
+        "digest",
+        _choice("digest", "each"),
+        "digest: one message per sweep or event listing everything new; each: one message per change.",
+        "digest or each",
+    ),
+    Setting(
+        "AUTOHEAL_NOTIFY_DEDUPE_WINDOW",
+        "notify_dedupe_window",
+        "PT6H",
+        _duration(timedelta(0), timedelta(days=7)),
+        "The same finding on the same target is not re-sent within this window unless its state changes.",
+        "an ISO 8601 duration from PT0S to P7D",
+    ),
+    Setting(
+        "AUTOHEAL_PORTAL_URL",
+        "portal_url",
+        "https://portal.azure.com",
+        _https_url,
+        "Azure portal base URL for the 'Open in portal' links (sovereign clouds differ).",
+        "an https:// URL",
+    ),
 )
 
 _BY_ATTR = {s.attr: s for s in SETTINGS}
@@ -243,6 +578,48 @@ class Settings:
     target_grace_period: timedelta | None
     repair_grace_period: timedelta
     repair_action: str
+    mode: str
+    allowed_actions: tuple[str, ...]
+    opt_out_tag: tuple[str, str] | None
+    opt_in_tag: tuple[str, str] | None
+    include_resource_groups: tuple[str, ...]
+    exclude_resource_groups: tuple[str, ...]
+    max_disruption_percent: int
+    capacity_floor_percent: int
+    cooldown: timedelta
+    max_attempts: int
+    backoff_base: timedelta
+    max_actions_per_sweep: int
+    max_resumes_per_day: int
+    action_lease: timedelta
+    lro_timeout: timedelta
+    lro_poll_seconds: int
+    ledger_table: str
+    storage_connection_string: str = field(repr=False)
+    storage_account_name: str
+    storage_table_uri: str
+    sweep_schedule: str
+    sweep_concurrency: int
+    arm_reads_reserve: int
+    event_coalesce_window: timedelta
+    teams_webhook_url: str = field(repr=False)
+    teams_min_severity: str
+    email_endpoint: str
+    email_sender: str
+    email_recipients: tuple[str, ...]
+    email_min_severity: str
+    smtp_host: str
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_username: str
+    smtp_password: str = field(repr=False)
+    notify_style: str
+    notify_dedupe_window: timedelta
+    portal_url: str
+
+    @property
+    def remediate(self) -> bool:
+        return self.mode == "remediate"
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -265,7 +642,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             values[setting.attr] = setting.parse(raw)
         except (ValueError, KeyError, isodate.ISO8601Error) as exc:
             reason = f" ({exc})" if isinstance(exc, ValueError) and str(exc) else ""
-            problems.append(f"{setting.name}={raw!r} is invalid{reason}: expected {setting.accepts}")
+            shown = "(secret value hidden)" if setting.secret else repr(raw)
+            problems.append(f"{setting.name}={shown} is invalid{reason}: expected {setting.accepts}")
     if problems:
         raise SettingsError("invalid app settings: " + "; ".join(problems))
     known = {f.name for f in fields(Settings)}

@@ -1,0 +1,393 @@
+"""The remediation ledger in Azure Table Storage: one live record per finding target, plus history.
+
+Live record: PartitionKey = the scale set (`{subscription}|{resource group}|{name}`, lower-cased: ARM ids
+are case-insensitive), RowKey = `{finding code}|{target}` (an instance id, or `*` for the scale set).
+Every write of a live record carries its ETag (`IfNotModified`), so two workers never run the same
+action: the loser gets `LedgerConflict` and walks away. Each state change is also appended as a
+history row (PartitionKey `history|...`, RowKey inverted time: newest first), which is what
+`vmss-autoheal history` and the notifications read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, fields, replace
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from ..model import parse_resource_id
+
+log = logging.getLogger("autoheal.ledger")
+
+SCALE_SET_TARGET = "*"
+HISTORY_PREFIX = "history|"
+_MAX_TICKS = 10**13  # milliseconds; inverted so that a plain RowKey scan is newest first
+
+
+class State(StrEnum):
+    PLANNED = "planned"  # observe mode: what would be done
+    RUNNING = "running"  # claimed by a worker, steps under way
+    VERIFYING = "verifying"  # the write is done, Azure has not shown the result yet
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    HELD = "held"  # a guardrail or the rule itself said no; `reason` says why
+    RESOLVED = "resolved"  # the finding went away
+
+    @property
+    def active(self) -> bool:
+        return self in (State.RUNNING, State.VERIFYING)
+
+
+class LedgerConflict(Exception):
+    """Somebody else changed or created the record first (ETag mismatch or duplicate create)."""
+
+
+class LedgerUnavailable(Exception):
+    """Table Storage could not be reached or refused the request; nothing was recorded."""
+
+
+def scale_set_key(scale_set_id: str) -> str:
+    ids = parse_resource_id(scale_set_id)
+    return "|".join(
+        (ids.get("subscriptions", ""), ids.get("resourcegroups", ""), ids.get("virtualmachinescalesets", ""))
+    ).lower()
+
+
+def _utc(value: Any) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        # TablesEntityDatetime → plain datetime (it does not survive dataclasses.replace round trips well)
+        return datetime(
+            moment.year,
+            moment.month,
+            moment.day,
+            moment.hour,
+            moment.minute,
+            moment.second,
+            moment.microsecond,
+            tzinfo=UTC,
+        )
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+@dataclass
+class Record:
+    """The live state of one finding on one target: what was decided, done, and when to try again."""
+
+    scale_set_id: str
+    finding_code: str
+    target: str = SCALE_SET_TARGET
+    action: str = "none"
+    state: State = State.PLANNED
+    reason: str = ""
+    severity: str = "info"
+    summary: str = ""
+    instance_ids: list[str] = field(default_factory=list)
+    params: dict[str, Any] = field(default_factory=dict)
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    last_error: str = ""
+    capacity_target: int | None = None
+    step: str = ""
+    mode: str = "observe"
+    correlation_id: str = ""
+    lease_until: datetime | None = None
+    runs: list[str] = field(default_factory=list)  # ISO times of recent executions (rate budgets)
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    notified_state: str = ""
+    notified_at: datetime | None = None
+    etag: str | None = None
+
+    @property
+    def partition_key(self) -> str:
+        return scale_set_key(self.scale_set_id)
+
+    @property
+    def row_key(self) -> str:
+        return f"{self.finding_code}|{self.target}"
+
+    @property
+    def scale_set_name(self) -> str:
+        return parse_resource_id(self.scale_set_id).get("virtualmachinescalesets", "")
+
+    @property
+    def resource_group(self) -> str:
+        return parse_resource_id(self.scale_set_id).get("resourcegroups", "")
+
+    def evolve(self, **changes: Any) -> Record:
+        return replace(self, **changes)
+
+    def to_entity(self) -> dict[str, Any]:
+        entity: dict[str, Any] = {"PartitionKey": self.partition_key, "RowKey": self.row_key}
+        for f in fields(self):
+            if f.name == "etag":
+                continue
+            value = getattr(self, f.name)
+            if isinstance(value, (list, dict)):
+                value = json.dumps(value, separators=(",", ":"), sort_keys=True)
+            elif isinstance(value, StrEnum):
+                value = value.value
+            if value is None:
+                continue  # Table Storage has no null: an absent property reads back as None
+            entity[_camel(f.name)] = value
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: Any) -> Record:
+        data: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name == "etag":
+                continue
+            raw = entity.get(_camel(f.name))
+            if raw is None:
+                continue
+            if f.name in ("instance_ids", "runs", "params"):
+                raw = json.loads(raw) if isinstance(raw, str) and raw else raw
+            elif f.name == "state":
+                raw = State(raw)
+            elif f.name in ("next_attempt_at", "lease_until", "created_at", "updated_at", "notified_at"):
+                raw = _utc(raw)
+            elif f.name in ("attempts", "capacity_target"):
+                raw = int(raw)
+            data[f.name] = raw
+        metadata = getattr(entity, "metadata", None) or {}
+        return cls(**data, etag=metadata.get("etag"))
+
+
+@dataclass(frozen=True)
+class Event:
+    """One history row: a state change of a record, with its reason."""
+
+    at: datetime
+    scale_set_id: str
+    finding_code: str
+    target: str
+    action: str
+    state: str
+    previous_state: str
+    reason: str
+    attempts: int
+    instance_ids: tuple[str, ...]
+    mode: str
+    correlation_id: str
+    severity: str
+    summary: str
+    last_error: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "scaleSetId": self.scale_set_id,
+            "findingCode": self.finding_code,
+            "target": self.target,
+            "action": self.action,
+            "state": self.state,
+            "previousState": self.previous_state,
+            "reason": self.reason,
+            "attempts": self.attempts,
+            "instanceIds": list(self.instance_ids),
+            "mode": self.mode,
+            "correlationId": self.correlation_id,
+            "severity": self.severity,
+            "summary": self.summary,
+            "lastError": self.last_error,
+        }
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
+def _odata_quote(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+class Ledger:
+    """Records and history over one table (`azure.data.tables.TableClient`)."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+
+    # -- construction -----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_connection_string(cls, connection_string: str, table_name: str, **client_options: Any) -> Ledger:
+        from azure.data.tables import TableClient
+
+        return cls(TableClient.from_connection_string(connection_string, table_name=table_name, **client_options))
+
+    @classmethod
+    def from_endpoint(cls, endpoint: str, table_name: str, credential: Any, **client_options: Any) -> Ledger:
+        from azure.data.tables import TableClient
+
+        return cls(TableClient(endpoint=endpoint, table_name=table_name, credential=credential, **client_options))
+
+    @property
+    def table_name(self) -> str:
+        return str(self._table.table_name)
+
+    def ensure_table(self) -> None:
+        from azure.core.exceptions import ResourceExistsError
+
+        try:
+            self._guard(self._table.create_table)
+        except LedgerConflict:
+            pass
+        except ResourceExistsError:  # pragma: no cover - older SDKs raise it directly
+            pass
+
+    def close(self) -> None:
+        self._table.close()
+
+    # -- live records -----------------------------------------------------------------------------------
+
+    def get(self, scale_set_id: str, finding_code: str, target: str = SCALE_SET_TARGET) -> Record | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self._table.get_entity(scale_set_key(scale_set_id), f"{finding_code}|{target}")
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return Record.from_entity(entity)
+
+    def records_for(self, scale_set_id: str) -> list[Record]:
+        query = f"PartitionKey eq {_odata_quote(scale_set_key(scale_set_id))}"
+        return [Record.from_entity(e) for e in self._query(query)]
+
+    def active_records(self) -> list[Record]:
+        """Records some worker left running/verifying (anywhere in the subscription)."""
+        query = f"state eq '{State.RUNNING.value}' or state eq '{State.VERIFYING.value}'"
+        return [Record.from_entity(e) for e in self._query(query) if not e["PartitionKey"].startswith(HISTORY_PREFIX)]
+
+    def all_records(self) -> list[Record]:
+        return [Record.from_entity(e) for e in self._query(None) if not e["PartitionKey"].startswith(HISTORY_PREFIX)]
+
+    def create(self, record: Record, *, previous_state: str = "") -> Record:
+        """Insert a new record; LedgerConflict if another worker created it first."""
+        entity = record.to_entity()
+        metadata = self._guard(lambda: self._table.create_entity(entity))
+        saved = record.evolve(etag=metadata.get("etag"))
+        self._append_history(saved, previous_state)
+        return saved
+
+    def update(self, record: Record, *, previous_state: str | None = None, history: bool = True) -> Record:
+        """Replace the record if nobody changed it since we read it (ETag), else LedgerConflict."""
+        from azure.core import MatchConditions
+        from azure.data.tables import UpdateMode
+
+        if record.etag is None:
+            raise ValueError("update needs the etag of the record as read")
+        entity = record.to_entity()
+        metadata = self._guard(
+            lambda: self._table.update_entity(
+                entity, mode=UpdateMode.REPLACE, etag=record.etag, match_condition=MatchConditions.IfNotModified
+            )
+        )
+        saved = record.evolve(etag=metadata.get("etag"))
+        if history and previous_state is not None:
+            self._append_history(saved, previous_state)
+        return saved
+
+    def save(self, record: Record, *, previous_state: str = "") -> Record:
+        """Create or update (with the record's ETag) and append history."""
+        if record.etag is None:
+            return self.create(record, previous_state=previous_state)
+        return self.update(record, previous_state=previous_state)
+
+    # -- history ----------------------------------------------------------------------------------------
+
+    def _append_history(self, record: Record, previous_state: str) -> None:
+        at = record.updated_at or datetime.now(UTC)
+        ticks = _MAX_TICKS - int(at.timestamp() * 1000)
+        entity = {
+            "PartitionKey": HISTORY_PREFIX + record.partition_key,
+            "RowKey": f"{ticks:013d}|{uuid.uuid4().hex[:12]}",
+            "At": at,
+            "ScaleSetId": record.scale_set_id,
+            "ScaleSetName": record.scale_set_name.lower(),
+            "FindingCode": record.finding_code,
+            "Target": record.target,
+            "Action": record.action,
+            "State": record.state.value,
+            "PreviousState": previous_state,
+            "Reason": record.reason,
+            "Attempts": record.attempts,
+            "InstanceIds": json.dumps(record.instance_ids),
+            "Mode": record.mode,
+            "CorrelationId": record.correlation_id,
+            "Severity": record.severity,
+            "Summary": record.summary,
+            "LastError": record.last_error,
+        }
+        try:
+            self._guard(lambda: self._table.create_entity(entity))
+        except (LedgerConflict, LedgerUnavailable) as exc:
+            # History is a view; losing one row must not undo or block the record it describes.
+            log.error("could not append history for %s %s: %s", record.scale_set_id, record.row_key, exc)
+
+    def history(self, scale_set: str | None = None, limit: int = 100) -> list[Event]:
+        if scale_set:
+            query = f"ScaleSetName eq {_odata_quote(scale_set.lower())}"
+        else:
+            query = f"PartitionKey ge '{HISTORY_PREFIX}' and PartitionKey lt 'history}}'"
+        events = [self._event(e) for e in self._query(query) if str(e["PartitionKey"]).startswith(HISTORY_PREFIX)]
+        events.sort(key=lambda e: e.at, reverse=True)
+        return events[:limit]
+
+    @staticmethod
+    def _event(entity: Any) -> Event:
+        return Event(
+            at=_utc(entity.get("At")) or datetime.fromtimestamp(0, UTC),
+            scale_set_id=entity.get("ScaleSetId", ""),
+            finding_code=entity.get("FindingCode", ""),
+            target=entity.get("Target", ""),
+            action=entity.get("Action", ""),
+            state=entity.get("State", ""),
+            previous_state=entity.get("PreviousState", ""),
+            reason=entity.get("Reason", ""),
+            attempts=int(entity.get("Attempts") or 0),
+            instance_ids=tuple(json.loads(entity.get("InstanceIds") or "[]")),
+            mode=entity.get("Mode", ""),
+            correlation_id=entity.get("CorrelationId", ""),
+            severity=entity.get("Severity", ""),
+            summary=entity.get("Summary", ""),
+            last_error=entity.get("LastError", ""),
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------------------
+
+    def _query(self, query: str | None) -> Iterator[Any]:
+        try:
+            pages: Iterable[Any] = self._table.query_entities(query) if query else self._table.list_entities()
+            yield from pages
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    @staticmethod
+    def _guard(call: Any) -> Any:
+        try:
+            return call()
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+
+def _translate(exc: Exception) -> Exception:
+    """azure-core errors → LedgerConflict (409/412: somebody was first) or LedgerUnavailable."""
+    from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceModifiedError
+
+    first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, (ResourceExistsError, ResourceModifiedError)):
+        return LedgerConflict(first_line)
+    if isinstance(exc, HttpResponseError) and exc.status_code in (409, 412):
+        return LedgerConflict(first_line)
+    return LedgerUnavailable(f"{type(exc).__name__}: {first_line}")
