@@ -6,13 +6,16 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from . import engine
+from .engine import Engine, ScaleSetResult, Target, list_targets
 from .gateway import ArmError, ComputeGateway
-from .report import build_report, render_table, scale_set_entry
+from .remediation.ledger import Ledger, LedgerUnavailable, open_ledger
+from .report import build_report, error_entry, render_table, scale_set_entry
 from .settings import Settings, SettingsError, load_settings
 
 EXIT_ERROR = 1
@@ -42,6 +45,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     diagnose = sub.add_parser("diagnose", help="read scale sets and report what is wrong (read-only)")
     _targeting(diagnose)
+    sweep = sub.add_parser("sweep", help="diagnose, plan and (with --apply or AUTOHEAL_MODE=remediate) act")
+    _targeting(sweep)
+    sweep.add_argument("--apply", action="store_true", help="act (remediate mode) instead of only planning")
+    history = sub.add_parser("history", help="the remediation ledger, newest first")
+    history.add_argument("--scale-set", help="only this scale set")
+    history.add_argument("--limit", type=int, default=50)
+    history.add_argument("--output", choices=("table", "json"), default="table")
     return parser
 
 
@@ -82,35 +92,114 @@ def _explain(exc: ArmError, settings: Settings) -> str:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    target = engine.Target(args.resource_group, args.scale_set)
     with make_gateway(settings) as gateway:
-        try:
-            resources = engine.list_targets(gateway, target)
-        except ArmError as exc:
-            raise CliError(_explain(exc, settings)) from exc
-        results = engine.read_snapshots(gateway, resources, concurrency=args.concurrency)
-        entries = []
-        for result in results:
-            if result.snapshot is None:
-                entries.append(
-                    {
-                        "id": result.resource.get("id"),
-                        "name": result.name,
-                        "resourceGroup": result.resource_group,
-                        "error": str(result.error),
-                    }
-                )
-            else:
-                entries.append(scale_set_entry(result.snapshot))
+        engine = Engine(settings, gateway, ledger=None)
+        results = _evaluate_all(engine, args)
+        entries = [
+            scale_set_entry(r.snapshot, r.findings) if r.snapshot else error_entry(r.resource, r.error or "")
+            for r in results
+        ]
         report = build_report(settings.subscription_id, datetime.now(UTC), entries, gateway.meter.requests)
-    if args.output == "json":
-        print(json.dumps(report, indent=2))
-    else:
-        print(render_table(report))
+    _print(report, args.output)
     return 0
 
 
-COMMANDS = {"diagnose": cmd_diagnose}
+def _evaluate_all(engine: Engine, args: argparse.Namespace) -> list[ScaleSetResult]:
+    try:
+        resources = list_targets(engine.gateway, Target(args.resource_group, args.scale_set))
+    except ArmError as exc:
+        raise CliError(_explain(exc, engine.settings)) from exc
+    if args.concurrency <= 1 or len(resources) <= 1:
+        return [engine.evaluate(r) for r in resources]
+    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
+        return list(pool.map(engine.evaluate, resources))
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    if args.apply:
+        settings = settings.replace(mode="remediate")
+    settings = settings.replace(sweep_concurrency=args.concurrency)
+    from .notify import Notifier
+
+    with make_gateway(settings) as gateway, _ledger(settings) as ledger:
+        engine = Engine(settings, gateway, ledger, notifier=Notifier.from_settings(settings))
+        try:
+            sweep = engine.sweep(Target(args.resource_group, args.scale_set))
+        except ArmError as exc:
+            raise CliError(_explain(exc, settings)) from exc
+        entries = [
+            scale_set_entry(r.snapshot, r.findings, r.actions())
+            if r.snapshot
+            else error_entry(r.resource, r.error or "")
+            for r in sweep.results
+        ]
+        actions = [a for r in sweep.results for a in r.actions()]
+        report = build_report(
+            settings.subscription_id,
+            sweep.started_at,
+            entries,
+            gateway.meter.requests,
+            mode=settings.mode,
+            correlationId=sweep.correlation_id,
+            actions=actions,
+            armWrites=gateway.meter.writes,
+        )
+    _print(report, args.output)
+    if args.output == "table":
+        print(_sweep_summary(report))
+    return 0
+
+
+def _sweep_summary(report: dict[str, Any]) -> str:
+    counts: dict[str, int] = {}
+    for action in report["actions"]:
+        counts[action["state"]] = counts.get(action["state"], 0) + 1
+    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "nothing to do"
+    return f"mode {report['mode']}: {parts}; {report['armWrites']} ARM write(s)"
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    with _ledger(settings) as ledger:
+        events = ledger.history(args.scale_set, limit=args.limit)
+    if args.output == "json":
+        print(json.dumps([e.to_dict() for e in events], indent=2))
+        return 0
+    if not events:
+        print("the ledger holds no history yet")
+        return 0
+    for event in events:
+        ids = f" [{', '.join(event.instance_ids)}]" if event.instance_ids else ""
+        scale_set = event.scale_set_id.rsplit("/", 1)[-1]
+        moved = f"{event.previous_state or 'new'} -> {event.state}"
+        print(f"{event.to_dict()['at']}  {scale_set:24} {event.finding_code:32} {event.action}{ids}  {moved}")
+        if event.reason:
+            print(f"{'':22}{event.reason}")
+    return 0
+
+
+@contextmanager
+def _ledger(settings: Settings) -> Iterator[Ledger]:
+    try:
+        ledger = open_ledger(settings)
+        ledger.ensure_table()
+    except LedgerUnavailable as exc:
+        raise CliError(f"ledger: {exc}") from exc
+    try:
+        yield ledger
+    finally:
+        ledger.close()
+
+
+def _print(report: dict[str, Any], output: str) -> None:
+    if output == "json":
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_table(report))
+
+
+COMMANDS = {"diagnose": cmd_diagnose, "sweep": cmd_sweep, "history": cmd_history}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -259,15 +259,18 @@ class ProposedAction:
     code: ActionCode
     reason: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    reason_code: str = ""  # why `none`, as a short code for the ledger and metrics
 
     @classmethod
-    def none(cls, reason: str) -> ProposedAction:
-        return cls(ActionCode.NONE, reason)
+    def none(cls, reason: str, reason_code: str) -> ProposedAction:
+        return cls(ActionCode.NONE, reason, reason_code=reason_code)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"code": self.code.value}
         if self.reason:
             out["reason"] = self.reason
+        if self.reason_code:
+            out["reasonCode"] = self.reason_code
         if self.params:
             out["params"] = self.params
         return out

@@ -6,16 +6,20 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .model import ScaleSetSnapshot
+from .model import Finding, ScaleSetSnapshot, parse_resource_id
 
 
 def iso(moment: datetime | None) -> str | None:
     return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
-def scale_set_entry(snapshot: ScaleSetSnapshot) -> dict[str, Any]:
+def scale_set_entry(
+    snapshot: ScaleSetSnapshot,
+    findings: Iterable[Finding] = (),
+    actions: Iterable[Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
     repairs = snapshot.repairs
-    return {
+    entry = {
         "id": snapshot.id,
         "name": snapshot.name,
         "resourceGroup": snapshot.resource_group,
@@ -37,6 +41,20 @@ def scale_set_entry(snapshot: ScaleSetSnapshot) -> dict[str, Any]:
         },
         "statusesSummary": dict(snapshot.statuses_summary),
         "instances": snapshot.health_counts(),
+        "findings": [finding.to_dict() for finding in findings],
+    }
+    if actions is not None:
+        entry["actions"] = list(actions)
+    return entry
+
+
+def error_entry(resource: Mapping[str, Any], error: str) -> dict[str, Any]:
+    ids = parse_resource_id(str(resource.get("id") or ""))
+    return {
+        "id": resource.get("id"),
+        "name": resource.get("name") or ids.get("virtualmachinescalesets"),
+        "resourceGroup": ids.get("resourcegroups"),
+        "error": error,
     }
 
 
@@ -45,12 +63,14 @@ def build_report(
     scanned_at: datetime,
     entries: Iterable[Mapping[str, Any]],
     arm_requests: int,
+    **extra: Any,
 ) -> dict[str, Any]:
     return {
         "subscriptionId": subscription_id,
         "scannedAt": iso(scanned_at),
         "scaleSets": list(entries),
         "armRequests": arm_requests,
+        **extra,
     }
 
 
@@ -93,6 +113,15 @@ def render_table(report: Mapping[str, Any]) -> str:
             ids = f" [{', '.join(finding['instanceIds'])}]" if finding.get("instanceIds") else ""
             lines.append(f"    {finding['severity'].upper():7} {finding['code']}{ids}: {finding['summary']}")
             lines.append(f"            -> {proposed}")
+        for action in entry.get("actions", []):
+            if action["code"] == "none":
+                continue
+            ids = f" [{', '.join(action['instanceIds'])}]" if action.get("instanceIds") else ""
+            label = {"succeeded": "DONE", "planned": "WOULD", "held": "HELD", "failed": "FAILED"}.get(
+                action["state"], action["state"].upper()
+            )
+            detail = f": {action['reason']}" if action.get("reason") else ""
+            lines.append(f"    {label:7} {action['code']}{ids} (attempt {action['attempts']}){detail}")
         if lines:
             extra[len(rows) - 1] = lines
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

@@ -67,6 +67,8 @@ def vmss(
     summary: dict[str, int] | None = None,
     service_fabric: bool = False,
     name: str = "web",
+    tags: dict[str, str] | None = None,
+    resource_group: str = "rg",
 ) -> ScaleSetSnapshot:
     sources: tuple[HealthSource, ...] = ()
     if source == "ext":
@@ -80,9 +82,10 @@ def vmss(
     )
     services = (OrchestrationService("AutomaticRepairs", service),) if service else ()
     return ScaleSetSnapshot(
-        id=f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/{name}",
+        id=f"/subscriptions/{SUB}/resourceGroups/{resource_group}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}",
         name=name,
-        resource_group="rg",
+        resource_group=resource_group,
+        tags=dict(tags or {}),
         subscription_id=SUB,
         location="westeurope",
         orchestration_mode=mode,

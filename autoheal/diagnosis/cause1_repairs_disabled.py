@@ -40,9 +40,11 @@ def check(ctx: Context) -> list[Finding]:
         "health": ctx.health.counts(),
     }
     if s.service_fabric:
-        action = ProposedAction.none("automatic repairs do not support Service Fabric scale sets")
+        action = ProposedAction.none("automatic repairs do not support Service Fabric scale sets", "unsupported")
     elif not s.health_sources:
-        action = ProposedAction.none("configure an Application Health extension or LB probe first")
+        action = ProposedAction.none(
+            "configure an Application Health extension or LB probe first", "needs-health-source"
+        )
     else:
         action = ProposedAction(
             ActionCode.ENABLE_AUTOMATIC_REPAIRS,

@@ -39,7 +39,7 @@ def check(ctx: Context) -> list[Finding]:
             scale_set_id=s.id,
             summary=summary,
             reference=references.CAUSE_2,
-            proposed_action=ProposedAction.none(reason),
+            proposed_action=ProposedAction.none(reason, "needs-person"),
             evidence={"healthSources": sources, "health": health.counts(), "verdict": health.reason},
         )
     ]

@@ -29,7 +29,9 @@ def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tupl
 def replace_action(ctx: Context, act: list[Instance], waiting: list[dict]) -> ProposedAction:
     if not act:
         until = max(w["retriesUntil"] for w in waiting)
-        return ProposedAction.none(f"wait: resilient create may still retry (30 min / 5 attempts) until {until}")
+        return ProposedAction.none(
+            f"wait: resilient create may still retry (30 min / 5 attempts) until {until}", "resilient-create-window"
+        )
     return ProposedAction(
         ActionCode.REPLACE_FAILED_INSTANCES,
         params={"instanceIds": [i.instance_id for i in act], "targetCapacity": ctx.snapshot.capacity},
@@ -53,7 +55,7 @@ def check(ctx: Context) -> list[Finding]:
                     summary=f"Scale set {s.name} reports {summary_failed} instance(s) with failed provisioning.",
                     reference=references.CAUSE_3,
                     proposed_action=ProposedAction.none(
-                        "the failed instances could not be identified (instance views missing)"
+                        "the failed instances could not be identified (instance views missing)", "instances-unreadable"
                     ),
                     evidence={"statusesSummary": dict(s.statuses_summary)},
                 )

@@ -18,10 +18,13 @@ def check(ctx: Context) -> list[Finding]:
         return []
     if health.misconfigured:
         action = ProposedAction.none(
-            f"resuming would loop: health monitoring is suspect ({health.reason}); fix the probe first"
+            f"resuming would loop: health monitoring is suspect ({health.reason}); fix the probe first",
+            "resume-would-loop",
         )
     elif not s.repairs.enabled:
-        action = ProposedAction.none("the automatic repairs policy is disabled; Azure resumes only an enabled policy")
+        action = ProposedAction.none(
+            "the automatic repairs policy is disabled; Azure resumes only an enabled policy", "policy-disabled"
+        )
     else:
         action = ProposedAction(
             ActionCode.RESUME_AUTOMATIC_REPAIRS, params={"serviceName": service.name, "action": "Resume"}

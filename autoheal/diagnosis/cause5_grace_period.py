@@ -79,7 +79,7 @@ def check(ctx: Context) -> list[Finding]:
             params={"gracePeriod": iso_duration(target), "current": s.repairs.grace_period},
         )
     else:
-        action = ProposedAction.none(f"within the grace period; {when}")
+        action = ProposedAction.none(f"within the grace period; {when}", "grace-period")
     return [
         Finding(
             code=FindingCode.GRACE_PERIOD,

@@ -47,7 +47,9 @@ def check_failed(ctx: Context) -> list[Finding]:
     platform_busy = [i for i in stuck if norm(i.resilient_deletion_status) == "inprogress"]
     retry = [i for i in stuck if i not in platform_busy]
     if not retry:
-        action = ProposedAction.none("the platform's resilient delete is In Progress on these instances")
+        action = ProposedAction.none(
+            "the platform's resilient delete is In Progress on these instances", "platform-retrying"
+        )
     else:
         action = ProposedAction(ActionCode.RETRY_DELETE, params={"instanceIds": [i.instance_id for i in retry]})
     return [

@@ -20,9 +20,11 @@ def check(ctx: Context) -> list[Finding]:
     repair_action = s.repairs.effective_repair_action
     eligible = [o.instance.instance_id for o in overdue if not o.instance.protected_from_scale_set_actions]
     if health.misconfigured:
-        action = ProposedAction.none(f"storm: health monitoring is suspect ({health.reason}); no mass repair")
+        action = ProposedAction.none(
+            f"storm: health monitoring is suspect ({health.reason}); no mass repair", "storm-brake"
+        )
     elif not eligible:
-        action = ProposedAction.none("every overdue instance has protectFromScaleSetActions set")
+        action = ProposedAction.none("every overdue instance has protectFromScaleSetActions set", "protected")
     else:
         action = ProposedAction(
             ActionCode.REPAIR_INSTANCES, params={"repairAction": repair_action, "instanceIds": eligible}

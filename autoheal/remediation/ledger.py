@@ -86,6 +86,7 @@ class Record:
     action: str = "none"
     state: State = State.PLANNED
     reason: str = ""
+    reason_code: str = ""  # short machine code of `reason` (storm-brake, cooldown, ...) for metrics/KQL
     severity: str = "info"
     summary: str = ""
     instance_ids: list[str] = field(default_factory=list)
@@ -173,6 +174,7 @@ class Event:
     state: str
     previous_state: str
     reason: str
+    reason_code: str
     attempts: int
     instance_ids: tuple[str, ...]
     mode: str
@@ -191,6 +193,7 @@ class Event:
             "state": self.state,
             "previousState": self.previous_state,
             "reason": self.reason,
+            "reasonCode": self.reason_code,
             "attempts": self.attempts,
             "instanceIds": list(self.instance_ids),
             "mode": self.mode,
@@ -321,6 +324,7 @@ class Ledger:
             "State": record.state.value,
             "PreviousState": previous_state,
             "Reason": record.reason,
+            "ReasonCode": record.reason_code,
             "Attempts": record.attempts,
             "InstanceIds": json.dumps(record.instance_ids),
             "Mode": record.mode,
@@ -355,6 +359,7 @@ class Ledger:
             state=entity.get("State", ""),
             previous_state=entity.get("PreviousState", ""),
             reason=entity.get("Reason", ""),
+            reason_code=entity.get("ReasonCode", ""),
             attempts=int(entity.get("Attempts") or 0),
             instance_ids=tuple(json.loads(entity.get("InstanceIds") or "[]")),
             mode=entity.get("Mode", ""),
@@ -391,3 +396,25 @@ def _translate(exc: Exception) -> Exception:
     if isinstance(exc, HttpResponseError) and exc.status_code in (409, 412):
         return LedgerConflict(first_line)
     return LedgerUnavailable(f"{type(exc).__name__}: {first_line}")
+
+
+def open_ledger(settings: Any) -> Ledger:
+    """The ledger table the settings point at: a connection string locally, the managed identity in Azure."""
+    if settings.storage_connection_string:
+        ledger = Ledger.from_connection_string(settings.storage_connection_string, settings.ledger_table)
+    elif settings.storage_table_uri or settings.storage_account_name:
+        from azure.identity import DefaultAzureCredential
+
+        endpoint = settings.storage_table_uri or f"https://{settings.storage_account_name}.table.core.windows.net"
+        credential = (
+            DefaultAzureCredential(managed_identity_client_id=settings.client_id)
+            if settings.client_id
+            else DefaultAzureCredential()
+        )
+        ledger = Ledger.from_endpoint(endpoint, settings.ledger_table, credential)
+    else:
+        raise LedgerUnavailable(
+            "no ledger storage configured: set AzureWebJobsStorage (e.g. UseDevelopmentStorage=true with Azurite) "
+            "or AzureWebJobsStorage__accountName (managed identity)"
+        )
+    return ledger

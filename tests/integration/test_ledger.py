@@ -10,7 +10,10 @@ import pytest
 from autoheal.remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable, Record, State
 from tests.azurite import connection_string, free_port
 
-VMSS = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/RG-Web/providers/Microsoft.Compute/virtualMachineScaleSets/Web"
+VMSS = (
+    "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/RG-Web"
+    "/providers/Microsoft.Compute/virtualMachineScaleSets/Web"
+)
 T0 = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 

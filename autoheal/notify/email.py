@@ -1,0 +1,281 @@
+"""E-mail: Azure Communication Services (managed identity), or SMTP for shops without ACS.
+
+Both send the same HTML and plain-text bodies, rendered from the same views as the Teams card.
+"""
+
+from __future__ import annotations
+
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from html import escape
+from typing import Any
+
+from ..model import Severity
+from .content import HEX_BY_STYLE, PRODUCT, ItemView, Message
+from .delivery import DeliveryError, Secret, parse_retry_after, redact
+
+PAYLOAD_HEADER = "X-Autoheal-Payload-Id"
+CORRELATION_HEADER = "X-Autoheal-Correlation-Id"
+
+
+# -- rendering ----------------------------------------------------------------------------------------------------
+
+
+def subject(message: Message) -> str:
+    if message.digest:
+        return f"[{PRODUCT}] {message.severity.upper()}: {message.title.removeprefix(PRODUCT + ': ')}"
+    item = message.items[0]
+    return f"[{PRODUCT}] {item.severity.upper()}: {item.title} ({item.state})"
+
+
+def _table(pairs: tuple[tuple[str, str], ...]) -> str:
+    rows = "".join(
+        f'<tr><td style="padding:2px 12px 2px 0;color:#605e5c;vertical-align:top;white-space:nowrap">{escape(k)}</td>'
+        f'<td style="padding:2px 0;vertical-align:top">{escape(v)}</td></tr>'
+        for k, v in pairs
+    )
+    return f'<table role="presentation" style="border-collapse:collapse;font-size:14px">{rows}</table>'
+
+
+def _link(text: str, url: str) -> str:
+    return f'<a href="{escape(url, quote=True)}" style="color:#0f6cbd">{escape(text)}</a>'
+
+
+def _item_html(item: ItemView, *, with_title: bool) -> str:
+    parts: list[str] = []
+    if with_title:
+        parts.append(
+            f'<h3 style="margin:16px 0 4px;font-size:16px;border-left:4px solid {item.colour};padding-left:8px">'
+            f'{escape(item.title)} <small style="color:#605e5c">[{escape(item.severity)}]</small></h3>'
+        )
+    parts.append(f'<p style="margin:8px 0;font-weight:600">{escape(item.headline)}</p>')
+    parts.append(_table(item.facts))
+    if item.evidence:
+        parts.append('<p style="margin:12px 0 4px;font-weight:600;font-size:13px">Evidence</p>')
+        parts.append(_table(item.evidence))
+    if item.reference_text:
+        reference = (
+            _link(item.reference_text, item.reference_url) if item.reference_url else escape(item.reference_text)
+        )
+        parts.append(f'<p style="margin:12px 0 4px;font-size:13px">Documented fix: {reference}</p>')
+    parts.append(f'<p style="margin:8px 0 16px">{_link("Open in the Azure portal", item.portal_url)}</p>')
+    return "\n".join(parts)
+
+
+def render_html(message: Message) -> str:
+    colour = HEX_BY_STYLE[message.style]
+    subtitle = message.subtitle
+    items = "\n".join(_item_html(item, with_title=message.digest) for item in message.items)
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(message.title)}</title></head>\n"
+        '<body style="font-family:Segoe UI,Helvetica,Arial,sans-serif;color:#242424;max-width:760px">\n'
+        f'<div style="border-top:6px solid {colour};padding:8px 0">'
+        f'<h2 style="margin:4px 0;font-size:20px">{escape(message.title)}</h2>'
+        f'<p style="margin:0;color:#605e5c;font-size:13px">{escape(subtitle)}</p></div>\n'
+        f"{items}\n"
+        f'<p style="color:#8a8886;font-size:12px;border-top:1px solid #e1dfdd;padding-top:8px">'
+        f"{escape(message.footer)}</p>\n</body></html>\n"
+    )
+
+
+def render_email(message: Message) -> tuple[str, str, str]:
+    """(subject, html, plain text) of a message."""
+    return subject(message), render_html(message), message.text
+
+
+def _validate(sender: str, recipients: tuple[str, ...]) -> None:
+    if not sender or not recipients:
+        raise ValueError("e-mail needs a sender address and at least one recipient")
+
+
+# -- Azure Communication Services ---------------------------------------------------------------------------------
+
+
+class AcsEmailChannel:
+    """`EmailClient(endpoint, credential).begin_send(message)`, waiting for the operation to finish."""
+
+    name = "email"
+
+    def __init__(
+        self,
+        endpoint: str,
+        sender: str,
+        recipients: tuple[str, ...] | list[str],
+        *,
+        min_severity: str = "error",
+        credential: Any = None,
+        client_id: str = "",
+        verify: bool | str = True,
+        poll_interval: float = 2.0,
+        timeout: float = 60.0,
+        max_items: int = 50,
+    ) -> None:
+        _validate(sender, tuple(recipients))
+        self.endpoint = endpoint
+        self.sender = sender
+        self.recipients = tuple(recipients)
+        self.min_severity = Severity(min_severity)
+        self.max_items = max_items
+        self._credential = credential
+        self._client_id = client_id
+        self._verify = verify
+        self._poll_interval = poll_interval
+        self._timeout = timeout
+        self._client: Any = None
+
+    def __repr__(self) -> str:
+        return f"AcsEmailChannel(endpoint={self.endpoint!r}, recipients={len(self.recipients)})"
+
+    def _email_client(self) -> Any:
+        if self._client is None:
+            from azure.communication.email import EmailClient
+
+            from ..gateway import default_credential
+
+            credential = self._credential or default_credential(self.endpoint, self._client_id or None)
+            # retries are ours (backoff, give up, log): the SDK's own policy would retry for minutes
+            self._client = EmailClient(
+                self.endpoint,
+                credential,
+                retry_total=0,
+                connection_verify=self._verify,
+                polling_interval=self._poll_interval,
+            )
+        return self._client
+
+    def render(self, message: Message) -> dict[str, Any]:
+        title, html, text = render_email(message)
+        return {
+            "senderAddress": self.sender,
+            "recipients": {"to": [{"address": address} for address in self.recipients]},
+            "content": {"subject": title, "plainText": text, "html": html},
+            "headers": {PAYLOAD_HEADER: message.payload_id, CORRELATION_HEADER: message.correlation_id or "-"},
+            "userEngagementTrackingDisabled": True,
+        }
+
+    def send(self, message: Message) -> None:
+        from azure.core.exceptions import AzureError, HttpResponseError
+
+        body = self.render(message)
+        try:
+            poller = self._email_client().begin_send(body)
+            result = poller.result(timeout=self._timeout)
+        except HttpResponseError as exc:
+            status = exc.status_code
+            code = getattr(getattr(exc, "error", None), "code", None) or exc.reason or ""
+            if status is not None and 200 <= status < 300:  # the operation itself reported Failed/Canceled
+                raise DeliveryError(f"ACS operation failed: {exc.message}", retryable=False) from None
+            retryable = status is None or status in (408, 429) or status >= 500
+            retry_after = None
+            if exc.response is not None:
+                retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
+            raise DeliveryError(
+                f"ACS HTTP {status} {code}".strip(), retryable=retryable, retry_after=retry_after
+            ) from None
+        except AzureError as exc:  # no answer (connection, TLS, timeout)
+            raise DeliveryError(f"ACS {type(exc).__name__}: {exc.message}", retryable=True) from None
+        if not poller.done():
+            # Accepted (202) but not finished in time: do not send it again (that would duplicate it).
+            return
+        status = (result or {}).get("status", "")
+        if str(status).lower() != "succeeded":
+            error = (result or {}).get("error") or {}
+            raise DeliveryError(
+                f"ACS operation {status or 'unknown'}: {error.get('code', '')} {error.get('message', '')}".strip(),
+                retryable=False,
+            )
+
+    def close(self) -> None:
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+# -- SMTP -----------------------------------------------------------------------------------------------------------
+
+
+class SmtpChannel:
+    """SMTP with STARTTLS (or implicit TLS on port 465) and optional login."""
+
+    name = "email"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sender: str,
+        recipients: tuple[str, ...] | list[str],
+        *,
+        starttls: bool = True,
+        username: str = "",
+        password: str | Secret = "",
+        min_severity: str = "error",
+        ca_bundle: str | None = None,
+        timeout: float = 10.0,
+        max_items: int = 50,
+    ) -> None:
+        _validate(sender, tuple(recipients))
+        self.host = host
+        self.port = port
+        self.sender = sender
+        self.recipients = tuple(recipients)
+        self.starttls = starttls
+        self.username = username
+        self._password = password if isinstance(password, Secret) else Secret(password)
+        self.min_severity = Severity(min_severity)
+        self.max_items = max_items
+        self._ca_bundle = ca_bundle
+        self._timeout = timeout
+
+    def __repr__(self) -> str:
+        return f"SmtpChannel(host={self.host!r}, port={self.port}, starttls={self.starttls}, password=<secret>)"
+
+    def render(self, message: Message) -> EmailMessage:
+        title, html, text = render_email(message)
+        mail = EmailMessage()
+        mail["Subject"] = title
+        mail["From"] = self.sender
+        mail["To"] = ", ".join(self.recipients)
+        mail["Date"] = formatdate(localtime=False, usegmt=True)
+        mail["Message-ID"] = make_msgid(idstring=message.payload_id, domain=self.sender.rpartition("@")[2] or None)
+        mail[PAYLOAD_HEADER] = message.payload_id
+        mail[CORRELATION_HEADER] = message.correlation_id or "-"
+        mail.set_content(text)
+        mail.add_alternative(html, subtype="html")
+        return mail
+
+    def _tls(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self._ca_bundle) if self._ca_bundle else ssl.create_default_context()
+
+    def send(self, message: Message) -> None:
+        mail = self.render(message)
+        try:
+            if self.port == 465:
+                smtp: smtplib.SMTP = smtplib.SMTP_SSL(self.host, self.port, timeout=self._timeout, context=self._tls())
+            else:
+                smtp = smtplib.SMTP(self.host, self.port, timeout=self._timeout)
+            with smtp:
+                smtp.ehlo()
+                if self.starttls and self.port != 465:
+                    smtp.starttls(context=self._tls())
+                    smtp.ehlo()
+                if self.username:
+                    smtp.login(self.username, self._password.reveal())
+                smtp.send_message(mail)
+        except smtplib.SMTPResponseException as exc:
+            # 4xx: try again later; 5xx (bad credentials, refused sender): retrying will not help
+            raise DeliveryError(
+                f"SMTP {exc.smtp_code} {_decode(exc.smtp_error)}", retryable=400 <= exc.smtp_code < 500
+            ) from None
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryError(f"SMTP recipients refused: {sorted(exc.recipients)}", retryable=False) from None
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryError(f"SMTP {type(exc).__name__}: {exc}", retryable=True) from None
+
+
+def _decode(value: Any) -> str:
+    text = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+    return redact(" ".join(text.split())[:200])

@@ -1,0 +1,173 @@
+"""Guardrails: each answers "may we act?" with a reason when the answer is no.
+
+Anchors: Cluster API MachineHealthCheck (`unhealthyLessThanOrEqualTo` short circuit), medik8s
+NodeHealthCheck (`minHealthy`), and Azure's own repairs (at most 5 % of a scale set at a time, one at a
+time below 20 instances). Every function is pure: the planner feeds it the snapshot, settings, ledger
+records and "now", and records whatever it says.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from ..diagnosis.context import BAD_HEALTH, is_running, norm
+from ..model import ActionCode, ScaleSetSnapshot
+from ..settings import Settings
+from .ledger import Record, State
+
+# Actions that take instances out of service: these are the ones the brake, budget and cooldown limit.
+INSTANCE_ACTIONS = frozenset(
+    {ActionCode.REPLACE_FAILED_INSTANCES, ActionCode.REPAIR_INSTANCES, ActionCode.RETRY_DELETE}
+)
+TRANSITIONAL_STATES = frozenset({"creating", "updating", "deleting", "migrating"})
+RATE_WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True)
+class Hold:
+    """A guardrail said no."""
+
+    code: str  # storm-brake, disruption-budget, cooldown, ...
+    reason: str
+    final: bool = False  # no later run will act either (attempt budget exhausted)
+
+
+def _tag_matches(tags: dict[str, str], tag: tuple[str, str]) -> bool:
+    name, value = tag
+    for key, actual in tags.items():
+        if key.lower() == name.lower():
+            return not value or actual.lower() == value.lower()
+    return False
+
+
+def scope(snapshot: ScaleSetSnapshot, settings: Settings) -> Hold | None:
+    """Opt-out tag, opt-in requirement, resource-group include/exclude."""
+    if settings.opt_out_tag and _tag_matches(snapshot.tags, settings.opt_out_tag):
+        name, value = settings.opt_out_tag
+        return Hold("opt-out", f"opted out by tag {name}={value}" if value else f"opted out by tag {name}")
+    if settings.opt_in_tag and not _tag_matches(snapshot.tags, settings.opt_in_tag):
+        name, value = settings.opt_in_tag
+        return Hold("not-opted-in", f"not opted in: tag {name}={value or '*'} required")
+    group = snapshot.resource_group.lower()
+    if settings.include_resource_groups and group not in {g.lower() for g in settings.include_resource_groups}:
+        return Hold(
+            "out-of-scope", f"resource group {snapshot.resource_group} is not in AUTOHEAL_INCLUDE_RESOURCE_GROUPS"
+        )
+    if group in {g.lower() for g in settings.exclude_resource_groups}:
+        return Hold("out-of-scope", f"resource group {snapshot.resource_group} is in AUTOHEAL_EXCLUDE_RESOURCE_GROUPS")
+    return None
+
+
+def allowed(action: ActionCode, settings: Settings) -> Hold | None:
+    if action.value not in settings.allowed_actions:
+        return Hold("not-allowed", f"{action.value} is not in AUTOHEAL_ALLOWED_ACTIONS")
+    return None
+
+
+def unhealthy_share(snapshot: ScaleSetSnapshot) -> tuple[int, int]:
+    """(unhealthy, total): Unhealthy/Unknown running instances plus failed ones, over live instances."""
+    live = [i for i in snapshot.instances if norm(i.provisioning_state) != "deleting"]
+    bad = sum(1 for i in live if i.failed or (is_running(i) and i.health in BAD_HEALTH))
+    return bad, len(live)
+
+
+def storm_brake(snapshot: ScaleSetSnapshot, settings: Settings) -> Hold | None:
+    bad, total = unhealthy_share(snapshot)
+    threshold = settings.storm_threshold_percent
+    if total and 100 * bad > threshold * total:
+        return Hold("storm-brake", f"storm brake: {bad}/{total} unhealthy > {threshold} %")
+    return None
+
+
+def disruption_budget(snapshot: ScaleSetSnapshot, settings: Settings) -> int:
+    """Instances that may be in flight at once: max(1, P % of capacity)."""
+    capacity = snapshot.capacity if snapshot.capacity is not None else len(snapshot.instances)
+    return max(1, math.floor(capacity * settings.max_disruption_percent / 100))
+
+
+def in_flight(snapshot: ScaleSetSnapshot, records: list[Record], exclude: Record | None = None) -> int:
+    """Instances already being changed: by Azure (transitional states) or by our running records."""
+    busy = {i.instance_id for i in snapshot.instances if norm(i.provisioning_state) in TRANSITIONAL_STATES}
+    for record in records:
+        if record.state.active and record is not exclude and record.action in {a.value for a in INSTANCE_ACTIONS}:
+            busy.update(record.instance_ids)
+    return len(busy)
+
+
+def capacity_floor(snapshot: ScaleSetSnapshot, settings: Settings) -> int:
+    capacity = snapshot.capacity or 0
+    return max(1, math.ceil(capacity * settings.capacity_floor_percent / 100))
+
+
+def cooldown(records: list[Record], settings: Settings, now: datetime, correlation_id: str) -> Hold | None:
+    """Quiet time after an instance action on this scale set (from an earlier run)."""
+    if settings.cooldown <= timedelta(0):
+        return None
+    latest: datetime | None = None
+    for record in records:
+        if record.action not in {a.value for a in INSTANCE_ACTIONS} or record.correlation_id == correlation_id:
+            continue
+        for run in record.runs:
+            moment = datetime.fromisoformat(run.replace("Z", "+00:00"))
+            latest = moment if latest is None or moment > latest else latest
+    if latest is not None and now - latest < settings.cooldown:
+        until = (latest + settings.cooldown).isoformat().replace("+00:00", "Z")
+        return Hold(
+            "cooldown", f"cooldown after the action at {latest.isoformat().replace('+00:00', 'Z')} until {until}"
+        )
+    return None
+
+
+def attempt_budget(record: Record | None, settings: Settings, now: datetime) -> Hold | None:
+    """Attempts per target with exponential backoff: base x 2^(k-1) after the k-th failure."""
+    if record is None or record.state is not State.FAILED:
+        return None
+    if record.attempts >= settings.max_attempts:
+        last = f"; last error: {record.last_error}" if record.last_error else ""
+        return Hold(
+            "attempt-budget", f"gave up after {record.attempts} of {settings.max_attempts} attempts{last}", final=True
+        )
+    if record.next_attempt_at and now < record.next_attempt_at:
+        when = record.next_attempt_at.isoformat().replace("+00:00", "Z")
+        return Hold("backoff", f"attempt {record.attempts + 1} of {settings.max_attempts} not before {when}")
+    return None
+
+
+def next_attempt_at(attempts: int, settings: Settings, now: datetime) -> datetime:
+    return now + settings.backoff_base * (2 ** max(0, attempts - 1))
+
+
+def recent_runs(record: Record | None, now: datetime) -> list[str]:
+    if record is None:
+        return []
+    return [r for r in record.runs if now - datetime.fromisoformat(r.replace("Z", "+00:00")) < RATE_WINDOW]
+
+
+def resume_budget(record: Record | None, settings: Settings, now: datetime) -> Hold | None:
+    runs = recent_runs(record, now)
+    if len(runs) >= settings.max_resumes_per_day:
+        return Hold(
+            "resume-budget",
+            f"already resumed {len(runs)} time(s) in 24 h "
+            f"(AUTOHEAL_MAX_RESUMES_PER_DAY={settings.max_resumes_per_day})",
+        )
+    return None
+
+
+class SweepBudget:
+    """The cap on actions per sweep across the subscription (shared by the sweep's threads)."""
+
+    def __init__(self, limit: int) -> None:
+        self._left = limit
+        self._limit = limit
+        self._lock = threading.Lock()
+
+    def take(self) -> Hold | None:
+        with self._lock:
+            if self._left <= 0:
+                return Hold("sweep-cap", f"sweep action cap reached (AUTOHEAL_MAX_ACTIONS_PER_SWEEP={self._limit})")
+            self._left -= 1
+            return None

@@ -1,0 +1,139 @@
+"""Findings → decisions: what to do, on which target, or why not (every "no" carries its reason)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from ..model import ActionCode, Finding, ScaleSetSnapshot
+from ..settings import Settings
+from . import guardrails
+from .guardrails import INSTANCE_ACTIONS, Hold, SweepBudget
+from .ledger import SCALE_SET_TARGET, Record
+
+# Each of these acts on instances one by one, with its own attempts and backoff per instance.
+PER_INSTANCE_ACTIONS = frozenset({ActionCode.REPAIR_INSTANCES, ActionCode.RETRY_DELETE})
+
+
+class Verdict(StrEnum):
+    ACT = "act"  # remediate mode, every guardrail passed
+    PLAN = "plan"  # observe mode: would act
+    HOLD = "hold"  # a guardrail or the rule said no
+    BUSY = "busy"  # a worker is already on it (its record is running/verifying)
+
+
+@dataclass(frozen=True)
+class Decision:
+    finding: Finding
+    action: ActionCode
+    target: str
+    instance_ids: tuple[str, ...]
+    verdict: Verdict
+    reason: str = ""
+    reason_code: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    final: bool = False  # a hold no later run will lift (the attempt budget is spent)
+
+    @property
+    def key(self) -> str:
+        return f"{self.finding.code.value}|{self.target}"
+
+
+def _targets(finding: Finding) -> list[tuple[str, tuple[str, ...], dict[str, Any]]]:
+    proposed = finding.proposed_action
+    ids = tuple(proposed.params.get("instanceIds") or finding.instance_ids)
+    if proposed.code in PER_INSTANCE_ACTIONS:
+        return [(i, (i,), {**proposed.params, "instanceIds": [i]}) for i in ids]
+    return [(SCALE_SET_TARGET, ids, dict(proposed.params))]
+
+
+def plan(
+    snapshot: ScaleSetSnapshot,
+    findings: list[Finding],
+    records: dict[str, Record],
+    settings: Settings,
+    now: datetime,
+    budget: SweepBudget,
+    correlation_id: str,
+) -> list[Decision]:
+    """Decide, finding by finding (most severe first), under every guardrail."""
+    record_list = list(records.values())
+    out_of_scope = guardrails.scope(snapshot, settings)
+    brake = guardrails.storm_brake(snapshot, settings)
+    cool = guardrails.cooldown(record_list, settings, now, correlation_id)
+    allowance = guardrails.disruption_budget(snapshot, settings) - guardrails.in_flight(snapshot, record_list)
+    max_in_flight = guardrails.disruption_budget(snapshot, settings)
+    decisions: list[Decision] = []
+
+    for finding in findings:
+        proposed = finding.proposed_action
+        if proposed.code is ActionCode.NONE:
+            decisions.append(
+                Decision(
+                    finding,
+                    ActionCode.NONE,
+                    SCALE_SET_TARGET,
+                    finding.instance_ids,
+                    Verdict.HOLD,
+                    proposed.reason,
+                    proposed.reason_code or "rule",
+                )
+            )
+            continue
+        for target, ids, params in _targets(finding):
+            key = f"{finding.code.value}|{target}"
+            record = records.get(key)
+            if record is not None and record.state.active:
+                decisions.append(
+                    Decision(finding, proposed.code, target, ids, Verdict.BUSY, "already in progress", "in-progress")
+                )
+                continue
+            hold: Hold | None = (
+                out_of_scope
+                or guardrails.allowed(proposed.code, settings)
+                or guardrails.attempt_budget(record, settings, now)
+            )
+            if hold is None and proposed.code is ActionCode.RESUME_AUTOMATIC_REPAIRS:
+                hold = guardrails.resume_budget(record, settings, now)
+            acting_ids = ids
+            if hold is None and proposed.code in INSTANCE_ACTIONS:
+                acting_ids = tuple(
+                    i for i in ids if not ((inst := snapshot.instance(i)) and inst.protected_from_scale_set_actions)
+                )
+                if not acting_ids:
+                    hold = Hold("protected", "protectFromScaleSetActions is set on every target instance")
+                else:
+                    hold = brake or cool
+                if hold is None:
+                    if allowance <= 0:
+                        hold = Hold(
+                            "disruption-budget",
+                            f"disruption budget: {max_in_flight - allowance} in flight, at most {max_in_flight} "
+                            f"({settings.max_disruption_percent} % of capacity {snapshot.capacity})",
+                        )
+                    else:
+                        deferred = acting_ids[allowance:]
+                        acting_ids = acting_ids[:allowance]
+                        allowance -= len(acting_ids)
+                        if deferred:
+                            params = {**params, "deferredInstanceIds": list(deferred)}
+            if hold is None:
+                hold = budget.take()
+            if hold is not None:
+                decisions.append(
+                    Decision(
+                        finding, proposed.code, target, ids, Verdict.HOLD, hold.reason, hold.code, params, hold.final
+                    )
+                )
+                continue
+            params = {**params, "instanceIds": list(acting_ids)} if acting_ids else params
+            verdict = Verdict.ACT if settings.remediate else Verdict.PLAN
+            reason = "" if verdict is Verdict.ACT else f"observe mode: would {proposed.code.value}"
+            if params.get("deferredInstanceIds"):
+                reason = (reason + "; " if reason else "") + (
+                    f"{len(params['deferredInstanceIds'])} more instance(s) wait for the disruption budget"
+                )
+            decisions.append(Decision(finding, proposed.code, target, acting_ids, verdict, reason, "", params))
+    return decisions

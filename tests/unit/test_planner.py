@@ -1,0 +1,202 @@
+"""Planner and guardrails on plain data: every "no" has its reason."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from autoheal.diagnosis import diagnose
+from autoheal.model import FindingCode as C
+from autoheal.remediation.guardrails import SweepBudget, next_attempt_at
+from autoheal.remediation.ledger import Record, State
+from autoheal.remediation.planner import Verdict, plan
+from autoheal.settings import default_settings
+from tests.builders import NOW, ago, healthy, inst, vmss
+
+REMEDIATE = default_settings(mode="remediate")
+
+
+def decide(snapshot, *, settings=REMEDIATE, records=(), budget=None, correlation="run-2"):
+    findings = diagnose(snapshot, settings, NOW)
+    by_key = {r.row_key: r for r in records}
+    return plan(snapshot, findings, by_key, settings, NOW, budget or SweepBudget(100), correlation)
+
+
+def only(decisions, code):
+    found = [d for d in decisions if d.finding.code is code]
+    assert found, f"no decision for {code}"
+    return found
+
+
+def failed(iid, **kw):
+    return inst(iid, state="Failed", error="AllocationFailed", health=None, **kw)
+
+
+def overdue(iid, **kw):
+    return inst(iid, health="Unhealthy", since=120, state_since=2000, **kw)
+
+
+def record(snapshot, finding, target="*", **kw):
+    return Record(scale_set_id=snapshot.id, finding_code=finding.value, target=target, **kw)
+
+
+def test_observe_mode_plans_and_says_would():
+    snap = vmss(*healthy(9), failed("9"), resilient=(False, True))
+    (decision,) = only(decide(snap, settings=default_settings()), C.PROVISIONING_FAILED)
+    assert decision.verdict is Verdict.PLAN
+    assert decision.reason == "observe mode: would replace-failed-instances"
+
+
+def test_remediate_mode_acts():
+    snap = vmss(*healthy(9), failed("9"), resilient=(False, True))
+    (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
+    assert decision.verdict is Verdict.ACT
+    assert decision.params["instanceIds"] == ["9"]
+    assert decision.params["targetCapacity"] == 10
+
+
+def test_rule_none_is_held_with_its_reason_code():
+    snap = vmss(*healthy(2), repairs=False, service="NotRunning", source=None)
+    (decision,) = only(decide(snap), C.REPAIRS_DISABLED)
+    assert decision.verdict is Verdict.HOLD
+    assert decision.reason_code == "needs-health-source"
+
+
+@pytest.mark.parametrize(
+    ("tags", "settings", "code"),
+    [
+        ({"autoheal": "off"}, {}, "opt-out"),
+        ({"AutoHeal": "OFF"}, {}, "opt-out"),
+        ({}, {"opt_in_tag": ("autoheal", "on")}, "not-opted-in"),
+        ({}, {"include_resource_groups": ("prod",)}, "out-of-scope"),
+        ({}, {"exclude_resource_groups": ("RG",)}, "out-of-scope"),
+        ({}, {"allowed_actions": ("retry-delete",)}, "not-allowed"),
+    ],
+)
+def test_scope_and_allow_list_hold(tags, settings, code):
+    snap = vmss(*healthy(9), failed("9"), resilient=(False, True), tags=tags)
+    (decision,) = only(decide(snap, settings=REMEDIATE.replace(**settings)), C.PROVISIONING_FAILED)
+    assert (decision.verdict, decision.reason_code) == (Verdict.HOLD, code)
+
+
+def test_opted_in_scale_set_acts():
+    snap = vmss(*healthy(9), failed("9"), resilient=(False, True), tags={"autoheal": "on"})
+    settings = REMEDIATE.replace(opt_in_tag=("autoheal", "on"))
+    assert only(decide(snap, settings=settings), C.PROVISIONING_FAILED)[0].verdict is Verdict.ACT
+
+
+def test_storm_brake_holds_instance_actions_with_counts():
+    snap = vmss(*healthy(4), *[failed(str(i)) for i in range(4, 10)], resilient=(False, True))
+    (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
+    assert decision.verdict is Verdict.HOLD
+    assert decision.reason == "storm brake: 6/10 unhealthy > 50 %"
+
+
+def test_storm_brake_at_exactly_the_threshold_lets_one_through():
+    snap = vmss(*healthy(5), *[failed(str(i)) for i in range(5, 10)], resilient=(False, True))
+    (decision,) = only(decide(snap, settings=REMEDIATE.replace(max_disruption_percent=50)), C.PROVISIONING_FAILED)
+    assert decision.verdict is Verdict.ACT
+    assert decision.params["instanceIds"] == ["5", "6", "7", "8", "9"]
+
+
+@pytest.mark.parametrize(("percent", "acting"), [(10, 1), (20, 2), (30, 3)])
+def test_disruption_budget_per_instance(percent, acting):
+    snap = vmss(*healthy(7), overdue("7"), overdue("8"), overdue("9"))
+    decisions = only(decide(snap, settings=REMEDIATE.replace(max_disruption_percent=percent)), C.UNHEALTHY_NOT_REPAIRED)
+    assert [d.verdict for d in decisions].count(Verdict.ACT) == acting
+    held = [d for d in decisions if d.verdict is Verdict.HOLD]
+    assert all(d.reason_code == "disruption-budget" for d in held)
+    if held:
+        assert "at most" in held[0].reason and f"{percent} % of capacity 10" in held[0].reason
+
+
+def test_disruption_budget_counts_instances_azure_is_changing():
+    snap = vmss(*healthy(8), inst("8", state="Creating", health=None), overdue("9"))
+    (decision,) = only(decide(snap), C.UNHEALTHY_NOT_REPAIRED)
+    assert (decision.verdict, decision.reason_code) == (Verdict.HOLD, "disruption-budget")
+
+
+def test_replace_defers_what_the_budget_does_not_allow():
+    snap = vmss(*healthy(7), failed("7"), failed("8"), failed("9"), resilient=(False, True), capacity=10)
+    (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
+    assert decision.verdict is Verdict.ACT
+    assert decision.params["instanceIds"] == ["7"]
+    assert decision.params["deferredInstanceIds"] == ["8", "9"]
+
+
+def test_protected_failed_instance_is_held():
+    snap = vmss(*healthy(9), failed("9", protected=True), resilient=(False, True))
+    (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
+    assert (decision.verdict, decision.reason_code) == (Verdict.HOLD, "protected")
+
+
+@pytest.mark.parametrize(("minutes_ago", "held"), [(5, True), (9.9, True), (10, False)])
+def test_cooldown_after_an_earlier_action(minutes_ago, held):
+    snap = vmss(*healthy(9), overdue("9"))
+    earlier = record(
+        snap,
+        C.DELETE_FAILED,
+        "4",
+        action="retry-delete",
+        state=State.SUCCEEDED,
+        runs=[ago(minutes_ago).isoformat()],
+        correlation_id="run-1",
+    )
+    (decision,) = only(decide(snap, records=[earlier]), C.UNHEALTHY_NOT_REPAIRED)
+    assert (decision.reason_code == "cooldown") is held
+
+
+def test_attempt_budget_and_backoff():
+    snap = vmss(*healthy(9), overdue("9"))
+    base = dict(action="repair-instances", state=State.FAILED, last_error="boom")
+    spent = record(snap, C.UNHEALTHY_NOT_REPAIRED, "9", attempts=5, **base)
+    (decision,) = only(decide(snap, records=[spent]), C.UNHEALTHY_NOT_REPAIRED)
+    assert (decision.verdict, decision.reason_code, decision.final) == (Verdict.HOLD, "attempt-budget", True)
+    assert decision.reason == "gave up after 5 of 5 attempts; last error: boom"
+    waiting = record(
+        snap, C.UNHEALTHY_NOT_REPAIRED, "9", attempts=2, next_attempt_at=NOW + timedelta(minutes=1), **base
+    )
+    (decision,) = only(decide(snap, records=[waiting]), C.UNHEALTHY_NOT_REPAIRED)
+    assert decision.reason_code == "backoff" and "attempt 3 of 5" in decision.reason
+    due = record(snap, C.UNHEALTHY_NOT_REPAIRED, "9", attempts=2, next_attempt_at=NOW, **base)
+    assert only(decide(snap, records=[due]), C.UNHEALTHY_NOT_REPAIRED)[0].verdict is Verdict.ACT
+
+
+def test_backoff_doubles_from_the_base():
+    settings = default_settings()
+    assert [next_attempt_at(k, settings, NOW) - NOW for k in (1, 2, 3, 4)] == [
+        timedelta(minutes=m) for m in (10, 20, 40, 80)
+    ]
+
+
+def test_resume_budget_per_day():
+    snap = vmss(*healthy(3), service="Suspended")
+    runs = [ago(60).isoformat(), ago(600).isoformat()]
+    twice = record(snap, C.REPAIRS_SUSPENDED, action="resume-automatic-repairs", state=State.SUCCEEDED, runs=runs)
+    (decision,) = only(decide(snap, records=[twice]), C.REPAIRS_SUSPENDED)
+    assert decision.reason_code == "resume-budget"
+    old = record(
+        snap,
+        C.REPAIRS_SUSPENDED,
+        action="resume-automatic-repairs",
+        state=State.SUCCEEDED,
+        runs=[ago(24 * 60 + 1).isoformat()] * 2,
+    )
+    assert only(decide(snap, records=[old]), C.REPAIRS_SUSPENDED)[0].verdict is Verdict.ACT
+
+
+def test_sweep_cap_is_shared():
+    budget = SweepBudget(1)
+    first = vmss(*healthy(9), failed("9"), resilient=(False, True), name="a")
+    second = vmss(*healthy(9), failed("9"), resilient=(False, True), name="b")
+    assert only(decide(first, budget=budget), C.PROVISIONING_FAILED)[0].verdict is Verdict.ACT
+    (held,) = only(decide(second, budget=budget), C.PROVISIONING_FAILED)
+    assert (held.verdict, held.reason_code) == (Verdict.HOLD, "sweep-cap")
+
+
+def test_running_record_is_busy_not_repeated():
+    snap = vmss(*healthy(9), failed("9"), resilient=(False, True))
+    running = record(snap, C.PROVISIONING_FAILED, action="replace-failed-instances", state=State.RUNNING)
+    (decision,) = only(decide(snap, records=[running]), C.PROVISIONING_FAILED)
+    assert decision.verdict is Verdict.BUSY
