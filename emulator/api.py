@@ -1,0 +1,185 @@
+"""The ARM request pipeline: authentication, api-version, throttling, injected faults, stats, and the
+headers every ARM answer carries. The backend behind it is the Compute emulation or a replay."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from .errors import ArmError
+from .faults import FaultPlan
+from .messages import Request, Response
+from .ratelimit import ComputePolicies
+from .routes import Route, match
+from .stats import RequestLog
+
+OLDEST_API_VERSION = "2023-07-01"
+SUPPORTED_API_VERSIONS = "2026-04-01,2025-11-01,2025-04-01,2024-11-01,2024-07-01,2024-03-01,2023-09-01,2023-07-01"
+_API_VERSION = re.compile(r"^(\d{4}-\d{2}-\d{2})(-preview)?$", re.IGNORECASE)
+
+
+class Backend(Protocol):
+    def call(self, route: Route, params: dict[str, str], request: Request) -> Response: ...
+
+
+class ArmApi:
+    def __init__(
+        self,
+        backend: Backend,
+        faults: Callable[[], FaultPlan],
+        subscription_id: Callable[[], str],
+        log: RequestLog,
+        control: Callable[[Request], Response] | None = None,
+        resolve: Callable[[str, list[str]], tuple[Route, dict[str, str]]] = match,
+    ) -> None:
+        self._backend = backend
+        self._faults = faults
+        self._subscription_id = subscription_id
+        self._log = log
+        self._control = control
+        self._resolve = resolve
+        self._policies = ComputePolicies()
+
+    def handle(self, request: Request) -> Response:
+        if request.segments and request.segments[0] == "_emulator" and self._control is not None:
+            return self._control(request)
+        faults = self._faults()
+        if faults.latency_ms > 0:
+            time.sleep(faults.latency_ms / 1000)  # outside every lock: concurrent requests overlap
+        write = request.method != "GET"
+        headers: dict[str, str] = {}
+        route: Route | None = None
+        throttled = fault = False
+        try:
+            _authenticate(request)
+            route, params = self._resolve(request.method, request.segments)
+            _check_api_version(request)
+            allowed, remaining, retry_after = faults.take_token(write)
+            headers[_remaining_header(write)] = str(remaining)
+            if not allowed:
+                throttled = True
+                raise self._throttled(request, write, retry_after)
+            injection = faults.injection_for(request.method, request.raw_path, route.operation_id)
+            if injection is not None:
+                fault = True
+                extra = {"Retry-After": str(injection.retry_after)} if injection.retry_after is not None else {}
+                raise ArmError(injection.status, injection.code, injection.message, headers=extra)
+            if faults.server_error():
+                fault = True
+                raise self._server_error(request, faults.server_error_status)
+            if route.policies:
+                headers["x-ms-ratelimit-remaining-resource"] = self._policies.spend(route.policies)
+            response = self._backend.call(route, params, request)
+        except ArmError as error:
+            headers.update(error.headers)
+            response = Response.json(error.status, error.envelope())
+        headers.setdefault(_remaining_header(write), str(faults.peek_tokens(write)))
+        response.headers.update(headers)
+        _stamp(response, request)
+        self._log.record(route.operation_id if route else None, write=write, throttled=throttled, fault=fault)
+        return response
+
+    def _throttled(self, request: Request, write: bool, retry_after: int) -> ArmError:
+        kind = "write" if write else "read"
+        actor = _actor(request)
+        return ArmError(
+            429,
+            "SubscriptionRequestsThrottled",
+            f"Number of '{kind}' requests for subscription '{self._subscription_id()}' actor '{actor}' exceeded. "
+            f"Please try again after '{retry_after}' seconds after additional tokens are available. "
+            "Refer to https://aka.ms/arm-throttling",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    def _server_error(self, request: Request, status: int) -> ArmError:
+        moment = datetime.now(UTC).strftime("%a, %d %b %Y %H:%M:%S GMT")
+        return ArmError(
+            status,
+            "InternalServerError" if status == 500 else "ServiceUnavailable",
+            f"Encountered internal server error. Diagnostic information: timestamp '{moment}', subscription id "
+            f"'{self._subscription_id()}', tracking id '{uuid.uuid4()}', request correlation id "
+            f"'{_correlation(request)}'.",
+        )
+
+
+def _remaining_header(write: bool) -> str:
+    return f"x-ms-ratelimit-remaining-subscription-{'writes' if write else 'reads'}"
+
+
+def _authenticate(request: Request) -> None:
+    value = request.header("authorization")
+    if value is None:
+        message = "Authentication failed. The 'Authorization' header is missing."
+    else:
+        scheme, _, token = value.partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            return
+        message = "Authentication failed. The 'Authorization' header is provided in an invalid format."
+    raise ArmError(
+        401,
+        "AuthenticationFailed",
+        message,
+        headers={
+            "WWW-Authenticate": (
+                'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token", '
+                f'error_description="{message}"'
+            )
+        },
+    )
+
+
+def _check_api_version(request: Request) -> None:
+    version = request.query.get("api-version")
+    if not version:
+        raise ArmError(
+            400,
+            "MissingApiVersionParameter",
+            "The api-version query parameter (?api-version=) is required for all requests.",
+        )
+    parsed = _API_VERSION.match(version)
+    if parsed is None or parsed.group(1) < OLDEST_API_VERSION:
+        raise ArmError(
+            400,
+            "InvalidApiVersionParameter",
+            f"The api-version '{version}' is invalid. The supported versions are '{SUPPORTED_API_VERSIONS}'.",
+        )
+
+
+def _correlation(request: Request) -> str:
+    return request.header("x-ms-correlation-request-id") or request.header("x-ms-client-request-id") or ""
+
+
+def _actor(request: Request) -> str:
+    token = (request.header("authorization") or "").partition(" ")[2]
+    return str(uuid.UUID(bytes=hashlib.sha256(token.encode()).digest()[:16], version=4))
+
+
+def _stamp(response: Response, request: Request) -> None:
+    request_id = str(uuid.uuid4())
+    correlation = _correlation(request) or str(uuid.uuid4())
+    now = datetime.now(UTC)
+    response.headers.update(
+        {
+            "Cache-Control": "no-cache",
+            "Pragma": "no-cache",
+            "Expires": "-1",
+            "x-ms-request-id": request_id,
+            "x-ms-correlation-request-id": correlation,
+            "x-ms-routing-request-id": f"WESTEUROPE:{now.strftime('%Y%m%dT%H%M%SZ')}:{request_id}",
+            "Strict-Transport-Security": "max-age=31536000; includeSubDomains",
+            "X-Content-Type-Options": "nosniff",
+        }
+    )
+    client_request_id = request.header("x-ms-client-request-id")
+    if client_request_id:
+        response.headers["x-ms-client-request-id"] = client_request_id
+
+
+def control_response(document: Any, status: int = 200) -> Response:
+    return Response(status, json.dumps(document).encode(), {"Content-Type": "application/json"})

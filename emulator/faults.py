@@ -1,0 +1,249 @@
+"""The fault plan: throttling, latency, server errors, one-shot injections and platform failures.
+
+A plan is plain JSON (the fleet file's `faults`, or `Emulator.set_faults`). Random choices use one
+seeded generator, so a run with the same plan and the same request sequence fails the same way.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .ratelimit import TokenBucket
+
+CREATE_FAILURE_CODES = {"OSProvisioningTimedOut", "VMStartTimedOut"}
+
+# Without a throttle section the buckets only count down (ARM's classic hourly allowance).
+DEFAULT_READS = (12000, 12000 / 3600)
+DEFAULT_WRITES = (1200, 1200 / 3600)
+
+_PLAN_KEYS = {
+    "seed",
+    "latencyMs",
+    "serverErrorRate",
+    "serverErrorStatus",
+    "throttle",
+    "createFailures",
+    "deleteFailures",
+    "unhealthyAfterRepair",
+    "injections",
+}
+
+
+@dataclass
+class Injection:
+    status: int
+    code: str
+    message: str
+    method: str | None = None
+    path_contains: str | None = None
+    operation: str | None = None
+    count: int | None = 1  # None: every matching request
+    retry_after: int | None = None
+
+    def matches(self, method: str, path: str, operation: str | None) -> bool:
+        if self.count is not None and self.count <= 0:
+            return False
+        if self.method and self.method.upper() != method.upper():
+            return False
+        if self.path_contains and self.path_contains.lower() not in path.lower():
+            return False
+        return not (self.operation and (operation or "").lower() != self.operation.lower())
+
+
+@dataclass
+class CreateFailure:
+    scale_set: str
+    resource_group: str | None
+    code: str
+    times: int
+    new_instances: int | None  # how many of the next new instances fail; None: all of them
+    attempt_seconds: float
+
+
+@dataclass
+class DeleteFailure:
+    scale_set: str
+    resource_group: str | None
+    instances: set[str] | None
+    times: int
+    code: str
+    backoff_seconds: float
+
+
+@dataclass
+class UnhealthyAfterRepair:
+    scale_set: str
+    resource_group: str | None
+    instances: set[str] | None
+    times: int | None  # repairs that do not help, per instance; None: never heals
+
+
+@dataclass
+class FaultPlan:
+    seed: int = 0
+    latency_ms: float = 0.0
+    server_error_rate: float = 0.0
+    server_error_status: int = 500
+    reads: TokenBucket = field(default_factory=lambda: TokenBucket(*DEFAULT_READS, enforce=False))
+    writes: TokenBucket = field(default_factory=lambda: TokenBucket(*DEFAULT_WRITES, enforce=False))
+    create_failures: list[CreateFailure] = field(default_factory=list)
+    delete_failures: list[DeleteFailure] = field(default_factory=list)
+    unhealthy_after_repair: list[UnhealthyAfterRepair] = field(default_factory=list)
+    injections: list[Injection] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._random = random.Random(self.seed)
+
+    # --- request-level faults (called by the API pipeline) -------------------------------------------
+
+    def take_token(self, write: bool) -> tuple[bool, int, int]:
+        with self._lock:
+            return (self.writes if write else self.reads).take()
+
+    def peek_tokens(self, write: bool) -> int:
+        with self._lock:
+            return (self.writes if write else self.reads).peek()
+
+    def server_error(self) -> bool:
+        if self.server_error_rate <= 0:
+            return False
+        with self._lock:
+            return self._random.random() < self.server_error_rate
+
+    def injection_for(self, method: str, path: str, operation: str | None) -> Injection | None:
+        with self._lock:
+            for injection in self.injections:
+                if injection.matches(method, path, operation):
+                    if injection.count is not None:
+                        injection.count -= 1
+                    return injection
+        return None
+
+    # --- platform faults (called by the simulated platform, under the fleet lock) ------------------
+
+    def create_failure_for(self, resource_group: str, scale_set: str) -> CreateFailure | None:
+        for rule in self.create_failures:
+            if _targets(rule.scale_set, rule.resource_group, resource_group, scale_set):
+                if rule.new_instances is None:
+                    return rule
+                if rule.new_instances > 0:
+                    rule.new_instances -= 1
+                    return rule
+        return None
+
+    def delete_failure_for(self, resource_group: str, scale_set: str, instance: str) -> DeleteFailure | None:
+        for rule in self.delete_failures:
+            if _targets(rule.scale_set, rule.resource_group, resource_group, scale_set) and (
+                rule.instances is None or instance.lower() in rule.instances
+            ):
+                return rule
+        return None
+
+    def unhealthy_rule_for(self, resource_group: str, scale_set: str, instance: str) -> UnhealthyAfterRepair | None:
+        for rule in self.unhealthy_after_repair:
+            if _targets(rule.scale_set, rule.resource_group, resource_group, scale_set) and (
+                rule.instances is None or instance.lower() in rule.instances
+            ):
+                return rule
+        return None
+
+    def random_choice(self) -> float:
+        with self._lock:
+            return self._random.random()
+
+
+def _targets(rule_set: str, rule_group: str | None, resource_group: str, scale_set: str) -> bool:
+    if rule_set != "*" and rule_set.lower() != scale_set.lower():
+        return False
+    return rule_group is None or rule_group.lower() == resource_group.lower()
+
+
+def _instances(value: Any) -> set[str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError("'instances' must be a list of instance ids or VM names")
+    return {str(v).lower() for v in value}
+
+
+def _bucket(spec: Any, default: tuple[float, float]) -> TokenBucket:
+    if spec is None:
+        return TokenBucket(*default, enforce=False)
+    capacity = float(spec.get("capacity", default[0]))
+    refill = float(spec.get("refillPerSecond", default[1]))
+    return TokenBucket(capacity, refill, enforce=True)
+
+
+def parse_plan(spec: dict[str, Any] | None) -> FaultPlan:
+    """Build a FaultPlan from its JSON form; unknown keys are an error (they are usually typos)."""
+    spec = dict(spec or {})
+    unknown = set(spec) - _PLAN_KEYS
+    if unknown:
+        raise ValueError(f"unknown fault plan keys: {sorted(unknown)}; known: {sorted(_PLAN_KEYS)}")
+    throttle = spec.get("throttle") or {}
+    creates = []
+    for rule in spec.get("createFailures") or []:
+        code = rule.get("code", "OSProvisioningTimedOut")
+        if code not in CREATE_FAILURE_CODES:
+            raise ValueError(f"createFailures code must be one of {sorted(CREATE_FAILURE_CODES)}")
+        creates.append(
+            CreateFailure(
+                scale_set=rule["scaleSet"],
+                resource_group=rule.get("resourceGroup"),
+                code=code,
+                times=int(rule.get("times", 1)),
+                new_instances=rule.get("newInstances"),
+                attempt_seconds=float(rule.get("attemptSeconds", 300)),
+            )
+        )
+    deletes = [
+        DeleteFailure(
+            scale_set=rule["scaleSet"],
+            resource_group=rule.get("resourceGroup"),
+            instances=_instances(rule.get("instances")),
+            times=int(rule.get("times", 1)),
+            code=rule.get("code", "InternalExecutionError"),
+            backoff_seconds=float(rule.get("backoffSeconds", 60)),
+        )
+        for rule in spec.get("deleteFailures") or []
+    ]
+    unhealthy = [
+        UnhealthyAfterRepair(
+            scale_set=rule["scaleSet"],
+            resource_group=rule.get("resourceGroup"),
+            instances=_instances(rule.get("instances")),
+            times=None if rule.get("times") is None else int(rule["times"]),
+        )
+        for rule in spec.get("unhealthyAfterRepair") or []
+    ]
+    injections = [
+        Injection(
+            status=int(rule.get("status", 500)),
+            code=rule.get("code", "InternalServerError"),
+            message=rule.get("message") or f"Injected fault: {rule.get('code', 'InternalServerError')}.",
+            method=rule.get("method"),
+            path_contains=rule.get("pathContains"),
+            operation=rule.get("operation"),
+            count=None if "count" in rule and rule["count"] is None else int(rule.get("count", 1)),
+            retry_after=rule.get("retryAfter"),
+        )
+        for rule in spec.get("injections") or []
+    ]
+    return FaultPlan(
+        seed=int(spec.get("seed", 0)),
+        latency_ms=float(spec.get("latencyMs", 0)),
+        server_error_rate=float(spec.get("serverErrorRate", 0)),
+        server_error_status=int(spec.get("serverErrorStatus", 500)),
+        reads=_bucket(throttle.get("reads"), DEFAULT_READS),
+        writes=_bucket(throttle.get("writes"), DEFAULT_WRITES),
+        create_failures=creates,
+        delete_failures=deletes,
+        unhealthy_after_repair=unhealthy,
+        injections=injections,
+        source=spec,
+    )

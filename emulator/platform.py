@@ -1,0 +1,422 @@
+"""The simulated platform: what Azure does when a scale set or instance is changed.
+
+Callers hold `FleetState.lock`. Validation raises `ArmError` in Azure's wording before anything
+changes; accepted writes return the `Operation` whose completion finishes the work.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import datetime, timedelta
+from typing import Any
+
+from . import fleetgen, payloads
+from .errors import ArmError, bad_request, concurrent_conflict, invalid_parameter
+from .state import FleetState, Operation, ScaleSet, Vm
+
+GRACE_MIN = timedelta(minutes=10)
+GRACE_MAX = timedelta(minutes=90)
+REPAIR_ACTIONS = {"replace": "Replace", "reimage": "Reimage", "restart": "Restart"}
+RESILIENT_RETRIES = 5
+RESILIENT_CREATE_WINDOW = timedelta(minutes=30)
+FEATURE_CREATION = "Microsoft.Compute/ResilientVMScaleSetVMCreation"
+FEATURE_DELETION = "Microsoft.Compute/ReliableVMDeletion"
+INSTANCE_ACTIONS = ("restart", "reimage", "redeploy")
+
+
+class Platform:
+    def __init__(self, state: FleetState) -> None:
+        self.state = state
+
+    # --- scale set model ---------------------------------------------------------------------------
+
+    def update(self, scale_set: ScaleSet, patch: dict[str, Any], if_match: str | None) -> Operation:
+        """PATCH a scale set (merge semantics) after Azure's validation of the repair and resiliency
+        policies; enabling/disabling automatic repairs moves the AutomaticRepairs service."""
+        if not isinstance(patch, dict):
+            raise ArmError(
+                400, "InvalidRequestContent", "The request content was invalid and could not be deserialized."
+            )
+        if if_match and if_match != "*" and if_match != scale_set.resource.get("etag"):
+            raise ArmError(
+                412,
+                "PreconditionFailed",
+                "The condition specified using HTTP conditional header(s) is not met.",
+            )
+        current = scale_set.resource
+        merged = copy.deepcopy(current)
+        props_patch = patch.get("properties") or {}
+        if not isinstance(props_patch, dict):
+            raise invalid_parameter("The value of parameter 'properties' is invalid.", target="properties")
+        payloads.merge_patch(merged.setdefault("properties", {}), props_patch)
+        if "sku" in patch and isinstance(patch["sku"], dict):
+            payloads.merge_patch(merged.setdefault("sku", {}), patch["sku"])
+        if "tags" in patch:
+            merged["tags"] = dict(patch["tags"] or {})
+        old_repairs = current.get("properties", {}).get("automaticRepairsPolicy") or {}
+        new_repairs = merged["properties"].get("automaticRepairsPolicy") or {}
+        if new_repairs.get("enabled") and not new_repairs.get("gracePeriod"):
+            new_repairs["gracePeriod"] = "PT10M"  # Azure's default since the minimum became 10 minutes
+        if "automaticRepairsPolicy" in props_patch:
+            self._validate_repairs(
+                scale_set, old_repairs, new_repairs, props_patch["automaticRepairsPolicy"] or {}, merged
+            )
+        if "resiliencyPolicy" in props_patch:
+            self._validate_resiliency(props_patch["resiliencyPolicy"] or {})
+        old_capacity = int(current.get("sku", {}).get("capacity", len(scale_set.vms)))
+        new_capacity = merged.get("sku", {}).get("capacity", old_capacity)
+        if not isinstance(new_capacity, int) or isinstance(new_capacity, bool) or new_capacity < 0:
+            raise invalid_parameter(
+                f"The value '{new_capacity}' of parameter 'sku.capacity' is invalid.", target="sku.capacity"
+            )
+        self._check_idle(scale_set)
+
+        now = self.state.clock.now()
+        was_enabled, enabled = bool(old_repairs.get("enabled")), bool(new_repairs.get("enabled"))
+        old_deletion = scale_set.resilient_deletion
+        etag = str(current.get("etag", '"1"')).strip('"')
+        merged["etag"] = f'"{int(etag) + 1 if etag.isdigit() else 2}"'
+        merged["properties"]["provisioningState"] = "Updating"
+        scale_set.resource = merged
+        if enabled != was_enabled:
+            self._set_service_state(scale_set, "Running" if enabled else "NotRunning")
+        if scale_set.resilient_deletion != old_deletion:
+            for vm in scale_set.vms.values():
+                scale_set.refresh_deletion_status(vm)
+        victims: tuple[Vm, ...] = ()
+        if new_capacity > old_capacity:
+            self._create_instances(scale_set, new_capacity - old_capacity, now)
+        elif new_capacity < old_capacity:
+            victims = self._scale_in_victims(scale_set, old_capacity - new_capacity)
+            for vm in victims:
+                self._mark_deleting(scale_set, vm, now)
+
+        def finish(at: datetime) -> dict[str, str] | None:
+            scale_set.resource["properties"]["provisioningState"] = "Succeeded"
+            errors = [self._attempt_delete(scale_set, vm, at, adjust_capacity=False) for vm in victims]
+            return next((e for e in errors if e), None)
+
+        return self.state.start_operation(scale_set, finish, instances=victims, scale_set_wide=True)
+
+    def _validate_repairs(self, scale_set: ScaleSet, old: dict, new: dict, patch: dict, merged: dict) -> None:
+        if "gracePeriod" in patch or (new.get("enabled") and new.get("gracePeriod")):
+            grace = payloads.parse_duration(str(new.get("gracePeriod", "")))
+            if grace is None or not GRACE_MIN <= grace <= GRACE_MAX:
+                raise invalid_parameter(
+                    f"The value '{new.get('gracePeriod')}' of parameter 'automaticRepairsPolicy.gracePeriod' is "
+                    "invalid. The grace period must be an ISO 8601 duration between PT10M and PT90M.",
+                    target="automaticRepairsPolicy.gracePeriod",
+                )
+        action = str(new.get("repairAction") or "Replace")
+        if action.lower() not in REPAIR_ACTIONS:
+            raise invalid_parameter(
+                f"The value '{action}' of parameter 'automaticRepairsPolicy.repairAction' is invalid. "
+                "Allowed values are 'Replace', 'Reimage' and 'Restart'.",
+                target="automaticRepairsPolicy.repairAction",
+            )
+        old_action = str(old.get("repairAction") or "Replace")
+        if old.get("enabled") and new.get("enabled") and old_action.lower() != action.lower():
+            raise invalid_parameter(
+                f"Changing 'automaticRepairsPolicy.repairAction' from '{old_action}' to '{action}' is not "
+                "allowed while automatic repairs are enabled. Disable automatic repairs, then enable them "
+                "again with the new repair action.",
+                target="automaticRepairsPolicy.repairAction",
+            )
+        if new.get("enabled") and not (payloads.has_health_extension(merged) or payloads.has_health_probe(merged)):
+            raise bad_request(
+                "Automatic repairs not supported for this Virtual Machine Scale Set because a health probe "
+                "or health extension was not provided."
+            )
+
+    def _validate_resiliency(self, patch: dict) -> None:
+        for key, feature in (
+            ("resilientVMCreationPolicy", FEATURE_CREATION),
+            ("resilientVMDeletionPolicy", FEATURE_DELETION),
+        ):
+            if (patch.get(key) or {}).get("enabled") and feature.lower() not in self.state.registered_features:
+                raise invalid_parameter(
+                    f"The property 'resiliencyPolicy.{key}' cannot be enabled because the feature "
+                    f"'{feature}' is not enabled for this subscription. Register the feature and try again.",
+                    target=f"resiliencyPolicy.{key}",
+                )
+
+    def _set_service_state(self, scale_set: ScaleSet, state: str) -> None:
+        services = scale_set.instance_view.setdefault("orchestrationServices", [])
+        for service in services:
+            if service.get("serviceName") == "AutomaticRepairs":
+                service["serviceState"] = state
+                return
+        services.append({"serviceName": "AutomaticRepairs", "serviceState": state})
+
+    def set_orchestration_service_state(self, scale_set: ScaleSet, body: Any) -> Operation:
+        body = body if isinstance(body, dict) else {}
+        service = body.get("serviceName")
+        action = str(body.get("action") or "")
+        if str(service).lower() != "automaticrepairs":
+            raise invalid_parameter(
+                f"The value '{service}' of parameter 'serviceName' is invalid. Allowed values are 'AutomaticRepairs'.",
+                target="serviceName",
+            )
+        if action.lower() not in {"resume", "suspend"}:
+            raise invalid_parameter(
+                f"The value '{action}' of parameter 'action' is invalid. Allowed values are 'Resume' and 'Suspend'.",
+                target="action",
+            )
+        if not scale_set.policy("automaticRepairsPolicy", "enabled"):
+            raise ArmError(
+                409,
+                "OperationNotAllowed",
+                f"Orchestration service 'AutomaticRepairs' cannot be {action.lower()}d on Virtual Machine Scale "
+                f"Set '{scale_set.name}' because automatic repairs are not enabled.",
+            )
+        self._check_idle(scale_set)
+        target = "Running" if action.lower() == "resume" else "Suspended"
+
+        def finish(at: datetime) -> None:
+            self._set_service_state(scale_set, target)
+
+        return self.state.start_operation(scale_set, finish, scale_set_wide=True)
+
+    def scale_out(self, scale_set: ScaleSet, body: Any) -> Operation:
+        capacity = body.get("capacity") if isinstance(body, dict) else None
+        current = int(scale_set.resource.get("sku", {}).get("capacity", len(scale_set.vms)))
+        if not isinstance(capacity, int) or isinstance(capacity, bool):
+            raise invalid_parameter("The value of parameter 'capacity' is invalid.", target="capacity")
+        if capacity <= current:
+            raise invalid_parameter(
+                f"The requested capacity {capacity} must be greater than the current capacity {current} of "
+                f"Virtual Machine Scale Set '{scale_set.name}'. Use a capacity update to scale in.",
+                target="capacity",
+            )
+        self._check_idle(scale_set)
+        now = self.state.clock.now()
+        scale_set.resource.setdefault("sku", {})["capacity"] = capacity
+        self._create_instances(scale_set, capacity - current, now)
+        # New instances keep provisioning on the emulator clock after the operation reports success.
+        return self.state.start_operation(scale_set, lambda at: None, scale_set_wide=True)
+
+    # --- instances ---------------------------------------------------------------------------------
+
+    def resolve_instances(self, scale_set: ScaleSet, keys: Any) -> list[Vm]:
+        if not isinstance(keys, list) or not keys:
+            raise invalid_parameter(
+                "The value of parameter 'instanceIds' is invalid. At least one instance id is required.",
+                target="instanceIds",
+            )
+        found = []
+        for key in keys:
+            vm = scale_set.vms.get(str(key).lower())
+            if vm is None:
+                raise invalid_parameter(
+                    f"The provided instanceId {key} is not an active Virtual Machine Scale Set VM instanceId.",
+                    target="instanceIds",
+                )
+            if vm not in found:
+                found.append(vm)
+        return found
+
+    def delete(self, scale_set: ScaleSet, vms: list[Vm], *, force: bool) -> Operation:
+        """Delete instances; `sku.capacity` drops as each one disappears."""
+        del force  # accepted like Azure; forced or not, the emulated delete behaves the same
+        if scale_set.busy:
+            raise concurrent_conflict()
+        now = self.state.clock.now()
+        for vm in vms:
+            vm.delete_retries = 0
+            if vm.deletion_status == "Failed":
+                vm.deletion_status = None
+            self._mark_deleting(scale_set, vm, now)
+
+        def finish(at: datetime) -> dict[str, str] | None:
+            errors = [self._attempt_delete(scale_set, vm, at, adjust_capacity=True) for vm in vms]
+            return next((e for e in errors if e), None)
+
+        return self.state.start_operation(scale_set, finish, instances=tuple(vms))
+
+    def act(self, scale_set: ScaleSet, vms: list[Vm], action: str) -> Operation:
+        """restart / reimage / redeploy: the instance comes back Succeeded and, unless the fault plan
+        says otherwise, Healthy."""
+        if scale_set.busy:
+            raise concurrent_conflict()
+        for vm in vms:
+            self._check_can_act(vm, action)
+        now = self.state.clock.now()
+        for vm in vms:
+            payloads.set_provisioning(vm.payload, "Updating", now)
+            if action == "restart":
+                payloads.set_power(vm.payload, "starting", now)
+
+        def finish(at: datetime) -> None:
+            for vm in vms:
+                if vm.removed:
+                    continue
+                payloads.set_provisioning(vm.payload, "Succeeded", at)
+                payloads.set_power(vm.payload, "running", at)
+                self._settle_health(scale_set, vm, at)
+
+        return self.state.start_operation(scale_set, finish, instances=tuple(vms))
+
+    @staticmethod
+    def _check_idle(scale_set: ScaleSet) -> None:
+        """Scale-set-wide writes wait for every operation on the scale set; instance operations only for
+        scale-set-wide ones and for their own instances (parallel repairs of different instances work)."""
+        if scale_set.active:
+            raise concurrent_conflict()
+
+    def _check_can_act(self, vm: Vm, action: str) -> None:
+        name = vm.payload.get("name", vm.key)
+        state = vm.provisioning_state.lower()
+        if state == "deleting":
+            raise ArmError(
+                409,
+                "OperationNotAllowed",
+                f"Operation '{action}' is not allowed on VM '{name}' since the VM is marked for deletion. "
+                "You can only retry the Delete operation (or wait for an ongoing one to complete).",
+            )
+        if state == "creating" or vm.busy:
+            raise concurrent_conflict()
+
+    def _mark_deleting(self, scale_set: ScaleSet, vm: Vm, at: datetime) -> None:
+        payloads.set_provisioning(vm.payload, "Deleting", at)
+        payloads.set_power(vm.payload, "deallocating", at)
+
+    def _scale_in_victims(self, scale_set: ScaleSet, count: int) -> tuple[Vm, ...]:
+        # Azure's default scale-in policy removes the highest instance ids first.
+        candidates = [vm for vm in scale_set.vms.values() if vm.provisioning_state.lower() != "deleting"]
+        candidates.sort(key=lambda vm: (int(vm.key) if vm.key.isdigit() else -1, vm.key))
+        return tuple(candidates[-count:]) if count else ()
+
+    def _attempt_delete(self, scale_set: ScaleSet, vm: Vm, at: datetime, *, adjust_capacity: bool) -> dict | None:
+        """One delete attempt. Returns the error for the operation, or None (done, or the resilient
+        delete policy took over and retries in the background)."""
+        if vm.removed:
+            return None
+        if vm.delete_failures_left is None:
+            rule = self.state.faults.delete_failure_for(scale_set.resource_group, scale_set.name, vm.key)
+            vm.delete_failures_left = rule.times if rule else 0
+            if rule:
+                vm.delete_code, vm.delete_backoff = rule.code, rule.backoff_seconds
+        if vm.delete_failures_left > 0:
+            vm.delete_failures_left -= 1
+            name = str(vm.payload.get("name", vm.key))
+            error = {"code": vm.delete_code, "message": fleetgen.failure_message(vm.delete_code, name)}
+            if scale_set.resilient_deletion and vm.delete_retries < RESILIENT_RETRIES:
+                vm.delete_retries += 1
+                vm.deletion_status = "InProgress"
+                scale_set.refresh_deletion_status(vm)
+                delay = vm.delete_backoff * 2 ** (vm.delete_retries - 1)
+                self.state.schedule(
+                    at + timedelta(seconds=delay),
+                    lambda due: self._attempt_delete(scale_set, vm, due, adjust_capacity=adjust_capacity),
+                )
+                return None
+            if scale_set.resilient_deletion:
+                vm.deletion_status = "Failed"
+                scale_set.refresh_deletion_status(vm)
+            payloads.set_provisioning(vm.payload, "Failed", at, error_code=vm.delete_code, message=error["message"])
+            return None if scale_set.resilient_deletion else error
+        self.state.remove_vm(scale_set, vm)
+        if adjust_capacity:
+            sku = scale_set.resource.setdefault("sku", {})
+            sku["capacity"] = max(0, int(sku.get("capacity", 1)) - 1)
+        return None
+
+    def _create_instances(self, scale_set: ScaleSet, count: int, at: datetime) -> None:
+        with_health = payloads.has_health_extension(scale_set.resource)
+        for _ in range(count):
+            if scale_set.flexible:
+                key = fleetgen.flexible_vm_name(scale_set.resource, scale_set.next_position)
+                scale_set.next_position += 1
+                while key.lower() in scale_set.vms:
+                    key = fleetgen.flexible_vm_name(scale_set.resource, scale_set.next_position)
+                    scale_set.next_position += 1
+            else:
+                key = str(scale_set.next_instance_id)
+                scale_set.next_instance_id += 1
+            payload = fleetgen.instance(
+                scale_set.resource,
+                key,
+                now=at,
+                state="Creating",
+                health="initializing" if with_health else None,
+            )
+            vm = Vm(key=key, payload=payload, create_started=at)
+            rule = self.state.faults.create_failure_for(scale_set.resource_group, scale_set.name)
+            if rule:
+                vm.create_failures_left = rule.times
+                vm.create_code = rule.code
+                vm.attempt_seconds = rule.attempt_seconds
+            self.state.add_vm(scale_set, vm)
+            self._schedule_create_attempt(scale_set, vm, at)
+
+    def _schedule_create_attempt(self, scale_set: ScaleSet, vm: Vm, at: datetime) -> None:
+        seconds = vm.attempt_seconds if vm.create_failures_left > 0 else self.state.create_delay
+        self.state.schedule(at + timedelta(seconds=seconds), lambda due: self._finish_create(scale_set, vm, due))
+
+    def _finish_create(self, scale_set: ScaleSet, vm: Vm, at: datetime) -> None:
+        if vm.removed or vm.provisioning_state.lower() != "creating":
+            return
+        if vm.create_failures_left > 0:
+            vm.create_failures_left -= 1
+            elapsed = at - (vm.create_started or at)
+            if (
+                scale_set.resilient_creation
+                and vm.create_retries < RESILIENT_RETRIES
+                and elapsed < RESILIENT_CREATE_WINDOW
+            ):
+                # Resilient create replaces the VM behind the scenes: a new vmId, still Creating.
+                vm.create_retries += 1
+                vm.payload["properties"]["vmId"] = fleetgen.stable_uuid(
+                    vm.payload["id"].lower(), str(vm.create_retries)
+                )
+                self._schedule_create_attempt(scale_set, vm, at)
+                return
+            name = str(vm.payload.get("name", vm.key))
+            payloads.set_provisioning(
+                vm.payload,
+                "Failed",
+                at,
+                error_code=vm.create_code,
+                message=fleetgen.failure_message(vm.create_code, name),
+            )
+            if payloads.health_state(vm.payload) is not None:
+                payloads.set_health(vm.payload, "unknown", at)
+            return
+        payloads.set_provisioning(vm.payload, "Succeeded", at)
+        payloads.set_power(vm.payload, "running", at)
+        self._settle_health(scale_set, vm, at)
+
+    def _settle_health(self, scale_set: ScaleSet, vm: Vm, at: datetime) -> None:
+        """After a create or a repair: Healthy, unless the fault plan keeps this instance Unhealthy."""
+        if payloads.health_state(vm.payload) is None and not payloads.has_health_extension(scale_set.resource):
+            return
+        if vm.unhealthy_repairs_left is None:
+            rule = self.state.faults.unhealthy_rule_for(scale_set.resource_group, scale_set.name, vm.key)
+            vm.unhealthy_repairs_left = (-1 if rule.times is None else rule.times) if rule else 0
+        stays_unhealthy = vm.unhealthy_repairs_left != 0
+        if vm.unhealthy_repairs_left > 0:
+            vm.unhealthy_repairs_left -= 1
+        payloads.set_health(vm.payload, "unhealthy" if stays_unhealthy else "healthy", at)
+
+    # --- views -------------------------------------------------------------------------------------
+
+    def instance_view(self, scale_set: ScaleSet) -> dict[str, Any]:
+        """The scale set instance view; `virtualMachine.statusesSummary` is recounted from the instances."""
+        counts: dict[str, int] = {}
+        succeeded = 0
+        for vm in scale_set.vms.values():
+            code = payloads.provisioning_code(vm.payload)
+            counts[code] = counts.get(code, 0) + 1
+            succeeded += code == "ProvisioningState/succeeded"
+        view = dict(scale_set.instance_view)
+        view["virtualMachine"] = {"statusesSummary": [{"code": c, "count": n} for c, n in counts.items()]}
+        if view.get("extensions"):
+            view["extensions"] = [
+                ext
+                if ext.get("statusesSummary")
+                else {**ext, "statusesSummary": [{"code": "ProvisioningState/succeeded", "count": succeeded}]}
+                for ext in view["extensions"]
+            ]
+        if not view.get("orchestrationServices"):
+            view.pop("orchestrationServices", None)
+        return view

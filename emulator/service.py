@@ -1,0 +1,204 @@
+"""`Emulator`: the fleet state, the ARM pipeline and the HTTPS server, started and stopped together."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from .api import ArmApi, control_response
+from .clock import Clock
+from .compute import ComputeBackend
+from .errors import ArmError
+from .faults import FaultPlan, parse_plan
+from .messages import Request, Response
+from .platform import Platform
+from .replay import Exchange, ReplayBackend
+from .server import HttpsServer
+from .state import FleetState
+from .stats import RequestLog
+from .tls import make_tls
+
+FleetSource = dict[str, Any] | str | Path | None
+
+
+class Emulator:
+    """A running emulator. Use `Emulator.start(...)` (a context manager) rather than the constructor."""
+
+    def __init__(self, state: FleetState, log: RequestLog, server: HttpsServer, ca_bundle: str) -> None:
+        self._state = state
+        self._log = log
+        self._server = server
+        self.ca_bundle = ca_bundle
+        self.endpoint = f"https://{server.server_address[0]}:{server.port}"
+
+    # --- lifecycle ---------------------------------------------------------------------------------
+
+    @classmethod
+    def start(
+        cls,
+        fleet: FleetSource = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        page_size: int = 100,
+        create_delay: float = 0.0,
+        lro_polls: int = 1,
+        lro_seconds: float = 60.0,
+        clock: Clock | None = None,
+    ) -> Emulator:
+        """Serve `fleet` (a fleet document or a path to one; None = an empty subscription) over HTTPS."""
+        state = FleetState(
+            clock or Clock(),
+            page_size=page_size,
+            create_delay=create_delay,
+            lro_polls=lro_polls,
+            lro_seconds=lro_seconds,
+        )
+        state.load(fleet)
+        log = RequestLog()
+        holder: list[Emulator] = []
+        backend = ComputeBackend(state, lambda: holder[0].endpoint)
+        api = ArmApi(
+            backend,
+            faults=lambda: state.faults,
+            subscription_id=lambda: state.subscription_id,
+            log=log,
+            control=lambda request: holder[0]._control(request),
+        )
+        emulator = cls._serve(api, state, log, host, port)
+        holder.append(emulator)
+        return emulator
+
+    @classmethod
+    def replay(
+        cls,
+        exchanges: list[Exchange],
+        *,
+        subscription_id: str = "{subscription-id}",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> Emulator:
+        """Answer recorded exchanges (conformance tests) behind the normal pipeline."""
+        state = FleetState(Clock())
+        state.load({"subscriptionId": subscription_id, "scaleSets": []})
+        log = RequestLog()
+        backend = ReplayBackend(exchanges)
+        holder: list[Emulator] = []
+        api = ArmApi(
+            backend,
+            faults=lambda: state.faults,
+            subscription_id=lambda: state.subscription_id,
+            log=log,
+            control=lambda request: holder[0]._control(request),
+            resolve=backend.resolve,
+        )
+        emulator = cls._serve(api, state, log, host, port)
+        holder.append(emulator)
+        return emulator
+
+    @classmethod
+    def _serve(cls, api: ArmApi, state: FleetState, log: RequestLog, host: str, port: int) -> Emulator:
+        tls = make_tls()
+        server = HttpsServer((host, port), api, tls.context)
+        server.start()
+        return cls(state, log, server, tls.ca_bundle)
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def __enter__(self) -> Emulator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- the Python API ----------------------------------------------------------------------------
+
+    @property
+    def subscription_id(self) -> str:
+        return self._state.subscription_id
+
+    @property
+    def clock(self) -> Clock:
+        return self._state.clock
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    def stats(self) -> dict[str, Any]:
+        return self._log.snapshot()
+
+    def reset_stats(self) -> None:
+        self._log.reset()
+
+    def load_fleet(self, fleet: FleetSource) -> None:
+        self._state.load(fleet)
+
+    def set_faults(self, plan: dict[str, Any] | FaultPlan | None) -> None:
+        self._state.set_faults(plan)
+
+    def fleet(self) -> dict[str, Any]:
+        """The current fleet as a fleet document."""
+        return self._state.document()
+
+    def scale_set(self, resource_group: str, name: str) -> dict[str, Any]:
+        """The scale set's current ARM payload (a copy)."""
+        with self._state.lock:
+            self._state.run_due()
+            return copy.deepcopy(self._require(resource_group, name).resource)
+
+    def instance_view(self, resource_group: str, name: str) -> dict[str, Any]:
+        with self._state.lock:
+            self._state.run_due()
+            target = self._require(resource_group, name)
+            return copy.deepcopy(Platform(self._state).instance_view(target))
+
+    def instances(self, resource_group: str, name: str) -> list[dict[str, Any]]:
+        """The scale set's instances as stored (with instance views), in instance order (copies)."""
+        with self._state.lock:
+            self._state.run_due()
+            return copy.deepcopy([vm.payload for vm in self._require(resource_group, name).vms.values()])
+
+    def _require(self, resource_group: str, name: str):  # type: ignore[no-untyped-def]
+        found = self._state.find_scale_set(resource_group, name)
+        if found is None:
+            raise KeyError(f"no scale set {resource_group}/{name}")
+        return found
+
+    # --- /_emulator control endpoints (no auth) ----------------------------------------------------
+
+    def _control(self, request: Request) -> Response:
+        action = "/".join(request.segments[1:]).lower()
+        try:
+            if request.method == "GET" and action == "stats":
+                return control_response(self.stats())
+            if request.method == "POST" and action == "reset-stats":
+                self.reset_stats()
+                return control_response(self.stats())
+            if request.method == "GET" and action == "fleet":
+                return control_response(self.fleet())
+            if request.method == "POST" and action == "fleet":
+                self.load_fleet(json.loads(request.body or b"{}"))
+                return control_response({"loaded": True})
+            if request.method == "POST" and action == "faults":
+                self.set_faults(parse_plan(json.loads(request.body or b"{}")))
+                return control_response({"faults": json.loads(request.body or b"{}")})
+            if request.method == "POST" and action == "clock":
+                return control_response(self._clock_command(json.loads(request.body or b"{}")))
+        except (ValueError, KeyError, TypeError) as error:
+            return control_response({"error": {"code": "BadRequest", "message": str(error)}}, 400)
+        except ArmError as error:
+            return control_response(error.envelope(), error.status)
+        return control_response({"error": {"code": "NotFound", "message": f"no control endpoint {action}"}}, 404)
+
+    def _clock_command(self, command: dict[str, Any]) -> dict[str, Any]:
+        if command.get("freeze"):
+            self.clock.freeze()
+        if command.get("unfreeze"):
+            self.clock.unfreeze()
+        if command.get("advance"):
+            self.clock.advance(float(command["advance"]))
+        return {"now": self.clock.now().isoformat(), "frozen": self.clock.frozen}

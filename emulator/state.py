@@ -1,0 +1,355 @@
+"""The fleet state: plain ARM JSON per scale set and instance, long-running operations, the timeline.
+
+Everything here is guarded by `FleetState.lock`; the API takes it once per request. Time-driven platform
+work (an instance finishing creation, a resilient retry, an operation nobody polls) sits on a timeline
+keyed by the emulator clock and runs lazily before each request is answered.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from . import payloads
+from .clock import Clock
+from .faults import FaultPlan, parse_plan
+
+ALL_FEATURES = ("Microsoft.Compute/ResilientVMScaleSetVMCreation", "Microsoft.Compute/ReliableVMDeletion")
+# Completed operations kept for status look-ups; older ones are forgotten.
+_KEEP_OPERATIONS = 20000
+
+
+@dataclass(eq=False)
+class Vm:
+    """One instance: its ARM payload plus the platform's private bookkeeping."""
+
+    key: str  # instance id (Uniform) or VM name (Flexible)
+    payload: dict[str, Any]
+    deletion_status: str | None = None  # InProgress | Failed while resilient delete works / gave up
+    create_failures_left: int = 0
+    create_code: str = "OSProvisioningTimedOut"
+    attempt_seconds: float = 300.0
+    create_started: datetime | None = None
+    create_retries: int = 0
+    delete_failures_left: int | None = None  # None until the fault plan was consulted
+    delete_code: str = "InternalExecutionError"
+    delete_backoff: float = 60.0
+    delete_retries: int = 0
+    unhealthy_repairs_left: int | None = None  # None until consulted; -1 = repairs never help
+    busy: set[str] = field(default_factory=set)  # operations in progress on this instance
+    removed: bool = False
+
+    @property
+    def provisioning_state(self) -> str:
+        return str(self.payload.get("properties", {}).get("provisioningState", "Succeeded"))
+
+
+@dataclass(eq=False)
+class ScaleSet:
+    resource: dict[str, Any]
+    instance_view: dict[str, Any]
+    vms: dict[str, Vm] = field(default_factory=dict)  # lower-cased key -> Vm, in instance order
+    next_instance_id: int = 0
+    next_position: int = 0  # Flexible VM naming counter
+    busy: str | None = None  # scale-set-wide operation in progress (update, scale-out, service state)
+    active: set[str] = field(default_factory=set)  # every operation in progress on this scale set
+
+    @property
+    def id(self) -> str:
+        return str(self.resource["id"])
+
+    @property
+    def name(self) -> str:
+        return str(self.resource["name"])
+
+    @property
+    def resource_group(self) -> str:
+        return self.id.split("/")[4]
+
+    @property
+    def location(self) -> str:
+        return str(self.resource.get("location", "westus"))
+
+    @property
+    def flexible(self) -> bool:
+        return self.resource.get("properties", {}).get("orchestrationMode") == "Flexible"
+
+    def policy(self, *path: str) -> bool:
+        node: Any = self.resource.get("properties", {})
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        return bool(node)
+
+    @property
+    def resilient_creation(self) -> bool:
+        return self.policy("resiliencyPolicy", "resilientVMCreationPolicy", "enabled")
+
+    @property
+    def resilient_deletion(self) -> bool:
+        return self.policy("resiliencyPolicy", "resilientVMDeletionPolicy", "enabled")
+
+    def refresh_deletion_status(self, vm: Vm) -> None:
+        """Keep `resilientVMDeletionStatus` on Uniform instances current (the list always carries it)."""
+        if self.flexible:
+            return
+        vm.payload.setdefault("properties", {})["resilientVMDeletionStatus"] = vm.deletion_status or (
+            "Enabled" if self.resilient_deletion else "Disabled"
+        )
+
+
+@dataclass(eq=False)
+class Operation:
+    """A long-running operation, answered at .../locations/{location}/operations/{id}."""
+
+    id: str
+    location: str
+    started: datetime
+    polls_left: int
+    finish: Callable[[datetime], dict[str, str] | None]
+    scale_set: ScaleSet
+    instances: tuple[Vm, ...] = ()
+    scale_set_wide: bool = False
+    status: str = "InProgress"
+    ended: datetime | None = None
+    error: dict[str, str] | None = None
+
+    def status_body(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"startTime": payloads.iso(self.started), "status": self.status, "name": self.id}
+        if self.ended is not None:
+            body["endTime"] = payloads.iso(self.ended)
+        if self.error:
+            body["error"] = self.error
+        return body
+
+
+class FleetState:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        page_size: int = 100,
+        create_delay: float = 0.0,
+        lro_polls: int = 1,
+        lro_seconds: float = 60.0,
+    ) -> None:
+        self.lock = threading.RLock()
+        self.clock = clock
+        self.page_size = page_size
+        self.create_delay = create_delay
+        self.lro_polls = lro_polls
+        self.lro_seconds = lro_seconds
+        self.subscription_id = ""
+        self.registered_features: dict[str, str] = {}  # lower-cased -> as written
+        self.resource_groups: dict[str, str] = {}
+        self.scale_sets: dict[tuple[str, str], ScaleSet] = {}
+        self.flexible_vms: dict[tuple[str, str], tuple[ScaleSet, Vm]] = {}
+        self.operations: dict[str, Operation] = {}
+        self.faults: FaultPlan = parse_plan(None)
+        self._timeline: list[tuple[datetime, int, Callable[[datetime], None]]] = []
+        self._sequence = itertools.count()
+
+    # --- loading -----------------------------------------------------------------------------------
+
+    def load(self, fleet: dict[str, Any] | str | Path | None) -> None:
+        """Replace the whole fleet (and its fault plan) with a fleet document or file."""
+        with payloads.bulk_allocation(keep=True):
+            self._load(_read_fleet(fleet))
+
+    def _load(self, document: dict[str, Any]) -> None:
+        with self.lock:
+            now = self.clock.now()
+            captured = document.get("capturedAt")
+            if captured:
+                # A captured fleet keeps its ages: every timestamp moves by (now - capturedAt).
+                delta = now - payloads.parse_time(captured)
+                document["scaleSets"] = payloads.shift_timestamps(document.get("scaleSets", []), delta)
+            self.subscription_id = str(document.get("subscriptionId") or "")
+            if not self.subscription_id:
+                raise ValueError("fleet: 'subscriptionId' is required")
+            features = document.get("registeredFeatures")
+            self.registered_features = {f.lower(): f for f in (ALL_FEATURES if features is None else features)}
+            self.resource_groups = {rg.lower(): rg for rg in document.get("resourceGroups", [])}
+            self.scale_sets = {}
+            self.flexible_vms = {}
+            self.operations = {}
+            self._timeline = []
+            for entry in document.get("scaleSets", []):
+                self._add_scale_set(entry)
+            self.faults = parse_plan(document.get("faults"))
+
+    def _add_scale_set(self, entry: dict[str, Any]) -> None:
+        resource = entry.get("resource")
+        if not isinstance(resource, dict) or "id" not in resource:
+            raise ValueError("fleet: every scaleSets[] entry needs a 'resource' with an 'id'")
+        parts = resource["id"].split("/")
+        if len(parts) != 9 or parts[1].lower() != "subscriptions" or parts[3].lower() != "resourcegroups":
+            raise ValueError(f"fleet: not a scale set id: {resource['id']}")
+        if parts[2].lower() != self.subscription_id.lower():
+            raise ValueError(f"fleet: {resource['id']} is not in subscription {self.subscription_id}")
+        resource.setdefault("name", parts[8])
+        resource.setdefault("type", "Microsoft.Compute/virtualMachineScaleSets")
+        resource.setdefault("properties", {}).setdefault("provisioningState", "Succeeded")
+        scale_set = ScaleSet(resource=resource, instance_view=entry.get("instanceView") or {})
+        key = (scale_set.resource_group.lower(), scale_set.name.lower())
+        if key in self.scale_sets:
+            raise ValueError(f"fleet: duplicate scale set {resource['id']}")
+        self.scale_sets[key] = scale_set
+        self.resource_groups.setdefault(scale_set.resource_group.lower(), scale_set.resource_group)
+        for payload in entry.get("virtualMachines", []):
+            if scale_set.flexible:
+                vm_key = str(payload.get("name") or payload["id"].rsplit("/", 1)[-1])
+            else:
+                vm_key = str(payload.get("instanceId") or payload["id"].rsplit("/", 1)[-1])
+                if vm_key.isdigit():
+                    scale_set.next_instance_id = max(scale_set.next_instance_id, int(vm_key) + 1)
+            status = payload.get("properties", {}).get("resilientVMDeletionStatus")
+            if scale_set.flexible:
+                # Not a virtualMachines property: it only seeds what the resiliencyView GET reports.
+                payload.get("properties", {}).pop("resilientVMDeletionStatus", None)
+            vm = Vm(key=vm_key, payload=payload, deletion_status=status if status in {"InProgress", "Failed"} else None)
+            self.add_vm(scale_set, vm)
+        scale_set.next_position = len(scale_set.vms)
+
+    def add_vm(self, scale_set: ScaleSet, vm: Vm) -> None:
+        scale_set.vms[vm.key.lower()] = vm
+        scale_set.refresh_deletion_status(vm)
+        if scale_set.flexible:
+            self.flexible_vms[(scale_set.resource_group.lower(), vm.key.lower())] = (scale_set, vm)
+
+    def remove_vm(self, scale_set: ScaleSet, vm: Vm) -> None:
+        vm.removed = True
+        scale_set.vms.pop(vm.key.lower(), None)
+        if scale_set.flexible:
+            self.flexible_vms.pop((scale_set.resource_group.lower(), vm.key.lower()), None)
+
+    def set_faults(self, plan: dict[str, Any] | FaultPlan | None) -> None:
+        with self.lock:
+            self.faults = plan if isinstance(plan, FaultPlan) else parse_plan(plan)
+
+    # --- look-ups ----------------------------------------------------------------------------------
+
+    def find_scale_set(self, resource_group: str, name: str) -> ScaleSet | None:
+        return self.scale_sets.get((resource_group.lower(), name.lower()))
+
+    def find_scale_set_by_id(self, resource_id: str) -> ScaleSet | None:
+        parts = resource_id.strip().split("/")
+        if len(parts) != 9 or parts[2].lower() != self.subscription_id.lower():
+            return None
+        return self.find_scale_set(parts[4], parts[8])
+
+    def scale_sets_in(self, resource_group: str | None = None) -> list[ScaleSet]:
+        if resource_group is None:
+            return list(self.scale_sets.values())
+        rg = resource_group.lower()
+        return [s for (group, _), s in self.scale_sets.items() if group == rg]
+
+    # --- timeline ----------------------------------------------------------------------------------
+
+    def schedule(self, due: datetime, action: Callable[[datetime], None]) -> None:
+        heapq.heappush(self._timeline, (due, next(self._sequence), action))
+
+    def run_due(self) -> datetime:
+        """Run every timeline event that is due; each gets its own due time (events chain correctly
+        when a test moves the clock a long way at once). Returns the current emulator time."""
+        now = self.clock.now()
+        while self._timeline and self._timeline[0][0] <= now:
+            due, _, action = heapq.heappop(self._timeline)
+            action(due)
+        return now
+
+    # --- long-running operations -------------------------------------------------------------------
+
+    def start_operation(
+        self,
+        scale_set: ScaleSet,
+        finish: Callable[[datetime], dict[str, str] | None],
+        *,
+        instances: tuple[Vm, ...] = (),
+        scale_set_wide: bool = False,
+    ) -> Operation:
+        now = self.clock.now()
+        operation = Operation(
+            id=str(uuid.uuid4()),
+            location=scale_set.location.replace(" ", "").lower(),
+            started=now,
+            polls_left=self.lro_polls,
+            finish=finish,
+            scale_set=scale_set,
+            instances=instances,
+            scale_set_wide=scale_set_wide,
+        )
+        for vm in instances:
+            vm.busy.add(operation.id)
+        if scale_set_wide:
+            scale_set.busy = operation.id
+        scale_set.active.add(operation.id)
+        self.operations[operation.id] = operation
+        if len(self.operations) > _KEEP_OPERATIONS:
+            for old_id in list(itertools.islice(self.operations, len(self.operations) - _KEEP_OPERATIONS)):
+                if self.operations[old_id].status != "InProgress":
+                    del self.operations[old_id]
+        # An operation nobody polls still ends, `lro_seconds` later on the emulator clock.
+        self.schedule(now + timedelta(seconds=self.lro_seconds), lambda at: self.complete(operation, at))
+        return operation
+
+    def complete(self, operation: Operation, at: datetime) -> None:
+        if operation.status != "InProgress":
+            return
+        for vm in operation.instances:
+            vm.busy.discard(operation.id)
+        if operation.scale_set.busy == operation.id:
+            operation.scale_set.busy = None
+        operation.scale_set.active.discard(operation.id)
+        error = operation.finish(at)
+        operation.ended = at
+        operation.status = "Failed" if error else "Succeeded"
+        operation.error = error
+
+    def poll(self, operation_id: str) -> Operation | None:
+        operation = self.operations.get(operation_id)
+        if operation is None or operation.status != "InProgress":
+            return operation
+        if operation.polls_left <= 0:
+            self.complete(operation, self.clock.now())
+        else:
+            operation.polls_left -= 1
+        return operation
+
+    # --- export ------------------------------------------------------------------------------------
+
+    def document(self) -> dict[str, Any]:
+        """The current fleet as a fleet document (a deep copy)."""
+        with self.lock:
+            self.run_due()
+            scale_sets = [
+                {
+                    "resource": s.resource,
+                    "instanceView": s.instance_view,
+                    "virtualMachines": [vm.payload for vm in s.vms.values()],
+                }
+                for s in self.scale_sets.values()
+            ]
+            document = {
+                "subscriptionId": self.subscription_id,
+                "registeredFeatures": sorted(self.registered_features.values()),
+                "resourceGroups": sorted(self.resource_groups.values()),
+                "scaleSets": scale_sets,
+            }
+            return json.loads(json.dumps(document))
+
+
+def _read_fleet(fleet: dict[str, Any] | str | Path | None) -> dict[str, Any]:
+    if fleet is None:
+        return {"subscriptionId": "6f1d3c2a-8b4e-4d7f-9a0c-1e2f3a4b5c6d", "scaleSets": []}
+    if isinstance(fleet, str | Path):
+        return json.loads(Path(fleet).read_text(encoding="utf-8"))
+    # A JSON round trip is the fastest deep copy, and the caller's dict stays untouched.
+    return json.loads(json.dumps(fleet))
