@@ -185,6 +185,10 @@ def _error_from_http(exc: Exception) -> ArmError:
     return ArmError(str(exc), code=type(exc).__name__, status=None)
 
 
+def _is_flexible(resource: Mapping[str, Any]) -> bool:
+    return str((resource.get("properties") or {}).get("orchestrationMode") or "").lower() == "flexible"
+
+
 def _parse_error_body(response: Any) -> tuple[str | None, str | None]:
     try:
         body = response.json()
@@ -250,7 +254,8 @@ class ComputeGateway:
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self._max_connections, max_retries=0)
         session.mount("https://", adapter)
         session.mount("http://", adapter)
-        transport = RequestsTransport(session=session, session_owner=True)
+        transport_options: dict[str, Any] = {"connection_verify": self._ca_bundle} if self._ca_bundle else {}
+        transport = RequestsTransport(session=session, session_owner=True, **transport_options)
         kwargs: dict[str, Any] = {
             "base_url": self.endpoint,
             "transport": transport,
@@ -258,8 +263,6 @@ class ComputeGateway:
             "retry_total": self._retry_total,
             "retry_backoff_factor": self._retry_backoff_factor,
         }
-        if self._ca_bundle:
-            kwargs["connection_verify"] = self._ca_bundle
         if self._polling_interval is not None:
             kwargs["polling_interval"] = self._polling_interval
         if not self.endpoint.startswith(DEFAULT_ENDPOINT):
@@ -367,8 +370,7 @@ class ComputeGateway:
         """Instances with their instance views: Uniform through the scale set, Flexible as VMs."""
         ids = parse_resource_id(str(resource.get("id") or ""))
         resource_group, name = ids["resourcegroups"], ids["virtualmachinescalesets"]
-        mode = str((resource.get("properties") or {}).get("orchestrationMode") or "Uniform")
-        if mode.lower() == "flexible":
+        if _is_flexible(resource):
             path = f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}{COMPUTE}/virtualMachines"
             flt = f"'virtualMachineScaleSet/id' eq '{resource['id']}'"
             return list(self._paged(path, {"$filter": flt, "$expand": "instanceView"}))
@@ -382,9 +384,14 @@ class ComputeGateway:
         return self._get_json(path, {"$expand": "resiliencyView"})
 
     def snapshot(self, resource: Mapping[str, Any]) -> ScaleSetSnapshot:
-        """Instance view + instance list of a scale set already read (e.g. from `list_scale_sets`)."""
+        """Instance view + instance list of a scale set already read (e.g. from `list_scale_sets`).
+
+        Flexible scale sets have no scale-set instance view (Azure answers 400), so only their VMs are read.
+        """
         ids = parse_resource_id(str(resource.get("id") or ""))
-        instance_view = self.get_instance_view(ids["resourcegroups"], ids["virtualmachinescalesets"])
+        instance_view = None
+        if not _is_flexible(resource):
+            instance_view = self.get_instance_view(ids["resourcegroups"], ids["virtualmachinescalesets"])
         instances = self.list_instances(resource)
         return parse_scale_set(resource, instance_view, instances, read_at=self._clock())
 

@@ -143,6 +143,8 @@ class ScaleSetSnapshot:
     statuses_summary: dict[str, int] = field(default_factory=dict)
     instances: tuple[Instance, ...] = ()
     service_fabric: bool = False
+    # Azure refuses the scale-set instance view for Flexible orchestration: no service state, no summary.
+    instance_view_read: bool = True
 
     @property
     def is_flexible(self) -> bool:

@@ -109,7 +109,11 @@ def render_table(report: Mapping[str, Any]) -> str:
         lines = []
         for finding in entry.get("findings", []):
             action = finding["proposedAction"]
-            proposed = action["code"] if action["code"] != "none" else f"none ({action.get('reason', '')})"
+            targets = (action.get("params") or {}).get("instanceIds")
+            acting_on = f" [{', '.join(targets)}]" if targets else ""
+            proposed = (
+                f"{action['code']}{acting_on}" if action["code"] != "none" else f"none ({action.get('reason', '')})"
+            )
             ids = f" [{', '.join(finding['instanceIds'])}]" if finding.get("instanceIds") else ""
             lines.append(f"    {finding['severity'].upper():7} {finding['code']}{ids}: {finding['summary']}")
             lines.append(f"            -> {proposed}")

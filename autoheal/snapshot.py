@@ -259,4 +259,5 @@ def parse_scale_set(
         statuses_summary=statuses_summary(instance_view),
         instances=tuple(parse_instance(vm, flexible=flexible) for vm in virtual_machines),
         service_fabric=_is_service_fabric(resource),
+        instance_view_read=instance_view is not None,
     )

@@ -1,12 +1,14 @@
-"""Session-wide stand-ins: Azurite for Table Storage (the ARM emulator fixtures live beside it)."""
+"""Session-wide stand-ins: Azurite for Table Storage and the ARM emulator, with real SDK clients."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
+from emulator import Emulator
 from tests.azurite import azurite_table
 
 
@@ -26,3 +28,44 @@ def ledger(azurite):
     table.ensure_table()
     yield table
     table.close()
+
+
+@pytest.fixture
+def start_emulator() -> Iterator[Callable[..., Emulator]]:
+    """Start ARM emulators inside a test; all are stopped afterwards."""
+    started: list[Emulator] = []
+
+    def start(fleet: Any = None, **kwargs: Any) -> Emulator:
+        instance = Emulator.start(fleet, **kwargs)
+        started.append(instance)
+        return instance
+
+    yield start
+    for instance in started:
+        instance.stop()
+
+
+@pytest.fixture
+def gateway_for() -> Iterator[Callable[..., Any]]:
+    """The project's Compute gateway (real SDK client over HTTPS) aimed at an emulator."""
+    from autoheal.gateway import ComputeGateway
+
+    made: list[ComputeGateway] = []
+
+    def make(emu: Emulator, **overrides: Any) -> ComputeGateway:
+        options: dict[str, Any] = {
+            "endpoint": emu.endpoint,
+            "ca_bundle": emu.ca_bundle,
+            "polling_interval": 0,
+            "retry_total": 3,
+            "retry_backoff_factor": 0.01,
+            "lro_timeout": 30,
+        }
+        options.update(overrides)
+        gateway = ComputeGateway(emu.subscription_id, **options)
+        made.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in made:
+        gateway.close()

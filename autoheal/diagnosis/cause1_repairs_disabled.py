@@ -18,7 +18,7 @@ def check(ctx: Context) -> list[Finding]:
     state = s.repairs_service_state
     if norm(state) == norm(ServiceState.SUSPENDED):
         return []
-    if s.repairs.enabled and norm(state) == norm(ServiceState.RUNNING):
+    if s.repairs.enabled and (norm(state) == norm(ServiceState.RUNNING) or not s.instance_view_read):
         return []
     if not s.repairs.present:
         why = "has no automatic repairs policy"

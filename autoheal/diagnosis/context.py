@@ -23,7 +23,8 @@ BAD_HEALTH = (HealthState.UNHEALTHY, HealthState.UNKNOWN)
 
 
 def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+    """Seconds are enough for people and for the platform's minute-scale clocks."""
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z") if moment else None
 
 
 def minutes(delta: timedelta | None) -> float | None:
@@ -166,7 +167,10 @@ class Context:
 
     @property
     def repairs_running(self) -> bool:
+        """Policy enabled and the service Running (Flexible: the state cannot be read, so the policy decides)."""
         s = self.snapshot
+        if not s.instance_view_read:
+            return s.repairs.enabled
         return s.repairs.enabled and norm(s.repairs_service_state) == norm(ServiceState.RUNNING)
 
     def instance_facts(self, instance: Instance) -> dict[str, Any]:

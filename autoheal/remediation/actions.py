@@ -71,10 +71,16 @@ def _succeeded(reason: str) -> Outcome:
 # -- scale-set settings ------------------------------------------------------------------------------------
 
 
+def _repairs_on(snap: ScaleSetSnapshot) -> bool:
+    """Enabled and Running (a Flexible scale set shows no service state: the policy is all we can see)."""
+    if not snap.repairs.enabled:
+        return False
+    return snap.repairs_service_state == ServiceState.RUNNING or not snap.instance_view_read
+
+
 def enable_automatic_repairs(ctx: ActionContext) -> Outcome:
     snap = ctx.fresh()
-    state = snap.repairs_service_state
-    if snap.repairs.enabled and state == ServiceState.RUNNING:
+    if _repairs_on(snap):
         return _succeeded("automatic repairs already enabled and running")
     if not snap.health_sources:
         return Outcome(
@@ -90,7 +96,7 @@ def enable_automatic_repairs(ctx: ActionContext) -> Outcome:
         ctx.gateway.update_scale_set(snap.resource_group, snap.name, {"properties": {"automaticRepairsPolicy": policy}})
         ctx.checkpoint("patched")
     after = ctx.fresh()
-    if after.repairs.enabled and after.repairs_service_state == ServiceState.RUNNING:
+    if _repairs_on(after):
         return _succeeded(f"enabled automatic repairs ({policy['gracePeriod']}, {policy['repairAction']})")
     return Outcome(State.VERIFYING, f"policy written; AutomaticRepairs service is {after.repairs_service_state}")
 

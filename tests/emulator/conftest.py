@@ -29,21 +29,6 @@ def small_fleet(**faults: Any) -> dict:
 
 
 @pytest.fixture
-def start_emulator() -> Iterator[Callable[..., Emulator]]:
-    """Start emulators inside a test; all are stopped afterwards."""
-    started: list[Emulator] = []
-
-    def start(fleet: Any = None, **kwargs: Any) -> Emulator:
-        instance = Emulator.start(fleet, **kwargs)
-        started.append(instance)
-        return instance
-
-    yield start
-    for instance in started:
-        instance.stop()
-
-
-@pytest.fixture
 def emu(start_emulator: Callable[..., Emulator]) -> Emulator:
     return start_emulator(small_fleet())
 
