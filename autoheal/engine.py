@@ -232,7 +232,7 @@ class Engine:
         assert self.ledger is not None and result.snapshot is not None
         snapshot = result.snapshot
         records = {r.row_key: r for r in self.ledger.records_for(snapshot.id)}
-        for record in [r for r in records.values() if r.state.active]:
+        for record in [r for r in records.values() if r.state.active or r.unfinished]:
             updated = self._reconcile(record, correlation_id, result)
             if updated is not None:
                 records[updated.row_key] = updated
@@ -247,6 +247,8 @@ class Engine:
         for key, record in list(records.items()):
             if key in seen or record.state in (State.SUCCEEDED, State.RESOLVED) or record.state.active:
                 continue
+            if record.unfinished:
+                continue  # still owes the scale set its capacity: reconciled until done or out of attempts
             resolved = self._transition(
                 record,
                 result,
@@ -275,7 +277,7 @@ class Engine:
     def _apply(
         self, decision: Decision, existing: Record | None, correlation_id: str, result: ScaleSetResult
     ) -> Record | None:
-        if decision.verdict is Verdict.BUSY:
+        if decision.verdict is Verdict.BUSY or (decision.keep and existing is not None):
             if existing is not None:
                 result.records.append(existing)
             return None
@@ -434,6 +436,25 @@ class Engine:
         assert self.ledger is not None
         now = self.clock()
         action = ActionCode(record.action)
+        if record.state is State.FAILED:  # an unfinished replacement: retry its remaining steps when due
+            if guardrails.attempt_budget(record, self.settings, now) is not None:
+                return None
+            try:
+                claimed = self.ledger.save(
+                    record.evolve(
+                        state=State.RUNNING,
+                        attempts=record.attempts + 1,
+                        lease_until=now + self.settings.action_lease,
+                        updated_at=now,
+                        correlation_id=correlation_id,
+                        reason=f"resuming {record.action} from step {record.step}",
+                        reason_code="",
+                    ),
+                    previous_state=State.FAILED.value,
+                )
+            except LedgerConflict:
+                return None
+            return self._run(claimed, EXECUTORS[action], State.FAILED.value, None, result)
         if record.state is State.RUNNING:
             if record.lease_until is not None and now < record.lease_until:
                 return None  # its worker may still be at it

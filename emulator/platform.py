@@ -79,7 +79,7 @@ class Platform:
         merged["properties"]["provisioningState"] = "Updating"
         scale_set.resource = merged
         if enabled != was_enabled:
-            self._set_service_state(scale_set, "Running" if enabled else "NotRunning")
+            self._set_service_state(scale_set, "Running" if enabled else "NotRunning", now)
         if scale_set.resilient_deletion != old_deletion:
             for vm in scale_set.vms.values():
                 scale_set.refresh_deletion_status(vm)
@@ -140,13 +140,18 @@ class Platform:
                     target=f"resiliencyPolicy.{key}",
                 )
 
-    def _set_service_state(self, scale_set: ScaleSet, state: str) -> None:
+    def _set_service_state(self, scale_set: ScaleSet, state: str, at: datetime) -> None:
+        # lastStatusChangeTime as Microsoft's instance view example shows it for orchestration services
         services = scale_set.instance_view.setdefault("orchestrationServices", [])
         for service in services:
             if service.get("serviceName") == "AutomaticRepairs":
+                if service.get("serviceState") != state:
+                    service["lastStatusChangeTime"] = payloads.iso(at)
                 service["serviceState"] = state
                 return
-        services.append({"serviceName": "AutomaticRepairs", "serviceState": state})
+        services.append(
+            {"serviceName": "AutomaticRepairs", "serviceState": state, "lastStatusChangeTime": payloads.iso(at)}
+        )
 
     def set_orchestration_service_state(self, scale_set: ScaleSet, body: Any) -> Operation:
         body = body if isinstance(body, dict) else {}
@@ -173,7 +178,7 @@ class Platform:
         target = "Running" if action.lower() == "resume" else "Suspended"
 
         def finish(at: datetime) -> None:
-            self._set_service_state(scale_set, target)
+            self._set_service_state(scale_set, target, at)
 
         return self.state.start_operation(scale_set, finish, scale_set_wide=True)
 

@@ -80,7 +80,8 @@ def vmss(
         if repairs is None
         else RepairsPolicy(True, repairs, grace, parse_duration(grace) if grace else None, action)
     )
-    services = (OrchestrationService("AutomaticRepairs", service),) if service else ()
+    flexible = mode == "Flexible"  # Azure has no scale-set instance view for Flexible: no service state
+    services = (OrchestrationService("AutomaticRepairs", service),) if service and not flexible else ()
     return ScaleSetSnapshot(
         id=f"/subscriptions/{SUB}/resourceGroups/{resource_group}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}",
         name=name,
@@ -99,6 +100,7 @@ def vmss(
         statuses_summary=summary or {},
         instances=tuple(instances),
         service_fabric=service_fabric,
+        instance_view_read=not flexible,
     )
 
 

@@ -27,14 +27,21 @@ def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tupl
 
 
 def replace_action(ctx: Context, act: list[Instance], waiting: list[dict]) -> ProposedAction:
-    if not act:
-        until = max(w["retriesUntil"] for w in waiting)
-        return ProposedAction.none(
-            f"wait: resilient create may still retry (30 min / 5 attempts) until {until}", "resilient-create-window"
-        )
+    held = [
+        {
+            "instanceId": w["instanceId"],
+            "reason": f"wait: resilient create may still retry (30 min / 5 attempts) until {w['retriesUntil']}",
+            "reasonCode": "resilient-create-window",
+        }
+        for w in waiting
+    ]
     return ProposedAction(
         ActionCode.REPLACE_FAILED_INSTANCES,
-        params={"instanceIds": [i.instance_id for i in act], "targetCapacity": ctx.snapshot.capacity},
+        params={
+            "instanceIds": [i.instance_id for i in act],
+            "targetCapacity": ctx.snapshot.capacity,
+            "heldInstances": held,
+        },
     )
 
 

@@ -44,11 +44,16 @@ def unhealthy_instances(ctx: Context) -> tuple[list[UnhealthyInstance], list[Unh
     if not ctx.repairs_running:
         return [], []
     grace, margin = grace_period(ctx), ctx.settings.grace_margin
+    service = ctx.snapshot.repairs_service
+    # Repairs that were just enabled or resumed get their own grace period before we call them late.
+    service_since = service.last_status_change if service else None
     waiting, overdue = [], []
     for instance in ctx.snapshot.instances:
         if instance.health not in BAD_HEALTH or norm(instance.provisioning_state) != "succeeded":
             continue
         since = last_state_change(instance)
+        if since is not None and service_since is not None:
+            since = max(since, service_since)
         if since is None:  # no timestamp: we cannot tell how long, so we never call it overdue
             waiting.append(UnhealthyInstance(instance, None, None, None))
             continue

@@ -46,12 +46,17 @@ def check_failed(ctx: Context) -> list[Finding]:
         return []
     platform_busy = [i for i in stuck if norm(i.resilient_deletion_status) == "inprogress"]
     retry = [i for i in stuck if i not in platform_busy]
-    if not retry:
-        action = ProposedAction.none(
-            "the platform's resilient delete is In Progress on these instances", "platform-retrying"
-        )
-    else:
-        action = ProposedAction(ActionCode.RETRY_DELETE, params={"instanceIds": [i.instance_id for i in retry]})
+    held = [
+        {
+            "instanceId": i.instance_id,
+            "reason": "the platform's resilient delete is In Progress on this instance",
+            "reasonCode": "platform-retrying",
+        }
+        for i in platform_busy
+    ]
+    action = ProposedAction(
+        ActionCode.RETRY_DELETE, params={"instanceIds": [i.instance_id for i in retry], "heldInstances": held}
+    )
     return [
         Finding(
             code=FindingCode.DELETE_FAILED,

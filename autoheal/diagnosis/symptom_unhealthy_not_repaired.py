@@ -23,11 +23,19 @@ def check(ctx: Context) -> list[Finding]:
         action = ProposedAction.none(
             f"storm: health monitoring is suspect ({health.reason}); no mass repair", "storm-brake"
         )
-    elif not eligible:
-        action = ProposedAction.none("every overdue instance has protectFromScaleSetActions set", "protected")
     else:
+        held = [
+            {
+                "instanceId": o.instance.instance_id,
+                "reason": "protectFromScaleSetActions is set",
+                "reasonCode": "protected",
+            }
+            for o in overdue
+            if o.instance.protected_from_scale_set_actions
+        ]
         action = ProposedAction(
-            ActionCode.REPAIR_INSTANCES, params={"repairAction": repair_action, "instanceIds": eligible}
+            ActionCode.REPAIR_INSTANCES,
+            params={"repairAction": repair_action, "instanceIds": eligible, "heldInstances": held},
         )
     return [
         Finding(

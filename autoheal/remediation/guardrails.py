@@ -33,6 +33,7 @@ class Hold:
     code: str  # storm-brake, disruption-budget, cooldown, ...
     reason: str
     final: bool = False  # no later run will act either (attempt budget exhausted)
+    keep: bool = False  # leave the record as it is (a failed attempt waiting out its backoff stays failed)
 
 
 def _tag_matches(tags: dict[str, str], tag: tuple[str, str]) -> bool:
@@ -132,7 +133,21 @@ def attempt_budget(record: Record | None, settings: Settings, now: datetime) -> 
         )
     if record.next_attempt_at and now < record.next_attempt_at:
         when = record.next_attempt_at.isoformat().replace("+00:00", "Z")
-        return Hold("backoff", f"attempt {record.attempts + 1} of {settings.max_attempts} not before {when}")
+        return Hold("backoff", f"attempt {record.attempts + 1} of {settings.max_attempts} not before {when}", keep=True)
+    return None
+
+
+# Holds that come from Azure's own answer to an attempt (not from a guardrail): asking again every sweep
+# would only repeat the refusal, so the record stands until this much time has passed.
+AZURE_REFUSALS = frozenset({"feature-not-registered", "needs-health-source"})
+AZURE_REFUSAL_RECHECK = timedelta(hours=6)
+
+
+def azure_refusal(record: Record | None, now: datetime) -> Hold | None:
+    if record is None or record.state is not State.HELD or record.reason_code not in AZURE_REFUSALS:
+        return None
+    if record.updated_at is not None and now - record.updated_at < AZURE_REFUSAL_RECHECK:
+        return Hold(record.reason_code, record.reason, keep=True)
     return None
 
 

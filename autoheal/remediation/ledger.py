@@ -24,6 +24,8 @@ from ..model import parse_resource_id
 log = logging.getLogger("autoheal.ledger")
 
 SCALE_SET_TARGET = "*"
+# Steps of a replacement after which stopping would leave the scale set short of capacity.
+UNFINISHED_STEPS = frozenset({"recorded", "surged", "delete-next", "deleted"})
 HISTORY_PREFIX = "history|"
 _MAX_TICKS = 10**13  # milliseconds; inverted so that a plain RowKey scan is newest first
 
@@ -121,6 +123,12 @@ class Record:
     @property
     def resource_group(self) -> str:
         return parse_resource_id(self.scale_set_id).get("resourcegroups", "")
+
+    @property
+    def unfinished(self) -> bool:
+        """Half-way through a replacement (deleted, capacity not restored yet): must be driven to the end,
+        even after a failure and even when the finding that started it has gone."""
+        return self.step in UNFINISHED_STEPS and self.state in (State.RUNNING, State.FAILED)
 
     def evolve(self, **changes: Any) -> Record:
         return replace(self, **changes)

@@ -35,6 +35,7 @@ class Decision:
     reason_code: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     final: bool = False  # a hold no later run will lift (the attempt budget is spent)
+    keep: bool = False  # leave the record untouched (a failed attempt waiting out its backoff)
 
     @property
     def key(self) -> str:
@@ -42,11 +43,32 @@ class Decision:
 
 
 def _targets(finding: Finding) -> list[tuple[str, tuple[str, ...], dict[str, Any]]]:
+    """(target, instance ids, params) of what the rule proposes to act on now."""
     proposed = finding.proposed_action
-    ids = tuple(proposed.params.get("instanceIds") or finding.instance_ids)
+    params = {k: v for k, v in proposed.params.items() if k != "heldInstances"}
+    ids = tuple(params["instanceIds"]) if "instanceIds" in params else finding.instance_ids
     if proposed.code in PER_INSTANCE_ACTIONS:
-        return [(i, (i,), {**proposed.params, "instanceIds": [i]}) for i in ids]
-    return [(SCALE_SET_TARGET, ids, dict(proposed.params))]
+        return [(i, (i,), {**params, "instanceIds": [i]}) for i in ids]
+    if "instanceIds" in params and not ids:
+        return []  # every instance is held by the rule itself (see heldInstances)
+    return [(SCALE_SET_TARGET, ids, params)]
+
+
+def _rule_holds(finding: Finding) -> list[Decision]:
+    """Instances the rule itself keeps out of the action (protected, the platform still retrying, ...)."""
+    proposed = finding.proposed_action
+    return [
+        Decision(
+            finding,
+            proposed.code,
+            str(held["instanceId"]),
+            (str(held["instanceId"]),),
+            Verdict.HOLD,
+            str(held["reason"]),
+            str(held["reasonCode"]),
+        )
+        for held in proposed.params.get("heldInstances") or []
+    ]
 
 
 def plan(
@@ -82,10 +104,11 @@ def plan(
                 )
             )
             continue
+        decisions.extend(_rule_holds(finding))
         for target, ids, params in _targets(finding):
             key = f"{finding.code.value}|{target}"
             record = records.get(key)
-            if record is not None and record.state.active:
+            if record is not None and (record.state.active or record.unfinished):
                 decisions.append(
                     Decision(finding, proposed.code, target, ids, Verdict.BUSY, "already in progress", "in-progress")
                 )
@@ -94,6 +117,7 @@ def plan(
                 out_of_scope
                 or guardrails.allowed(proposed.code, settings)
                 or guardrails.attempt_budget(record, settings, now)
+                or guardrails.azure_refusal(record, now)
             )
             if hold is None and proposed.code is ActionCode.RESUME_AUTOMATIC_REPAIRS:
                 hold = guardrails.resume_budget(record, settings, now)
@@ -124,7 +148,16 @@ def plan(
             if hold is not None:
                 decisions.append(
                     Decision(
-                        finding, proposed.code, target, ids, Verdict.HOLD, hold.reason, hold.code, params, hold.final
+                        finding,
+                        proposed.code,
+                        target,
+                        ids,
+                        Verdict.HOLD,
+                        hold.reason,
+                        hold.code,
+                        params,
+                        final=hold.final,
+                        keep=hold.keep,
                     )
                 )
                 continue

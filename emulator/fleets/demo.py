@@ -3,20 +3,20 @@
 `python -m emulator.fleets.demo` rewrites `demo.json` next to this file; a test keeps the two in step.
 Times are relative to `CAPTURED_AT`; the emulator shifts them to its start, so ages stay as written.
 
-| scale set (resource group)        | what is wrong                                      | expected finding(s)                |
-| --------------------------------- | -------------------------------------------------- | ---------------------------------- |
-| web-frontend (rg-shop)            | nothing                                            | -                                  |
-| analytics-flex (rg-data)          | nothing (Flexible, load-balancer probe)            | -                                  |
-| batch-jobs (rg-platform)          | repairs never enabled, no resiliency policy        | repairs-disabled, resilient-*      |
-| legacy-app (rg-platform)          | no health source at all                            | repairs-disabled (held), health-…  |
-| checkout-api (rg-shop)            | probe on the wrong port: every instance Unhealthy  | health-monitoring-misconfigured    |
-| render-farm (rg-platform)         | an extension failed during provisioning            | provisioning-failed                |
-| search-indexer (rg-shop)          | repairs suspended after failed repairs             | repairs-suspended                  |
-| cache-nodes (rg-shop)             | unhealthy for 10 min, grace period 30 min          | grace-period                       |
-| queue-workers (rg-platform)       | unhealthy for 90 min, repairs Running; 1 protected | unhealthy-not-repaired             |
-| ingest-flex (rg-data)             | Flexible VM create timed out, resilient create off | create-timed-out                   |
-| etl-workers (rg-data)             | resilient delete gave up; another still retrying   | delete-failed                      |
-| ml-training (rg-data)             | a failed instance, but tagged autoheal=off         | provisioning-failed (held)         |
+| scale set (resource group)  | what is wrong                                      | expected finding(s)               |
+| --------------------------- | -------------------------------------------------- | --------------------------------- |
+| web-frontend (rg-shop)      | nothing                                            | -                                 |
+| analytics-flex (rg-data)    | nothing (Flexible, load-balancer probe)            | -                                 |
+| batch-jobs (rg-platform)    | repairs never enabled, no resiliency policy        | repairs-disabled, resilient-*     |
+| legacy-app (rg-platform)    | no health source at all                            | repairs-disabled (held), health-… |
+| checkout-api (rg-shop)      | probe on the wrong port: every instance Unhealthy  | health-monitoring-misconfigured   |
+| render-farm (rg-platform)   | an extension failed during provisioning            | provisioning-failed               |
+| search-indexer (rg-shop)    | repairs suspended after failed repairs             | repairs-suspended                 |
+| cache-nodes (rg-shop)       | unhealthy for 10 min, grace period 30 min          | grace-period                      |
+| queue-workers (rg-platform) | unhealthy for 90 min, repairs Running; 1 protected | unhealthy-not-repaired            |
+| ingest-flex (rg-data)       | Flexible VM create timed out, resilient create off | create-timed-out                  |
+| etl-workers (rg-data)       | resilient delete gave up; another still retrying   | delete-failed                     |
+| ml-training (rg-data)       | a failed instance, but tagged autoheal=off         | provisioning-failed (held)        |
 """
 
 from __future__ import annotations

@@ -110,6 +110,7 @@ def test_diagnose_one_scale_set_reads_only_it(capsys, demo_emulator):
     code, out, _ = run_cli(
         capsys, demo_emulator, "--resource-group", "rg-shop", "--scale-set", "search-indexer", "--output", "json"
     )
+    assert code == 0
     report = json.loads(out)
     assert [e["name"] for e in report["scaleSets"]] == ["search-indexer"]
     assert report["armRequests"] == 3  # GET scale set, instance view, instance list

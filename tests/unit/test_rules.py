@@ -157,7 +157,7 @@ def test_provisioning_failed_proposes_replace_with_target_capacity():
     finding = found[C.PROVISIONING_FAILED]
     assert finding.instance_ids == ("7",)
     assert action(finding) == "replace-failed-instances"
-    assert finding.proposed_action.params == {"instanceIds": ["7"], "targetCapacity": 3}
+    assert finding.proposed_action.params == {"instanceIds": ["7"], "targetCapacity": 3, "heldInstances": []}
     assert finding.evidence["instances"][0]["errorCode"] == "AllocationFailed"
 
 
@@ -166,9 +166,13 @@ def test_provisioning_failed_waits_for_resilient_create_window(age, waits):
     failed = inst("7", state="Failed", error="AllocationFailed", health=None, created=age)
     found = run(vmss(*healthy(2), failed, resilient=(True, True)))
     finding = found[C.PROVISIONING_FAILED]
-    assert (action(finding) == "none") is waits
+    assert action(finding) == "replace-failed-instances"
+    assert (acted_ids(finding) == []) is waits
+    held = finding.proposed_action.params["heldInstances"]
+    assert bool(held) is waits
     if waits:
-        assert "resilient create may still retry" in finding.proposed_action.reason
+        assert held[0]["instanceId"] == "7" and held[0]["reasonCode"] == "resilient-create-window"
+        assert "resilient create may still retry" in held[0]["reason"]
 
 
 def test_failed_in_statuses_summary_but_unreadable_instances():
@@ -263,7 +267,11 @@ def test_unhealthy_not_repaired_uses_policy_repair_action(repair_action):
     sick = inst("3", health="Unhealthy", since=120, state_since=2000)
     finding = run(vmss(*healthy(3), sick, action=repair_action))[C.UNHEALTHY_NOT_REPAIRED]
     assert action(finding) == "repair-instances"
-    assert finding.proposed_action.params == {"repairAction": repair_action or "Replace", "instanceIds": ["3"]}
+    assert finding.proposed_action.params == {
+        "repairAction": repair_action or "Replace",
+        "instanceIds": ["3"],
+        "heldInstances": [],
+    }
 
 
 def test_single_instance_scale_set_is_repaired():
@@ -278,8 +286,9 @@ def test_protected_instances_are_reported_not_repaired():
     assert finding.instance_ids == ("3", "4")
     assert acted_ids(finding) == ["4"]
     only_protected = run(vmss(*healthy(4), sick))[C.UNHEALTHY_NOT_REPAIRED]
-    assert action(only_protected) == "none"
-    assert "protectFromScaleSetActions" in only_protected.proposed_action.reason
+    assert acted_ids(only_protected) == []
+    (held,) = only_protected.proposed_action.params["heldInstances"]
+    assert held == {"instanceId": "3", "reason": "protectFromScaleSetActions is set", "reasonCode": "protected"}
 
 
 def test_no_grace_findings_when_repairs_not_running():
@@ -337,7 +346,8 @@ def test_create_timed_out_with_resilient_create_off(code):
 def test_create_timed_out_respects_resilient_create_window(age, acts):
     failed = inst("5", state="Failed", error="OSProvisioningTimedOut", health=None, created=age)
     finding = run(vmss(*healthy(2), failed))[C.CREATE_TIMED_OUT]
-    assert (action(finding) == "replace-failed-instances") is acts
+    assert action(finding) == "replace-failed-instances"
+    assert acted_ids(finding) == (["5"] if acts else [])
 
 
 def test_delete_failed_by_resilient_status_and_platform_in_progress():
@@ -349,8 +359,10 @@ def test_delete_failed_by_resilient_status_and_platform_in_progress():
     assert acted_ids(finding) == ["4"]
     assert finding.evidence["platformRetrying"] == ["5"]
     only_retrying = run(vmss(*healthy(2), retrying, capacity=2))[C.DELETE_FAILED]
-    assert action(only_retrying) == "none"
-    assert "In Progress" in only_retrying.proposed_action.reason
+    assert acted_ids(only_retrying) == []
+    (held,) = only_retrying.proposed_action.params["heldInstances"]
+    assert held["instanceId"] == "5" and held["reasonCode"] == "platform-retrying"
+    assert "In Progress" in held["reason"]
 
 
 def test_delete_failed_by_surplus_over_capacity():
