@@ -5,8 +5,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 VENV_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+CHECKOV_VENV := .checkov-venv
+CHECKOV_VERSION := 3.3.30
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: demo test lint format bench clean venv node
+.PHONY: demo test lint format bench clean venv node infra-check
 
 venv: $(VENV_STAMP)
 node: $(NODE_STAMP)
@@ -16,6 +19,13 @@ $(VENV_STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+# checkov pins many packages (and an older pycep-parser): it lives in its own virtual environment.
+$(CHECKOV_STAMP):
+	rm -rf $(CHECKOV_VENV)
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov==$(CHECKOV_VERSION)
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -33,8 +43,12 @@ format: $(VENV_STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
-test: $(VENV_STAMP) $(NODE_STAMP) lint
+test: $(VENV_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) lint
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The offline infrastructure checks alone (Bicep parse, checkov, consistency with the code).
+infra-check: $(VENV_STAMP) $(CHECKOV_STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/infra
 
 bench: $(VENV_STAMP)
 	$(PY) bench/sweep.py

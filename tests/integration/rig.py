@@ -29,7 +29,10 @@ class Rig:
         return self.now
 
     def advance(self, **delta: float) -> None:
-        self.offset += timedelta(**delta)
+        """Move the engine's clock and Azure's (the emulator's) together, as real time would."""
+        step = timedelta(**delta)
+        self.offset += step
+        self.emu.clock.advance(step.total_seconds())
 
     def engine(self, *, gateway: ComputeGateway | None = None, **overrides: Any) -> Engine:
         on_checkpoint = overrides.pop("on_checkpoint", None)

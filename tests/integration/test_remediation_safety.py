@@ -1,0 +1,292 @@
+"""Guardrails and resilience on the emulator + Azurite: budgets, cooldown, floor, races, crashes, faults."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from autoheal.engine import Engine
+from autoheal.gateway import ArmError
+from autoheal.remediation.ledger import State
+from emulator import fleetgen
+from tests.integration.rig import Rig, actions_by, remediate_settings
+
+RG = "rg-app"
+
+
+class SimulatedCrash(BaseException):
+    """The process dies: nothing in the engine may catch this."""
+
+
+@pytest.fixture
+def make_rig(start_emulator, gateway_for, ledger):
+    def make(*scale_sets, faults=None, **settings):
+        emu = start_emulator(fleetgen.fleet(*scale_sets, faults=faults))
+        return Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, **settings))
+
+    return make
+
+
+def quiet(name, **options):
+    """A scale set with nothing wrong but what the test adds."""
+    options.setdefault("automatic_repairs", True)
+    return fleetgen.scale_set(name, resilient_creation=True, resilient_deletion=True, **options)
+
+
+def by_state(result):
+    out: dict[str, list] = {}
+    for (_, finding, target), action in actions_by(result).items():
+        out.setdefault(action["state"], []).append((finding, target, action["reasonCode"]))
+    return out
+
+
+def test_disruption_budget_then_cooldown(make_rig):
+    rig = make_rig(quiet("a", capacity=10, repair_action="Restart", unhealthy=[2, 5, 7], unhealthy_for=7200))
+    first = by_state(rig.sweep())
+    assert first["succeeded"] == [("unhealthy-not-repaired", "2", "")]
+    assert sorted(first["held"]) == [
+        ("unhealthy-not-repaired", "5", "disruption-budget"),
+        ("unhealthy-not-repaired", "7", "disruption-budget"),
+    ]
+    second = by_state(rig.sweep())
+    assert sorted(second["held"]) == [
+        ("unhealthy-not-repaired", "5", "cooldown"),
+        ("unhealthy-not-repaired", "7", "cooldown"),
+    ]
+    rig.advance(minutes=10, seconds=1)
+    third = by_state(rig.sweep())
+    assert third["succeeded"] == [("unhealthy-not-repaired", "5", "")]
+    assert rig.ops()["VirtualMachineScaleSetVMs_Restart"] == 2
+
+
+def test_storm_brake_holds_every_instance_action(make_rig):
+    rig = make_rig(
+        quiet(
+            "a",
+            capacity=4,
+            failed={
+                0: "VMExtensionProvisioningError",
+                1: "VMExtensionProvisioningError",
+                2: "VMExtensionProvisioningError",
+            },
+        )
+    )
+    action = actions_by(rig.sweep())[("a", "provisioning-failed", "*")]
+    assert (action["state"], action["reason"]) == ("held", "storm brake: 3/4 unhealthy > 50 %")
+    assert rig.writes() == 0
+
+
+def test_capacity_floor_creates_the_replacement_first(make_rig):
+    rig = make_rig(quiet("solo", capacity=1, failed={0: "VMExtensionProvisioningError"}), storm_threshold_percent=100)
+    action = actions_by(rig.sweep())[("solo", "provisioning-failed", "*")]
+    assert action["state"] == "succeeded"
+    record = rig.record("solo", "provisioning-failed")
+    assert record.params["surge"] == "capacity 1 - 1 < floor 1"
+    assert rig.emu.scale_set(RG, "solo")["sku"]["capacity"] == 1
+    ops = rig.ops()
+    assert ops["VirtualMachineScaleSets_ScaleOut"] == 1 and ops["VirtualMachineScaleSets_DeleteInstances"] == 1
+    assert [vm["properties"]["provisioningState"] for vm in rig.emu.instances(RG, "solo")] == ["Succeeded"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "tags", "code"),
+    [
+        ({}, {"autoheal": "off"}, "opt-out"),
+        ({"opt_in_tag": ("autoheal", "on")}, {}, "not-opted-in"),
+        ({"allowed_actions": ("retry-delete",)}, {}, "not-allowed"),
+        ({"exclude_resource_groups": ("rg-app",)}, {}, "out-of-scope"),
+    ],
+)
+def test_scope_holds_change_nothing(make_rig, settings, tags, code):
+    rig = make_rig(quiet("a", capacity=4, failed={1: "VMExtensionProvisioningError"}, tags=tags), **settings)
+    action = actions_by(rig.sweep())[("a", "provisioning-failed", "*")]
+    assert (action["state"], action["reasonCode"]) == ("held", code)
+    assert rig.writes() == 0
+
+
+def test_observe_mode_writes_nothing_to_azure(make_rig):
+    rig = make_rig(
+        quiet("a", capacity=4, failed={1: "VMExtensionProvisioningError"}, repairs_service="Suspended"),
+        quiet("b", automatic_repairs=None),
+        mode="observe",
+    )
+    states = {a["state"] for a in actions_by(rig.sweep()).values()}
+    assert states == {"planned"}
+    assert rig.writes() == 0
+
+
+def test_two_sweeps_racing_act_once(make_rig, gateway_for):
+    rig = make_rig(quiet("a", capacity=6, failed={4: "VMExtensionProvisioningError"}))
+    engines = [rig.engine(gateway=gateway_for(rig.emu)) for _ in range(4)]
+    barrier = threading.Barrier(len(engines))
+    errors: list[BaseException] = []
+
+    def run(engine: Engine) -> None:
+        barrier.wait()
+        try:
+            engine.sweep()
+        except BaseException as exc:  # pragma: no cover - surfaced by the assert below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(engine,)) for engine in engines]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    ops = rig.ops()
+    assert ops["VirtualMachineScaleSets_DeleteInstances"] == 1
+    assert ops["VirtualMachineScaleSets_ScaleOut"] == 1
+    assert rig.record("a", "provisioning-failed").state is State.SUCCEEDED
+
+
+def test_crash_between_delete_and_scale_out_resumes_without_a_second_delete(make_rig):
+    rig = make_rig(quiet("a", capacity=3, failed={2: "VMExtensionProvisioningError"}))
+
+    def crash(step: str) -> None:
+        if step == "deleted":
+            raise SimulatedCrash
+
+    with pytest.raises(SimulatedCrash):
+        rig.engine(on_checkpoint=crash, sweep_concurrency=1).sweep()
+    record = rig.record("a", "provisioning-failed")
+    assert (record.state, record.step, record.capacity_target) == (State.RUNNING, "deleted", 3)
+    assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 2
+
+    rig.sweep()  # the dead worker's lease has not expired: nobody touches it
+    assert "VirtualMachineScaleSets_ScaleOut" not in rig.ops()
+
+    rig.advance(minutes=31)
+    rig.sweep()
+    record = rig.record("a", "provisioning-failed")
+    assert record.state is State.SUCCEEDED
+    assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 3
+    ops = rig.ops()
+    assert ops["VirtualMachineScaleSets_DeleteInstances"] == 1 and ops["VirtualMachineScaleSets_ScaleOut"] == 1
+
+
+def test_conflict_on_scale_out_is_finished_by_a_later_run(make_rig):
+    rig = make_rig(
+        quiet("a", capacity=3, failed={2: "VMExtensionProvisioningError"}),
+        faults={
+            "injections": [
+                {"method": "POST", "pathContains": "scaleOut", "status": 409, "code": "OperationNotAllowed", "count": 1}
+            ]
+        },
+    )
+    action = actions_by(rig.sweep())[("a", "provisioning-failed", "*")]
+    assert action["state"] == "failed" and "OperationNotAllowed" in rig.record("a", "provisioning-failed").last_error
+    assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 2
+    rig.sweep()  # inside the backoff and the finding itself is gone: the record is kept, not resolved
+    assert rig.record("a", "provisioning-failed").state is State.FAILED
+    rig.advance(minutes=10, seconds=1)
+    rig.sweep()
+    record = rig.record("a", "provisioning-failed")
+    assert (record.state, record.attempts) == (State.SUCCEEDED, 2)
+    assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 3
+    assert rig.ops()["VirtualMachineScaleSets_DeleteInstances"] == 1
+
+
+def test_throttling_is_waited_out(make_rig):
+    rig = make_rig(
+        quiet("a", capacity=3, failed={2: "VMExtensionProvisioningError"}),
+        faults={
+            "injections": [
+                {
+                    "method": "GET",
+                    "pathContains": "instanceView",
+                    "status": 429,
+                    "code": "SubscriptionRequestsThrottled",
+                    "retryAfter": 1,
+                    "count": 1,
+                }
+            ]
+        },
+    )
+    result = rig.sweep()
+    assert result.results[0].error is None
+    assert result.arm["throttled"] == 1
+    assert actions_by(result)[("a", "provisioning-failed", "*")]["state"] == "succeeded"
+
+
+def test_server_errors_never_lose_a_finding(make_rig):
+    names = [f"s{i}" for i in range(6)]
+    rig = make_rig(
+        *[quiet(n, capacity=3, failed={1: "VMExtensionProvisioningError"}) for n in names],
+        faults={"seed": 3, "serverErrorRate": 0.35},
+    )
+    rig.gateway._retry_total = 0  # let the faults through instead of retrying them away
+    rig.gateway.close()
+    evaluated = 0
+    for _ in range(6):  # timer ticks: a tick whose list call fails is simply the next tick's work
+        try:
+            result = rig.sweep()
+        except ArmError as exc:
+            assert exc.transient
+            continue
+        for scale_set in result.results:
+            if scale_set.error:
+                assert "500" in scale_set.error or "ledger" in scale_set.error
+                continue  # reported as an unread scale set, evaluated next time
+            evaluated += 1
+            for action in scale_set.actions():
+                assert action["state"] in {"succeeded", "failed", "verifying", "held"}, action
+        rig.advance(minutes=30)
+    assert evaluated > 0
+    rig.emu.set_faults({})
+    for _ in range(4):
+        rig.advance(minutes=30)
+        rig.sweep()
+    stuck = [
+        (r.scale_set_name, r.state, r.step, r.attempts, r.reason)
+        for r in rig.ledger.all_records()
+        if r.state.active or r.unfinished
+    ]
+    assert not stuck
+    for name in names:
+        snap = rig.gateway.snapshot_by_name(RG, name)
+        assert [i.provisioning_state for i in snap.instances] == ["Succeeded"] * 3, name
+
+
+def test_create_faults_follow_backoff_and_attempt_limit(make_rig):
+    rig = make_rig(
+        fleetgen.scale_set("a", capacity=3, automatic_repairs=True, failed={2: "OSProvisioningTimedOut"}),
+        faults={
+            "createFailures": [{"scaleSet": "a", "code": "OSProvisioningTimedOut", "times": 1, "attemptSeconds": 0}]
+        },
+        allowed_actions=("replace-failed-instances",),
+    )
+    expected_waits = [10, 20, 40, 80]
+    assert actions_by(rig.sweep())[("a", "create-timed-out", "*")]["state"] == "failed"
+    for attempt, wait in enumerate(expected_waits, start=2):
+        rig.advance(minutes=wait - 1)
+        rig.sweep()
+        assert rig.record("a", "create-timed-out").attempts == attempt - 1, "backoff not respected"
+        rig.advance(minutes=1, seconds=1)
+        rig.sweep()
+        assert rig.record("a", "create-timed-out").attempts == attempt
+    final = rig.record("a", "create-timed-out")
+    assert (final.state, final.reason_code) == (State.FAILED, "attempt-budget")
+    assert "gave up after 5 attempts" in final.reason
+    scale_outs = rig.ops()["VirtualMachineScaleSets_ScaleOut"]
+    assert scale_outs == 5
+    rig.advance(hours=5)
+    rig.sweep()
+    assert rig.ops()["VirtualMachineScaleSets_ScaleOut"] == scale_outs
+
+
+def test_delete_faults_follow_backoff_and_attempt_limit(make_rig):
+    rig = make_rig(
+        fleetgen.scale_set("a", capacity=4, automatic_repairs=True, deletion_failed=[3]),
+        faults={"deleteFailures": [{"scaleSet": "a", "instances": ["3"], "times": 10}]},
+        allowed_actions=("retry-delete",),  # no resilient delete: every forced delete is ours
+    )
+    assert actions_by(rig.sweep())[("a", "delete-failed", "3")]["state"] == "failed"
+    for wait in (10, 20, 40, 80):
+        rig.advance(minutes=wait, seconds=1)
+        rig.sweep()
+    final = rig.record("a", "delete-failed", "3")
+    assert (final.state, final.attempts, final.reason_code) == (State.FAILED, 5, "attempt-budget")
+    assert "InternalExecutionError" in final.last_error
+    assert rig.ops()["VirtualMachineScaleSets_DeleteInstances"] == 5
