@@ -48,6 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     sweep = sub.add_parser("sweep", help="diagnose, plan and (with --apply or AUTOHEAL_MODE=remediate) act")
     _targeting(sweep)
     sweep.add_argument("--apply", action="store_true", help="act (remediate mode) instead of only planning")
+    replay = sub.add_parser("handle-event", help="feed Event Grid events (a file or -) through the trigger's handler")
+    replay.add_argument("file", help="a JSON event or array of events, Event Grid or CloudEvents schema; - for stdin")
+    replay.add_argument("--subscription", help="subscription id (default: AZURE_SUBSCRIPTION_ID)")
+    replay.add_argument("--endpoint", help="ARM endpoint (default: AUTOHEAL_ARM_ENDPOINT or Azure's)")
+    replay.add_argument("--ca-bundle", help="CA bundle (PEM) for the endpoint, e.g. the local emulator's")
+    replay.add_argument("--apply", action="store_true", help="act (remediate mode) instead of only planning")
+    replay.add_argument("--output", choices=("table", "json"), default="table")
     history = sub.add_parser("history", help="the remediation ledger, newest first")
     history.add_argument("--scale-set", help="only this scale set")
     history.add_argument("--limit", type=int, default=50)
@@ -199,7 +206,49 @@ def _print(report: dict[str, Any], output: str) -> None:
         print(render_table(report))
 
 
-COMMANDS = {"diagnose": cmd_diagnose, "sweep": cmd_sweep, "history": cmd_history}
+def cmd_handle_event(args: argparse.Namespace) -> int:
+    from .events import MalformedEvent, load_events
+    from .handlers import EventHandler
+    from .runtime import Runtime
+
+    settings = _settings(args)
+    if args.apply:
+        settings = settings.replace(mode="remediate")
+    raw = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
+    try:
+        payloads = load_events(raw)
+    except MalformedEvent as exc:
+        raise CliError(f"{args.file}: {exc}") from exc
+    with _ledger(settings) as ledger:
+        runtime = Runtime(settings, ledger=ledger)
+        try:
+            outcomes = EventHandler(runtime).handle_all(payloads)
+        except ArmError as exc:
+            raise CliError(f"{_explain(exc, settings)} (Event Grid would redeliver this event)") from exc
+        finally:
+            runtime.close()
+    if args.output == "json":
+        print(json.dumps([o.to_dict() for o in outcomes], indent=2))
+        return 0
+    for outcome in outcomes:
+        target = outcome.scale_set_id.rsplit("/", 1)[-1] if outcome.scale_set_id else "-"
+        event = f"{outcome.event_id or '(no id)'}  {outcome.event_type or '-'}"
+        print(f"{event}  {outcome.status}: {outcome.reason} [{target}]")
+        for action in outcome.actions:
+            ids = f" [{', '.join(action['instanceIds'])}]" if action["instanceIds"] else ""
+            print(f"    {action['state']:10} {action['code']}{ids}: {action['reason']}")
+    return 0
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+COMMANDS = {"diagnose": cmd_diagnose, "sweep": cmd_sweep, "history": cmd_history, "handle-event": cmd_handle_event}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,6 +35,7 @@ DEFAULT_ENDPOINT = "https://management.azure.com"
 # The api-version azure-mgmt-compute 39 sends; raw reads use the same one (a test keeps them equal).
 API_VERSION = "2026-04-01"
 COMPUTE = "/providers/Microsoft.Compute"
+ARM_READ_REFILL_PER_SECOND = 25.0
 
 REQUIRED_ACTIONS: dict[str, set[str]] = {}
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -120,6 +121,7 @@ class ArmMeter:
     writes: int = 0
     throttled: int = 0
     throttle_wait_seconds: float = 0.0
+    pacing_seconds: float = 0.0
     remaining_reads: int | None = None
     remaining_writes: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -147,6 +149,10 @@ class ArmMeter:
                 self.throttled += 1
                 self.throttle_wait_seconds += float(_int_header(headers, "Retry-After") or 0)
 
+    def add_pacing(self, seconds: float) -> None:
+        with self._lock:
+            self.pacing_seconds += seconds
+
     def snapshot(self) -> dict[str, Any]:
         with self._lock:
             return {
@@ -154,6 +160,7 @@ class ArmMeter:
                 "writes": self.writes,
                 "throttled": self.throttled,
                 "throttleWaitSeconds": self.throttle_wait_seconds,
+                "pacingSeconds": round(self.pacing_seconds, 3),
                 "remainingReads": self.remaining_reads,
                 "remainingWrites": self.remaining_writes,
             }
@@ -218,7 +225,9 @@ class ComputeGateway:
         retry_backoff_factor: float = 0.8,
         lro_timeout: float = 1800.0,
         max_connections: int = 32,
+        reads_reserve: int = 0,
         clock: Callable[[], datetime] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.subscription_id = subscription_id
         self.endpoint = endpoint.rstrip("/")
@@ -230,7 +239,9 @@ class ComputeGateway:
         self._retry_backoff_factor = retry_backoff_factor
         self._lro_timeout = lro_timeout
         self._max_connections = max_connections
+        self._reads_reserve = reads_reserve
         self._clock = clock or (lambda: datetime.now(UTC))
+        self._sleep = sleep
         self._client: ComputeManagementClient | None = None
         self._client_lock = threading.Lock()
 
@@ -281,10 +292,24 @@ class ComputeGateway:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _pace(self) -> None:
+        """Slow down before ARM throttles us: below the reserve, wait for the bucket to refill.
+
+        ARM refills reads at about 25 per second per principal, so (reserve - remaining) / 25 seconds brings
+        the bucket back to the reserve; capped so one slow answer never stalls a sweep for long.
+        """
+        remaining = self.meter.remaining_reads
+        if remaining is None or remaining >= self._reads_reserve:
+            return
+        wait = min(5.0, (self._reads_reserve - remaining) / ARM_READ_REFILL_PER_SECOND)
+        self.meter.add_pacing(wait)
+        self._sleep(wait)
+
     def _get_json(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
         from azure.core.exceptions import AzureError
         from azure.core.rest import HttpRequest
 
+        self._pace()
         query = {"api-version": API_VERSION, **(params or {})} if params is not None else None
         request = HttpRequest("GET", url, params=query)
         try:
@@ -376,6 +401,12 @@ class ComputeGateway:
             return list(self._paged(path, {"$filter": flt, "$expand": "instanceView"}))
         path = f"{self._scale_set_path(resource_group, name)}/virtualMachines"
         return list(self._paged(path, {"$expand": "instanceView"}))
+
+    @requires("Microsoft.Compute/virtualMachines/read")
+    def get_virtual_machine(self, resource_group: str, name: str) -> dict[str, Any]:
+        """One VM (a Flexible scale set's instance names its scale set in properties.virtualMachineScaleSet)."""
+        path = f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}{COMPUTE}/virtualMachines/{name}"
+        return self._get_json(path, {})
 
     @requires("Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
     def get_instance_resiliency(self, resource_group: str, name: str, instance_id: str) -> dict[str, Any]:

@@ -27,6 +27,7 @@ SCALE_SET_TARGET = "*"
 # Steps of a replacement after which stopping would leave the scale set short of capacity.
 UNFINISHED_STEPS = frozenset({"recorded", "surged", "delete-next", "deleted"})
 HISTORY_PREFIX = "history|"
+STATUS_PARTITION = "status|"  # small documents such as the last sweep summary
 _MAX_TICKS = 10**13  # milliseconds; inverted so that a plain RowKey scan is newest first
 
 
@@ -281,7 +282,31 @@ class Ledger:
         return [Record.from_entity(e) for e in self._query(query) if not e["PartitionKey"].startswith(HISTORY_PREFIX)]
 
     def all_records(self) -> list[Record]:
-        return [Record.from_entity(e) for e in self._query(None) if not e["PartitionKey"].startswith(HISTORY_PREFIX)]
+        return [
+            Record.from_entity(e)
+            for e in self._query(None)
+            if not str(e["PartitionKey"]).startswith((HISTORY_PREFIX, STATUS_PARTITION))
+        ]
+
+    # -- status documents -------------------------------------------------------------------------------
+
+    def save_status(self, name: str, document: dict[str, Any]) -> None:
+        """Upsert a small JSON document (e.g. the last sweep summary the status endpoint shows)."""
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": STATUS_PARTITION, "RowKey": name, "Document": json.dumps(document, default=str)}
+        self._guard(lambda: self._table.upsert_entity(entity, mode=UpdateMode.REPLACE))
+
+    def load_status(self, name: str) -> dict[str, Any] | None:
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            entity = self._table.get_entity(STATUS_PARTITION, name)
+        except ResourceNotFoundError:
+            return None
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return json.loads(entity.get("Document") or "{}")
 
     def create(self, record: Record, *, previous_state: str = "") -> Record:
         """Insert a new record; LedgerConflict if another worker created it first."""

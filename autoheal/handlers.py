@@ -1,0 +1,248 @@
+"""What each trigger runs: thin adapters (functions/, the CLI) call these, nothing else.
+
+`EventHandler` is the Event Grid trigger's whole logic and also what `vmss-autoheal handle-event` replays:
+parse → classify → dedupe → coalesce → evaluate one scale set through the engine (the same way through as
+the sweep). Malformed or foreign events are logged and dropped (never retried); transient ARM failures
+raise so that Event Grid redelivers.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import telemetry
+from .engine import SweepResult, Target
+from .events import Classification, MalformedEvent, Verdict, classify, parse_event
+from .gateway import ArmError
+from .model import parse_resource_id
+from .runtime import Runtime
+
+log = telemetry.get_logger("autoheal.events")
+
+SEEN_EVENTS_TTL = 3600.0  # Event Grid retries for up to 24 h, but redeliveries cluster in the first hour
+SEEN_EVENTS_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class EventOutcome:
+    status: str  # evaluated | ignored | rejected | malformed | duplicate | coalesced | not-a-member | gone
+    reason: str
+    event_id: str = ""
+    event_type: str = ""
+    scale_set_id: str = ""
+    actions: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "eventId": self.event_id,
+            "eventType": self.event_type,
+            "scaleSetId": self.scale_set_id,
+            "actions": self.actions,
+        }
+
+
+class EventHandler:
+    """Per-process: remembers recent event ids (at-least-once delivery) and recent evaluations (bursts)."""
+
+    def __init__(self, runtime: Runtime, *, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.runtime = runtime
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._last_evaluation: dict[str, float] = {}
+
+    def handle_all(self, payloads: Iterable[Any]) -> list[EventOutcome]:
+        return [self.handle(payload) for payload in payloads]
+
+    def handle(self, payload: Any) -> EventOutcome:
+        try:
+            event = parse_event(payload)
+            verdict = classify(event, self.runtime.settings.subscription_id)
+        except MalformedEvent as exc:
+            event_id = str(payload.get("id"))[:100] if isinstance(payload, dict) else ""
+            log.warning("malformed event %s dropped: %s", event_id or "(no id)", exc, extra={"eventId": event_id})
+            return EventOutcome("malformed", str(exc), event_id)
+        dims = {"eventId": event.id, "eventType": event.event_type}
+        if verdict.verdict is Verdict.IGNORE:
+            log.debug("event %s ignored: %s", event.id, verdict.reason, extra=dims)
+            return EventOutcome("ignored", verdict.reason, event.id, event.event_type)
+        if verdict.verdict is Verdict.REJECT:
+            log.warning("event %s rejected: %s", event.id, verdict.reason, extra=dims)
+            return EventOutcome("rejected", verdict.reason, event.id, event.event_type)
+        if self._duplicate(event.id):
+            log.info("event %s already handled (redelivery)", event.id, extra=dims)
+            return EventOutcome("duplicate", "this event id was already handled", event.id, event.event_type)
+        if verdict.verdict is Verdict.LOOKUP_VM:
+            verdict = self._scale_set_of_vm(verdict)
+            if verdict.verdict is not Verdict.EVALUATE:
+                return EventOutcome("not-a-member", verdict.reason, event.id, event.event_type)
+        return self._evaluate(verdict)
+
+    def _scale_set_of_vm(self, verdict: Classification) -> Classification:
+        vm_name = verdict.details.get("vm", "")
+        try:
+            vm = self.runtime.gateway.get_virtual_machine(verdict.resource_group, vm_name)
+        except ArmError as exc:
+            if exc.transient:
+                raise
+            return Classification(Verdict.IGNORE, f"VM {vm_name} could not be read: {exc.code}", verdict.event)
+        scale_set_id = str(((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id") or "")
+        if not scale_set_id:
+            return Classification(Verdict.IGNORE, f"VM {vm_name} does not belong to a scale set", verdict.event)
+        ids = parse_resource_id(scale_set_id)
+        return Classification(
+            Verdict.EVALUATE,
+            f"health of Flexible instance {vm_name} changed",
+            verdict.event,
+            scale_set_id=scale_set_id,
+            resource_group=ids.get("resourcegroups", ""),
+            scale_set=ids.get("virtualmachinescalesets", ""),
+        )
+
+    def _evaluate(self, verdict: Classification) -> EventOutcome:
+        event = verdict.event
+        if not self._claim_evaluation(verdict.scale_set_id.lower()):
+            log.info("event %s coalesced with a recent evaluation of %s", event.id, verdict.scale_set_id)
+            return EventOutcome(
+                "coalesced",
+                f"{verdict.scale_set} was evaluated less than "
+                f"{self.runtime.settings.event_coalesce_window.total_seconds():.0f}s ago",
+                event.id,
+                event.event_type,
+                verdict.scale_set_id,
+            )
+        try:
+            result = self.runtime.engine().sweep(
+                Target(verdict.resource_group, verdict.scale_set), trigger="event", event_id=event.id
+            )
+        except ArmError as exc:
+            self._forget(event.id, verdict.scale_set_id.lower())
+            if exc.transient:
+                log.warning("transient ARM failure on event %s, Event Grid will redeliver: %s", event.id, exc)
+                raise
+            log.error("event %s: ARM refused to read %s: %s", event.id, verdict.scale_set_id, exc)
+            return EventOutcome("ignored", f"ARM error {exc.code}", event.id, event.event_type, verdict.scale_set_id)
+        if not result.results:
+            return EventOutcome(
+                "gone", "the scale set no longer exists", event.id, event.event_type, verdict.scale_set_id
+            )
+        scale_set = result.results[0]
+        if scale_set.error:
+            self._forget(event.id, verdict.scale_set_id.lower())
+            raise RuntimeError(f"evaluation of {verdict.scale_set_id} failed: {scale_set.error}")
+        return EventOutcome(
+            "evaluated", verdict.reason, event.id, event.event_type, verdict.scale_set_id, scale_set.actions()
+        )
+
+    # -- process-local memory ---------------------------------------------------------------------------
+
+    def _duplicate(self, event_id: str) -> bool:
+        now = self._monotonic()
+        with self._lock:
+            while self._seen and (
+                len(self._seen) > SEEN_EVENTS_MAX or next(iter(self._seen.values())) < now - SEEN_EVENTS_TTL
+            ):
+                self._seen.popitem(last=False)
+            if event_id in self._seen:
+                return True
+            self._seen[event_id] = now
+            return False
+
+    def _claim_evaluation(self, key: str) -> bool:
+        window = self.runtime.settings.event_coalesce_window.total_seconds()
+        now = self._monotonic()
+        with self._lock:
+            last = self._last_evaluation.get(key)
+            if last is not None and now - last < window:
+                return False
+            self._last_evaluation[key] = now
+            return True
+
+    def _forget(self, event_id: str, key: str) -> None:
+        """A failed evaluation must not swallow the redelivery that retries it."""
+        with self._lock:
+            self._seen.pop(event_id, None)
+            self._last_evaluation.pop(key, None)
+
+
+_handler: EventHandler | None = None
+_handler_lock = threading.Lock()
+
+
+def event_handler(runtime: Runtime) -> EventHandler:
+    """The process-wide handler (its memory of event ids must outlive one invocation)."""
+    global _handler
+    with _handler_lock:
+        if _handler is None or _handler.runtime is not runtime:
+            _handler = EventHandler(runtime)
+        return _handler
+
+
+def run_sweep(runtime: Runtime) -> SweepResult:
+    """The timer's work: every scale set in the subscription, then a summary for the status endpoint."""
+    result = runtime.engine().sweep(trigger="sweep")
+    summary = sweep_summary(result)
+    try:
+        runtime.ledger.save_status("last-sweep", summary)
+    except Exception as exc:  # the summary is a convenience; never fail the sweep for it
+        log.warning("could not store the sweep summary: %s", exc)
+    log.info("sweep summary %s", summary)
+    return result
+
+
+def sweep_summary(result: SweepResult) -> dict[str, Any]:
+    findings: dict[str, int] = {}
+    actions: dict[str, int] = {}
+    for scale_set in result.results:
+        for finding in scale_set.findings:
+            findings[finding.code.value] = findings.get(finding.code.value, 0) + 1
+        for action in scale_set.actions():
+            actions[action["state"]] = actions.get(action["state"], 0) + 1
+    return {
+        "correlationId": result.correlation_id,
+        "startedAt": result.started_at.isoformat().replace("+00:00", "Z"),
+        "durationSeconds": round(result.duration_s, 3),
+        "scaleSets": len(result.results),
+        "unreadScaleSets": sum(1 for r in result.results if r.error),
+        "findings": findings,
+        "actions": actions,
+        "arm": result.arm,
+        "notified": result.notified,
+    }
+
+
+def status(runtime: Runtime, *, limit: int = 50) -> dict[str, Any]:
+    """Last sweep and the live ledger records worth a look (newest first)."""
+    ledger = runtime.ledger
+    records = sorted(
+        (r for r in ledger.all_records() if r.state.value != "resolved"),
+        key=lambda r: r.updated_at.timestamp() if r.updated_at else 0,
+        reverse=True,
+    )[:limit]
+    return {
+        "subscriptionId": runtime.settings.subscription_id,
+        "mode": runtime.settings.mode,
+        "lastSweep": ledger.load_status("last-sweep"),
+        "records": [
+            {
+                "scaleSetId": r.scale_set_id,
+                "findingCode": r.finding_code,
+                "target": r.target,
+                "action": r.action,
+                "state": r.state.value,
+                "reason": r.reason,
+                "reasonCode": r.reason_code,
+                "attempts": r.attempts,
+                "instanceIds": r.instance_ids,
+                "updatedAt": r.updated_at.isoformat().replace("+00:00", "Z") if r.updated_at else None,
+            }
+            for r in records
+        ],
+    }

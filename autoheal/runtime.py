@@ -1,0 +1,124 @@
+"""Long-lived clients for one process (a Functions worker or the CLI), built once from validated settings.
+
+Clients are created on first use, so a cold start pays only for what the invocation needs (the timer
+never imports the email SDK when e-mail is not configured; `diagnose` never opens the ledger).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from .settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from .engine import Engine
+    from .gateway import ComputeGateway
+    from .notify import Notifier
+    from .remediation.ledger import Ledger
+
+
+class Runtime:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        gateway: ComputeGateway | None = None,
+        ledger: Ledger | None = None,
+        notifier: Notifier | None = None,
+        clock: Callable[[], datetime] | None = None,
+        gateway_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self._gateway = gateway
+        self._ledger = ledger
+        self._notifier = notifier
+        self._gateway_options = gateway_options or {}
+        self._lock = threading.Lock()
+        self._owned: list[Any] = []
+
+    @property
+    def gateway(self) -> ComputeGateway:
+        with self._lock:
+            if self._gateway is None:
+                from .gateway import ComputeGateway
+
+                s = self.settings
+                options: dict[str, Any] = {
+                    "endpoint": s.arm_endpoint,
+                    "ca_bundle": s.arm_ca_bundle or None,
+                    "client_id": s.client_id or None,
+                    "polling_interval": float(s.lro_poll_seconds),
+                    "lro_timeout": s.lro_timeout.total_seconds(),
+                    "max_connections": max(32, 2 * s.sweep_concurrency),
+                    "reads_reserve": s.arm_reads_reserve,
+                    **self._gateway_options,
+                }
+                self._gateway = ComputeGateway(s.subscription_id, **options)
+                self._owned.append(self._gateway)
+            return self._gateway
+
+    @property
+    def ledger(self) -> Ledger:
+        with self._lock:
+            if self._ledger is None:
+                from .remediation.ledger import open_ledger
+
+                ledger = open_ledger(self.settings)
+                ledger.ensure_table()
+                self._ledger = ledger
+                self._owned.append(ledger)
+            return self._ledger
+
+    @property
+    def notifier(self) -> Notifier:
+        with self._lock:
+            if self._notifier is None:
+                from .notify import Notifier
+
+                self._notifier = Notifier.from_settings(self.settings)
+            return self._notifier
+
+    def engine(self, **settings_overrides: Any) -> Engine:
+        from .engine import Engine
+
+        settings = self.settings.replace(**settings_overrides) if settings_overrides else self.settings
+        return Engine(settings, self.gateway, self.ledger, notifier=self.notifier, clock=self.clock)
+
+    def close(self) -> None:
+        for client in self._owned:
+            client.close()
+        self._owned.clear()
+
+
+_current: Runtime | None = None
+_current_lock = threading.Lock()
+
+
+def get_runtime() -> Runtime:
+    """The process-wide runtime, built from the app settings on first use (validated, with clear errors)."""
+    global _current
+    with _current_lock:
+        if _current is None:
+            from . import telemetry
+
+            settings = load_settings()
+            if not settings.subscription_id:
+                from .settings import SettingsError
+
+                raise SettingsError("AZURE_SUBSCRIPTION_ID is required: the subscription this deployment watches")
+            telemetry.enable_azure_sdk_tracing()
+            _current = Runtime(settings)
+        return _current
+
+
+def set_runtime(runtime: Runtime | None) -> None:
+    """Replace (or drop) the process-wide runtime; tests use this between scenarios."""
+    global _current
+    with _current_lock:
+        if _current is not None and _current is not runtime:
+            _current.close()
+        _current = runtime

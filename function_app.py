@@ -1,0 +1,17 @@
+"""Azure Functions entry point (Python v2 programming model): one FunctionApp, blueprints from functions/.
+
+App settings are validated here, at start-up, so a bad setting fails indexing with one clear message
+instead of failing every invocation later.
+"""
+
+import azure.functions as func
+
+from autoheal.settings import load_settings
+from functions import events, status, sweep
+
+load_settings()
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+app.register_functions(events.bp)
+app.register_functions(sweep.bp)
+app.register_functions(status.bp)

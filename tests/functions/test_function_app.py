@@ -1,0 +1,176 @@
+"""The Functions entry points invoked with real azure.functions objects, on the emulator + Azurite."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import azure.functions as func
+import pytest
+from azure.functions.timer import TimerRequest
+
+from autoheal.gateway import ArmError
+from autoheal.runtime import set_runtime
+from tests.functions.conftest import SUB, all_samples, retarget, sample, scale_set_id, to_function_event
+
+RESOURCE_FAILURE = "Microsoft.Resources/examples/event-grid-schema/resource_write_failure.json"
+RESOURCE_FAILURE_CE = "Microsoft.Resources/examples/cloud-events-schema/resource_write_failure.json"
+ACTION_FAILURE = "Microsoft.Resources/examples/event-grid-schema/resource_action_failure.json"
+DELETE_FAILURE = "Microsoft.Resources/examples/event-grid-schema/resource_delete_failure.json"
+HEALTH = "Microsoft.ResourceNotifications/examples/event-grid-schema/HealthResources_AvailabilityStatusChanged.json"
+HEALTH_CE = (
+    "Microsoft.ResourceNotifications/examples/cloud-events-schema/HealthResources_AvailabilityStatusChanged.json"
+)
+ANNOTATED = "Microsoft.ResourceNotifications/examples/event-grid-schema/HealthResources_ResourceAnnotated.json"
+
+
+def test_the_app_registers_three_functions(functions):
+    assert set(functions) == {"on_resource_event", "sweep", "status"}
+    bindings = {name: [b.type for b in f.get_bindings()] for name, f in functions.items()}
+    assert bindings["on_resource_event"] == ["eventGridTrigger"]
+    assert bindings["sweep"] == ["timerTrigger"]
+    assert set(bindings["status"]) == {"httpTrigger", "http"}
+    timer = functions["sweep"].get_bindings()[0]
+    assert timer.schedule == "%AUTOHEAL_SWEEP_SCHEDULE%" and timer.run_on_startup is False
+
+
+@pytest.mark.parametrize("relative", all_samples())
+def test_every_microsoft_sample_is_handled_without_arm_calls(functions, runtime, demo_emulator, caplog, relative):
+    """Microsoft's samples name storage accounts, event hubs and placeholder subscriptions: never ours."""
+    caplog.set_level(logging.DEBUG, logger="autoheal")
+    demo_emulator.reset_stats()
+    functions["on_resource_event"].get_user_function()(to_function_event(sample(relative)))
+    assert demo_emulator.stats()["requests"] == 0
+    messages = " ".join(r.getMessage() for r in caplog.records)
+    assert ("ignored" in messages) or ("rejected" in messages)
+
+
+@pytest.mark.parametrize("relative", [RESOURCE_FAILURE, RESOURCE_FAILURE_CE])
+def test_write_failure_on_a_scale_set_evaluates_it(functions, runtime, demo_emulator, relative):
+    target = scale_set_id("rg-platform", "render-farm")
+    event = retarget(relative, target)
+    assert event["data"]["status"] == "Succeeded"  # Microsoft's failure sample: classify by type, not status
+    demo_emulator.reset_stats()
+    functions["on_resource_event"].get_user_function()(to_function_event(event))
+    ops = demo_emulator.stats()["byOperation"]
+    assert ops == {
+        "VirtualMachineScaleSets_Get": 1,
+        "VirtualMachineScaleSets_GetInstanceView": 1,
+        "VirtualMachineScaleSetVMs_List": 1,
+    }
+    records = runtime.ledger.records_for(target)
+    assert {(r.finding_code, r.state.value, r.action) for r in records} == {
+        ("provisioning-failed", "planned", "replace-failed-instances")
+    }
+
+
+def test_action_failure_on_a_scale_set_vm_evaluates_its_scale_set(functions, runtime, demo_emulator):
+    vm = scale_set_id("rg-data", "etl-workers") + "/virtualMachines/3"
+    event = retarget(ACTION_FAILURE, vm, operation="Microsoft.Compute/virtualMachineScaleSets/virtualMachines/delete")
+    functions["on_resource_event"].get_user_function()(to_function_event(event))
+    codes = {(r.finding_code, r.target) for r in runtime.ledger.records_for(scale_set_id("rg-data", "etl-workers"))}
+    assert ("delete-failed", "3") in codes and ("delete-failed", "4") in codes
+
+
+def test_health_event_for_a_scale_set_vm(functions, runtime, demo_emulator):
+    vm = scale_set_id("rg-platform", "queue-workers") + "/virtualMachines/2"
+    functions["on_resource_event"].get_user_function()(to_function_event(retarget(HEALTH, vm)))
+    records = runtime.ledger.records_for(scale_set_id("rg-platform", "queue-workers"))
+    assert {(r.finding_code, r.target) for r in records} >= {("unhealthy-not-repaired", "2")}
+
+
+@pytest.mark.parametrize("relative", [HEALTH, HEALTH_CE, ANNOTATED])
+def test_health_event_for_a_flexible_instance_finds_its_scale_set(functions, runtime, demo_emulator, relative):
+    flex = next(
+        vm
+        for vm in demo_emulator.instances("rg-data", "ingest-flex")
+        if vm["properties"]["provisioningState"] == "Failed"
+    )
+    demo_emulator.reset_stats()
+    functions["on_resource_event"].get_user_function()(to_function_event(retarget(relative, flex["id"])))
+    ops = demo_emulator.stats()["byOperation"]
+    assert ops["VirtualMachines_Get"] == 1 and ops["VirtualMachines_List"] == 1
+    records = runtime.ledger.records_for(scale_set_id("rg-data", "ingest-flex"))
+    assert "create-timed-out" in {r.finding_code for r in records}
+
+
+def test_health_event_for_a_standalone_vm_is_not_evaluated(functions, runtime, demo_emulator, caplog):
+    vm = f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Compute/virtualMachines/not-in-a-scale-set"
+    functions["on_resource_event"].get_user_function()(to_function_event(retarget(HEALTH, vm)))
+    assert demo_emulator.stats()["byOperation"] == {"VirtualMachines_Get": 1}
+    assert runtime.ledger.all_records() == []
+
+
+def test_foreign_subscription_is_rejected_and_logged(functions, runtime, demo_emulator, caplog):
+    other = scale_set_id("rg-shop", "checkout-api").replace(SUB, "11111111-2222-3333-4444-555555555555")
+    caplog.set_level(logging.WARNING, logger="autoheal")
+    functions["on_resource_event"].get_user_function()(to_function_event(retarget(RESOURCE_FAILURE, other)))
+    assert demo_emulator.stats()["requests"] == 0
+    assert any("rejected" in r.getMessage() and "11111111" in r.getMessage() for r in caplog.records)
+
+
+def test_redelivered_event_is_handled_once(functions, runtime, demo_emulator):
+    event = retarget(DELETE_FAILURE, scale_set_id("rg-shop", "search-indexer"), event_id="redelivered-1")
+    handler = functions["on_resource_event"].get_user_function()
+    handler(to_function_event(event))
+    reads = demo_emulator.stats()["reads"]
+    handler(to_function_event(event))
+    assert demo_emulator.stats()["reads"] == reads
+
+
+def test_burst_for_one_scale_set_is_coalesced(functions, runtime, demo_emulator):
+    handler = functions["on_resource_event"].get_user_function()
+    target = scale_set_id("rg-shop", "cache-nodes")
+    for n in range(5):  # a scale-out writes many events for the same scale set
+        handler(to_function_event(retarget(RESOURCE_FAILURE, target, event_id=f"burst-{n}")))
+    assert demo_emulator.stats()["byOperation"]["VirtualMachineScaleSets_Get"] == 1
+
+
+def test_transient_arm_failure_raises_so_event_grid_redelivers(functions, runtime, demo_emulator):
+    demo_emulator.set_faults(
+        {
+            "injections": [
+                {
+                    "method": "GET",
+                    "pathContains": "search-indexer",
+                    "status": 503,
+                    "code": "ServiceUnavailable",
+                    "count": 10,
+                }
+            ]
+        }
+    )
+    event = retarget(RESOURCE_FAILURE, scale_set_id("rg-shop", "search-indexer"), event_id="transient-1")
+    handler = functions["on_resource_event"].get_user_function()
+    with pytest.raises(ArmError) as caught:
+        handler(to_function_event(event))
+    assert caught.value.transient
+    demo_emulator.set_faults({})
+    handler(to_function_event(event))  # the redelivery is evaluated, not dropped as a duplicate
+    assert runtime.ledger.records_for(scale_set_id("rg-shop", "search-indexer"))
+
+
+def test_timer_sweeps_every_scale_set_and_status_reports_it(functions, runtime, demo_emulator):
+    functions["sweep"].get_user_function()(TimerRequest(past_due=False))
+    assert demo_emulator.stats()["writes"] == 0  # observe mode
+    request = func.HttpRequest(method="GET", url="/api/status", params={"limit": "5"}, body=b"")
+    response = functions["status"].get_user_function()(request)
+    assert response.status_code == 200 and response.mimetype == "application/json"
+    body = json.loads(response.get_body())
+    assert body["mode"] == "observe"
+    assert body["lastSweep"]["scaleSets"] == 12
+    assert body["lastSweep"]["findings"]["provisioning-failed"] == 2
+    assert len(body["records"]) == 5
+    bad = functions["status"].get_user_function()(
+        func.HttpRequest(method="GET", url="/api/status", params={"limit": "x"}, body=b"")
+    )
+    assert bad.status_code == 400
+
+
+def test_invalid_settings_fail_at_first_use_with_a_clear_message(functions, monkeypatch):
+    from autoheal.settings import SettingsError
+
+    set_runtime(None)
+    monkeypatch.setenv("AUTOHEAL_MODE", "yolo")
+    with pytest.raises(SettingsError, match=r"AUTOHEAL_MODE='yolo' is invalid: expected observe or remediate"):
+        functions["sweep"].get_user_function()(TimerRequest(past_due=False))
