@@ -13,9 +13,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .engine import Engine, ScaleSetResult, Target, list_targets
-from .gateway import ArmError, ComputeGateway
+from .gateway import ArmError
 from .remediation.ledger import Ledger, LedgerUnavailable, open_ledger
 from .report import build_report, error_entry, render_table, scale_set_entry
+from .runtime import build_gateway
 from .settings import Settings, SettingsError, load_settings
 
 EXIT_ERROR = 1
@@ -77,16 +78,6 @@ def _settings(args: argparse.Namespace) -> Settings:
     return settings
 
 
-def make_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
-    return ComputeGateway(
-        settings.subscription_id,
-        endpoint=settings.arm_endpoint,
-        ca_bundle=settings.arm_ca_bundle or None,
-        client_id=settings.client_id or None,
-        **overrides,
-    )
-
-
 def _explain(exc: ArmError, settings: Settings) -> str:
     if exc.status is None:
         return f"cannot reach ARM at {settings.arm_endpoint}: {exc.message}"
@@ -99,7 +90,7 @@ def _explain(exc: ArmError, settings: Settings) -> str:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    with make_gateway(settings) as gateway:
+    with build_gateway(settings) as gateway:
         engine = Engine(settings, gateway, ledger=None)
         results = _evaluate_all(engine, args)
         entries = [
@@ -129,7 +120,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     settings = settings.replace(sweep_concurrency=args.concurrency)
     from .notify import Notifier
 
-    with make_gateway(settings) as gateway, _ledger(settings) as ledger:
+    with build_gateway(settings) as gateway, _ledger(settings) as ledger:
         engine = Engine(settings, gateway, ledger, notifier=Notifier.from_settings(settings))
         try:
             sweep = engine.sweep(Target(args.resource_group, args.scale_set))

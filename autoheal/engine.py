@@ -367,8 +367,7 @@ class Engine:
         except LedgerConflict:
             log.info("another worker claimed %s on %s first", decision.action.value, decision.finding.scale_set_id)
             return None
-        change_from = existing.state.value if existing else ""
-        return self._run(claimed, EXECUTORS[decision.action], change_from, decision.finding, result)
+        return self._run(claimed, EXECUTORS[decision.action], State.RUNNING.value, decision.finding, result)
 
     def _run(
         self,

@@ -74,6 +74,25 @@ def build_report(
     }
 
 
+def _proposal(action: Mapping[str, Any]) -> str:
+    if action["code"] == "none":
+        return f"none ({action.get('reason', '')})"
+    targets = (action.get("params") or {}).get("instanceIds")
+    return f"{action['code']} [{', '.join(targets)}]" if targets else action["code"]
+
+
+_LABELS = {"succeeded": "DONE", "planned": "WOULD", "held": "HELD", "failed": "FAILED", "verifying": "VERIFY"}
+
+
+def _action_line(action: Mapping[str, Any]) -> str:
+    label = _LABELS.get(action["state"], action["state"].upper())
+    what = action["code"] if action["code"] != "none" else "no action"
+    ids = f" [{', '.join(action['instanceIds'])}]" if action.get("instanceIds") and action["code"] != "none" else ""
+    attempt = f" (attempt {action['attempts']})" if action.get("attempts") else ""
+    detail = f": {action['reason']}" if action.get("reason") else ""
+    return f"            -> {label} {what}{ids}{attempt}{detail}"
+
+
 def render_table(report: Mapping[str, Any]) -> str:
     """One row per scale set (what was read), then its findings indented below it."""
     header = ("SCALE SET", "RG", "MODE", "CAP", "REPAIRS", "SERVICE", "HEALTH", "H/U/?/F")
@@ -107,25 +126,20 @@ def render_table(report: Mapping[str, Any]) -> str:
             )
         )
         lines = []
+        actions = entry.get("actions")
         for finding in entry.get("findings", []):
-            action = finding["proposedAction"]
-            targets = (action.get("params") or {}).get("instanceIds")
-            acting_on = f" [{', '.join(targets)}]" if targets else ""
-            proposed = (
-                f"{action['code']}{acting_on}" if action["code"] != "none" else f"none ({action.get('reason', '')})"
-            )
             ids = f" [{', '.join(finding['instanceIds'])}]" if finding.get("instanceIds") else ""
             lines.append(f"    {finding['severity'].upper():7} {finding['code']}{ids}: {finding['summary']}")
-            lines.append(f"            -> {proposed}")
-        for action in entry.get("actions", []):
-            if action["code"] == "none":
+            if actions is None:  # diagnose: what the rule proposes
+                lines.append(f"            -> {_proposal(finding['proposedAction'])}")
                 continue
-            ids = f" [{', '.join(action['instanceIds'])}]" if action.get("instanceIds") else ""
-            label = {"succeeded": "DONE", "planned": "WOULD", "held": "HELD", "failed": "FAILED"}.get(
-                action["state"], action["state"].upper()
-            )
-            detail = f": {action['reason']}" if action.get("reason") else ""
-            lines.append(f"    {label:7} {action['code']}{ids} (attempt {action['attempts']}){detail}")
+            # sweep: what was decided and done about it
+            lines.extend(_action_line(a) for a in actions if a["findingCode"] == finding["code"])
+        codes = {f["code"] for f in entry.get("findings", [])}
+        for action in actions or []:
+            if action["findingCode"] not in codes:  # finished from an earlier run (verified, resumed, resolved)
+                lines.append(f"    EARLIER {action['findingCode']}:")
+                lines.append(_action_line(action))
         if lines:
             extra[len(rows) - 1] = lines
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]

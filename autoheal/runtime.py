@@ -44,20 +44,7 @@ class Runtime:
     def gateway(self) -> ComputeGateway:
         with self._lock:
             if self._gateway is None:
-                from .gateway import ComputeGateway
-
-                s = self.settings
-                options: dict[str, Any] = {
-                    "endpoint": s.arm_endpoint,
-                    "ca_bundle": s.arm_ca_bundle or None,
-                    "client_id": s.client_id or None,
-                    "polling_interval": float(s.lro_poll_seconds),
-                    "lro_timeout": s.lro_timeout.total_seconds(),
-                    "max_connections": max(32, 2 * s.sweep_concurrency),
-                    "reads_reserve": s.arm_reads_reserve,
-                    **self._gateway_options,
-                }
-                self._gateway = ComputeGateway(s.subscription_id, **options)
+                self._gateway = build_gateway(self.settings, **self._gateway_options)
                 self._owned.append(self._gateway)
             return self._gateway
 
@@ -92,6 +79,23 @@ class Runtime:
         for client in self._owned:
             client.close()
         self._owned.clear()
+
+
+def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
+    """The Compute gateway as the settings describe it (endpoint, identity, LRO polling, pacing)."""
+    from .gateway import ComputeGateway
+
+    options: dict[str, Any] = {
+        "endpoint": settings.arm_endpoint,
+        "ca_bundle": settings.arm_ca_bundle or None,
+        "client_id": settings.client_id or None,
+        "polling_interval": float(settings.lro_poll_seconds),
+        "lro_timeout": settings.lro_timeout.total_seconds(),
+        "max_connections": max(32, 2 * settings.sweep_concurrency),
+        "reads_reserve": settings.arm_reads_reserve,
+        **overrides,
+    }
+    return ComputeGateway(settings.subscription_id, **options)
 
 
 _current: Runtime | None = None
