@@ -215,6 +215,7 @@ class Engine:
                 return result
             now = self.clock()
             result.findings = diagnose(result.snapshot, self.settings, now)
+            telemetry.record_instances(result.snapshot.id, result.snapshot.health_counts())
             for finding in result.findings:
                 telemetry.record_finding(finding.code.value, finding.severity.value)
             if self.ledger is None:  # diagnose-only use
@@ -419,15 +420,6 @@ class Engine:
                 changes["reason"] = f"{outcome.reason}; gave up after {current.attempts} attempts"
                 changes["reason_code"] = "attempt-budget"
         telemetry.record_action(record.action, outcome.state.value)
-        level = logging.ERROR if outcome.state is State.FAILED else logging.INFO
-        telemetry.log_decision(
-            log,
-            level,
-            f"remediation {record.action} on {record.scale_set_name}: {outcome.state.value}: {outcome.reason}",
-            outcome=outcome.state.value,
-            reasonCode=changes["reason_code"],
-            **dims,
-        )
         return self._transition(current, result, finding, previous=previous_state or State.RUNNING.value, **changes)
 
     def _reconcile(self, record: Record, correlation_id: str, result: ScaleSetResult) -> Record | None:
@@ -509,6 +501,7 @@ class Engine:
         result.records = [r for r in result.records if r.row_key != saved.row_key] + [saved]
         if saved.state.value != before or saved.state is State.FAILED:
             result.changes.append(Change(saved, before, finding))
+        _log_decision(saved, before)
         return saved
 
     # -- notifications ----------------------------------------------------------------------------------
@@ -527,6 +520,27 @@ class Engine:
                 # The message went out; at worst it is sent once more after the dedupe window.
                 log.warning("could not mark %s %s as notified: %s", record.scale_set_id, record.row_key, exc)
         return len(outcome.delivered)
+
+
+_LEVELS = {State.FAILED: logging.ERROR, State.HELD: logging.INFO, State.PLANNED: logging.INFO}
+
+
+def _log_decision(record: Record, previous: str) -> None:
+    """Every state change of a record is one "remediation ..." trace with the dimensions alerts query."""
+    what = record.action if record.action != "none" else "no action"
+    telemetry.log_decision(
+        log,
+        _LEVELS.get(record.state, logging.INFO),
+        f"remediation {what} on {record.scale_set_name} ({record.finding_code}): "
+        f"{previous or 'new'} -> {record.state.value}: {record.reason}",
+        scaleSetId=record.scale_set_id,
+        findingCode=record.finding_code,
+        actionCode=record.action,
+        outcome=record.state.value,
+        reasonCode=record.reason_code,
+        mode=record.mode,
+        correlationId=record.correlation_id,
+    )
 
 
 def _iso(moment: datetime) -> str:

@@ -653,6 +653,16 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(**values)
 
 
+def settings_markdown() -> str:
+    """The README's settings table, generated from `SETTINGS` (a test keeps the README in step)."""
+    rows = ["| Setting | Default | Meaning | Accepts |", "| --- | --- | --- | --- |"]
+    for s in SETTINGS:
+        default = f"`{s.default}`" if s.default else "(empty)"
+        secret = " Secret: a Key Vault reference in Azure." if s.secret else ""
+        rows.append(f"| `{s.name}` | {default} | {s.meaning}{secret} | {s.accepts} |")
+    return "\n".join(rows)
+
+
 def iso_duration(value: timedelta) -> str:
     """timedelta → ISO 8601 as Azure writes it (`PT30M`)."""
     return isodate.duration_isoformat(value)
