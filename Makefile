@@ -50,7 +50,7 @@ test: $(VENV_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) lint
 infra-check: $(VENV_STAMP) $(CHECKOV_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider tests/infra
 
-bench: $(VENV_STAMP)
+bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) bench/sweep.py
 
 clean:
