@@ -23,7 +23,15 @@ from .model import ActionCode, Finding, ScaleSetSnapshot, parse_resource_id
 from .remediation import guardrails
 from .remediation.actions import EXECUTORS, VERIFIERS, ActionContext, Outcome
 from .remediation.guardrails import SweepBudget
-from .remediation.ledger import SCALE_SET_TARGET, Ledger, LedgerConflict, LedgerUnavailable, Record, State
+from .remediation.ledger import (
+    SCALE_SET_TARGET,
+    Ledger,
+    LedgerConflict,
+    LedgerUnavailable,
+    Record,
+    State,
+    scale_set_key,
+)
 from .remediation.planner import Decision, Verdict, plan
 from .settings import Settings
 
@@ -176,8 +184,14 @@ class Engine:
         budget = SweepBudget(self.settings.max_actions_per_sweep)
         with telemetry.span(f"autoheal.{trigger}", correlationId=correlation_id, eventId=event_id) as span:
             resources = list_targets(self.gateway, target or Target())
+            known = self._preload_records(resources)
             results = _map(
-                lambda resource: self.evaluate(resource, budget=budget, correlation_id=correlation_id),
+                lambda resource: self.evaluate(
+                    resource,
+                    budget=budget,
+                    correlation_id=correlation_id,
+                    records=None if known is None else known.get(scale_set_key(str(resource.get("id") or "")), []),
+                ),
                 resources,
                 self.settings.sweep_concurrency,
             )
@@ -195,12 +209,23 @@ class Engine:
         )
         return SweepResult(correlation_id, started, results, duration, arm, notified)
 
+    def _preload_records(self, resources: list[dict[str, Any]]) -> dict[str, list[Record]] | None:
+        """For a many-scale-set sweep, one ledger query instead of one per scale set."""
+        if self.ledger is None or len(resources) < 2:
+            return None
+        try:
+            return self.ledger.records_by_scale_set(self.gateway.subscription_id)
+        except LedgerUnavailable as exc:
+            log.error("ledger unavailable at the start of the sweep: %s", exc)
+            return None
+
     def evaluate(
         self,
         resource: dict[str, Any],
         *,
         budget: SweepBudget | None = None,
         correlation_id: str | None = None,
+        records: list[Record] | None = None,
     ) -> ScaleSetResult:
         """Snapshot → diagnose → reconcile → plan → act → record for one scale set."""
         correlation_id = correlation_id or uuid.uuid4().hex
@@ -221,7 +246,7 @@ class Engine:
             if self.ledger is None:  # diagnose-only use
                 return result
             try:
-                self._remediate(result, budget, correlation_id)
+                self._remediate(result, budget, correlation_id, records)
             except LedgerUnavailable as exc:
                 result.error = f"ledger unavailable: {exc}"
                 log.error("ledger unavailable while evaluating %s: %s", result.scale_set_id, exc)
@@ -229,10 +254,12 @@ class Engine:
 
     # -- the remediation half ---------------------------------------------------------------------------
 
-    def _remediate(self, result: ScaleSetResult, budget: SweepBudget, correlation_id: str) -> None:
+    def _remediate(
+        self, result: ScaleSetResult, budget: SweepBudget, correlation_id: str, known: list[Record] | None
+    ) -> None:
         assert self.ledger is not None and result.snapshot is not None
         snapshot = result.snapshot
-        records = {r.row_key: r for r in self.ledger.records_for(snapshot.id)}
+        records = {r.row_key: r for r in (self.ledger.records_for(snapshot.id) if known is None else known)}
         for record in [r for r in records.values() if r.state.active or r.unfinished]:
             updated = self._reconcile(record, correlation_id, result)
             if updated is not None:

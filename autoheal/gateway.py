@@ -13,6 +13,7 @@ the single list the custom role in `infra/` is checked against.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -255,21 +256,14 @@ class ComputeGateway:
             return self._client
 
     def _build_client(self) -> ComputeManagementClient:
-        import requests
-        from azure.core.pipeline.transport import RequestsTransport
         from azure.mgmt.compute import ComputeManagementClient
 
-        # One pooled session sized for the sweep's concurrency: without it requests keeps 10 connections
-        # per host and every extra worker pays a fresh TLS handshake.
-        session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=self._max_connections, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
+        from .http import transport
+
         transport_options: dict[str, Any] = {"connection_verify": self._ca_bundle} if self._ca_bundle else {}
-        transport = RequestsTransport(session=session, session_owner=True, **transport_options)
         kwargs: dict[str, Any] = {
             "base_url": self.endpoint,
-            "transport": transport,
+            "transport": transport(self._max_connections, **transport_options),
             "raw_response_hook": self.meter.on_response,
             "retry_total": self._retry_total,
             "retry_backoff_factor": self._retry_backoff_factor,
@@ -313,14 +307,19 @@ class ComputeGateway:
         query = {"api-version": API_VERSION, **(params or {})} if params is not None else None
         request = HttpRequest("GET", url, params=query)
         try:
-            response = self.client.send_request(request)
+            # stream=True: the body is decoded once, here (otherwise azure-core decodes it and we again).
+            response = self.client.send_request(request, stream=True)
+            try:
+                raw = response.read()
+            finally:
+                response.close()
         except AzureError as exc:
             raise _error_from_http(exc) from exc
         if response.status_code >= 400:
             code, message = _parse_error_body(response)
             raise ArmError(message or f"GET {url} failed", code=code or "Unknown", status=response.status_code)
         try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError as exc:
             raise ArmError(f"ARM answered non-JSON to GET {url}", code="InvalidResponse", status=200) from exc
         if not isinstance(body, dict):

@@ -40,6 +40,12 @@ def parse_time(value: Any) -> datetime | None:
     """ISO 8601 timestamp as ARM writes it (`Z`, offsets, up to 7 fractional digits) → aware UTC."""
     if not isinstance(value, str) or not value.strip():
         return None
+    try:  # the common case, fast: Python 3.11 reads `Z` and up to 7 fractional digits itself
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is not None:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
     text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     if "." in text:
         head, _, rest = text.partition(".")

@@ -234,12 +234,18 @@ class Ledger:
     def from_connection_string(cls, connection_string: str, table_name: str, **client_options: Any) -> Ledger:
         from azure.data.tables import TableClient
 
+        from ..http import transport
+
+        client_options.setdefault("transport", transport())
         return cls(TableClient.from_connection_string(connection_string, table_name=table_name, **client_options))
 
     @classmethod
     def from_endpoint(cls, endpoint: str, table_name: str, credential: Any, **client_options: Any) -> Ledger:
         from azure.data.tables import TableClient
 
+        from ..http import transport
+
+        client_options.setdefault("transport", transport())
         return cls(TableClient(endpoint=endpoint, table_name=table_name, credential=credential, **client_options))
 
     @property
@@ -275,6 +281,18 @@ class Ledger:
     def records_for(self, scale_set_id: str) -> list[Record]:
         query = f"PartitionKey eq {_odata_quote(scale_set_key(scale_set_id))}"
         return [Record.from_entity(e) for e in self._query(query)]
+
+    def records_by_scale_set(self, subscription_id: str) -> dict[str, list[Record]]:
+        """Every live record of a subscription in one paged query, keyed by `scale_set_key` (a sweep reads
+        the ledger once instead of once per scale set)."""
+        prefix = subscription_id.lower() + "|"
+        query = (
+            f"PartitionKey ge {_odata_quote(prefix)} and PartitionKey lt {_odata_quote(subscription_id.lower() + '}')}"
+        )
+        grouped: dict[str, list[Record]] = {}
+        for entity in self._query(query):
+            grouped.setdefault(str(entity["PartitionKey"]), []).append(Record.from_entity(entity))
+        return grouped
 
     def active_records(self) -> list[Record]:
         """Records some worker left running/verifying (anywhere in the subscription)."""

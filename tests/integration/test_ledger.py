@@ -117,3 +117,20 @@ def test_unreachable_storage_is_reported_not_swallowed():
         dead.get(VMSS, "provisioning-failed")
     with pytest.raises(LedgerUnavailable):
         dead.create(record())
+
+
+def test_records_by_scale_set_reads_one_subscription_in_one_query(ledger):
+    other_sub = VMSS.replace("00000000-0000-0000-0000-000000000001", "00000000-0000-0000-0000-000000000002")
+    api = VMSS.replace("/Web", "/Api")
+    ledger.create(record())
+    ledger.create(record(finding_code="delete-failed", target="5", state=State.HELD))
+    ledger.create(record(scale_set_id=api))
+    ledger.create(record(scale_set_id=other_sub))
+    ledger.save_status("last-sweep", {"scaleSets": 3})
+    grouped = ledger.records_by_scale_set("00000000-0000-0000-0000-000000000001")
+    assert {key: sorted(r.row_key for r in rows) for key, rows in grouped.items()} == {
+        "00000000-0000-0000-0000-000000000001|rg-web|web": ["delete-failed|5", "provisioning-failed|*"],
+        "00000000-0000-0000-0000-000000000001|rg-web|api": ["provisioning-failed|*"],
+    }
+    assert ledger.load_status("last-sweep") == {"scaleSets": 3}
+    assert len(ledger.all_records()) == 4  # the status document is not a record
