@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -196,12 +198,26 @@ def test_resource_events_are_filtered_to_scale_set_operations():
 
 
 def test_health_events_keep_every_vm_and_scale_set_target():
+    from autoheal import events
+
     filters = event_subscriptions()["healthEventSubscription"]["advancedFilters"]
     for entry in filters:
         assert entry["operatorType"] == "StringBeginsWith"
+        assert entry["values"] == [events.HEALTH_TARGET_TYPE_PREFIX]
         for value in entry["values"]:
             for target in ("Microsoft.Compute/virtualMachines", "Microsoft.Compute/virtualMachineScaleSets"):
                 assert target.startswith(value), f"health filter {value!r} would drop {target} events"
+
+
+def test_event_subscriptions_name_a_function_the_app_registers():
+    # In a fresh interpreter: get_functions() may run only once per app object (the function tests own it).
+    script = "import function_app; print(' '.join(f.get_function_name() for f in function_app.app.get_functions()))"
+    names = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
+    assert "on_resource_event" in names
+    for name in modules_using(main(), "app/event-subscription.bicep"):
+        assert event_subscriptions()[name]["functionName"] in names
 
 
 def test_event_subscriptions_deliver_to_the_event_grid_function_in_a_second_step():
