@@ -370,12 +370,14 @@ class Engine:
     ) -> Record | None:
         assert self.ledger is not None
         now = self.clock()
+        # Attempts count across holds and successes (a replacement that keeps failing is one episode);
+        # they start afresh only when the finding went away or the last word on it is a day old.
         attempts = base.attempts
-        if existing is not None and existing.state is not State.FAILED:
-            fresh_episode = existing.state in (State.RESOLVED, State.HELD, State.PLANNED) or (
-                existing.updated_at is not None and now - existing.updated_at >= EPISODE_RESET
-            )
-            attempts = 0 if fresh_episode else existing.attempts
+        if existing is not None and (
+            existing.state is State.RESOLVED
+            or (existing.updated_at is not None and now - existing.updated_at >= EPISODE_RESET)
+        ):
+            attempts = 0
         claimed = base.evolve(
             state=State.RUNNING,
             step="claimed",
@@ -435,7 +437,8 @@ class Engine:
             "reason": outcome.reason,
             "reason_code": outcome.reason_code,
             "updated_at": now,
-            "last_error": outcome.error,
+            # a failure always leaves its error: the attempt budget and backoff key off it
+            "last_error": outcome.error or (outcome.reason if outcome.state is State.FAILED else ""),
             "lease_until": None,
             "next_attempt_at": None,
         }
@@ -498,6 +501,7 @@ class Engine:
                 state=State.FAILED,
                 reason=f"{record.action} did not show its effect in time",
                 reason_code="verify-timeout",
+                last_error="verification timed out",
                 updated_at=now,
                 next_attempt_at=guardrails.next_attempt_at(record.attempts, self.settings, now),
             )

@@ -123,8 +123,11 @@ def cooldown(records: list[Record], settings: Settings, now: datetime, correlati
 
 
 def attempt_budget(record: Record | None, settings: Settings, now: datetime) -> Hold | None:
-    """Attempts per target with exponential backoff: base x 2^(k-1) after the k-th failure."""
-    if record is None or record.state is not State.FAILED:
+    """Attempts per target with exponential backoff: base x 2^(k-1) after the k-th failure.
+
+    A failed record may have been held since (storm, budget): it keeps its attempts and its backoff.
+    """
+    if record is None or record.state not in (State.FAILED, State.HELD) or not record.last_error:
         return None
     if record.attempts >= settings.max_attempts:
         last = f"; last error: {record.last_error}" if record.last_error else ""

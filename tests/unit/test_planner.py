@@ -200,3 +200,21 @@ def test_running_record_is_busy_not_repeated():
     running = record(snap, C.PROVISIONING_FAILED, action="replace-failed-instances", state=State.RUNNING)
     (decision,) = only(decide(snap, records=[running]), C.PROVISIONING_FAILED)
     assert decision.verdict is Verdict.BUSY
+
+
+def test_a_failed_attempt_held_meanwhile_keeps_its_budget():
+    """Held by the storm brake after failures: the attempts and the backoff still count afterwards."""
+    snap = vmss(*healthy(9), overdue("9"))
+    base = dict(action="repair-instances", state=State.HELD, reason_code="storm-brake", last_error="boom")
+    spent = record(snap, C.UNHEALTHY_NOT_REPAIRED, "9", attempts=5, **base)
+    (decision,) = only(decide(snap, records=[spent]), C.UNHEALTHY_NOT_REPAIRED)
+    assert (decision.reason_code, decision.final) == ("attempt-budget", True)
+    waiting = record(
+        snap, C.UNHEALTHY_NOT_REPAIRED, "9", attempts=1, next_attempt_at=NOW + timedelta(minutes=5), **base
+    )
+    (decision,) = only(decide(snap, records=[waiting]), C.UNHEALTHY_NOT_REPAIRED)
+    assert decision.reason_code == "backoff" and decision.keep
+    never_tried = record(
+        snap, C.UNHEALTHY_NOT_REPAIRED, "9", action="repair-instances", state=State.HELD, reason_code="cooldown"
+    )
+    assert only(decide(snap, records=[never_tried]), C.UNHEALTHY_NOT_REPAIRED)[0].verdict is Verdict.ACT
