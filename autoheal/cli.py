@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -71,6 +72,8 @@ def _settings(args: argparse.Namespace) -> Settings:
     if args.endpoint:
         changes["arm_endpoint"] = args.endpoint.rstrip("/")
     if args.ca_bundle:
+        if not os.path.isfile(args.ca_bundle):
+            raise CliError(f"--ca-bundle {args.ca_bundle}: no such file")
         changes["arm_ca_bundle"] = args.ca_bundle
     settings = settings.replace(**changes)
     if not settings.subscription_id:

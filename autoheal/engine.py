@@ -84,6 +84,7 @@ class ScaleSetResult:
     records: list[Record] = field(default_factory=list)  # records decided or changed in this run
     changes: list[Change] = field(default_factory=list)
     error: str | None = None
+    transient: bool = False  # the error may go away by itself (throttling, 5xx, the ledger unreachable)
 
     @property
     def scale_set_id(self) -> str:
@@ -235,7 +236,7 @@ class Engine:
             try:
                 result.snapshot = self.gateway.snapshot(resource)
             except ArmError as exc:
-                result.error = str(exc)
+                result.error, result.transient = str(exc), exc.transient
                 log.warning("could not read scale set %s: %s", result.scale_set_id, exc)
                 return result
             now = self.clock()
@@ -248,7 +249,7 @@ class Engine:
             try:
                 self._remediate(result, budget, correlation_id, records)
             except LedgerUnavailable as exc:
-                result.error = f"ledger unavailable: {exc}"
+                result.error, result.transient = f"ledger unavailable: {exc}", True
                 log.error("ledger unavailable while evaluating %s: %s", result.scale_set_id, exc)
         return result
 

@@ -197,6 +197,11 @@ def _is_flexible(resource: Mapping[str, Any]) -> bool:
     return str((resource.get("properties") or {}).get("orchestrationMode") or "").lower() == "flexible"
 
 
+def _resilient_delete(resource: Mapping[str, Any]) -> bool:
+    policy = ((resource.get("properties") or {}).get("resiliencyPolicy") or {}).get("resilientVMDeletionPolicy") or {}
+    return bool(policy.get("enabled"))
+
+
 def _parse_error_body(response: Any) -> tuple[str | None, str | None]:
     try:
         body = response.json()
@@ -423,7 +428,26 @@ class ComputeGateway:
         if not _is_flexible(resource):
             instance_view = self.get_instance_view(ids["resourcegroups"], ids["virtualmachinescalesets"])
         instances = self.list_instances(resource)
+        if _is_flexible(resource) and _resilient_delete(resource):
+            instances = [self._with_deletion_status(ids, vm) for vm in instances]
         return parse_scale_set(resource, instance_view, instances, read_at=self._clock())
+
+    def _with_deletion_status(self, ids: Mapping[str, str], vm: dict[str, Any]) -> dict[str, Any]:
+        """A Flexible VM's list entry has no resilientVMDeletionStatus: read it for delete suspects only
+        (Failed or Deleting), so a healthy sweep stays at one list call per scale set."""
+        state = str((vm.get("properties") or {}).get("provisioningState") or "").lower()
+        if state not in ("failed", "deleting"):
+            return vm
+        try:
+            view = self.get_instance_resiliency(ids["resourcegroups"], ids["virtualmachinescalesets"], vm["name"])
+        except ArmError as exc:
+            if exc.transient:
+                raise
+            return vm  # gone meanwhile, or not readable: judge it on what the list said
+        status = (view.get("properties") or {}).get("resilientVMDeletionStatus")
+        if status:
+            vm = {**vm, "properties": {**(vm.get("properties") or {}), "resilientVMDeletionStatus": status}}
+        return vm
 
     def snapshot_by_name(self, resource_group: str, name: str) -> ScaleSetSnapshot:
         """A fresh read of everything (re-read before acting)."""

@@ -135,8 +135,11 @@ class EventHandler:
             )
         scale_set = result.results[0]
         if scale_set.error:
-            self._forget(event.id, verdict.scale_set_id.lower())
-            raise RuntimeError(f"evaluation of {verdict.scale_set_id} failed: {scale_set.error}")
+            if scale_set.transient:
+                self._forget(event.id, verdict.scale_set_id.lower())
+                raise RuntimeError(f"evaluation of {verdict.scale_set_id} failed, to be redelivered: {scale_set.error}")
+            log.error("event %s: %s could not be evaluated: %s", event.id, verdict.scale_set_id, scale_set.error)
+            return EventOutcome("ignored", scale_set.error, event.id, event.event_type, verdict.scale_set_id)
         return EventOutcome(
             "evaluated", verdict.reason, event.id, event.event_type, verdict.scale_set_id, scale_set.actions()
         )

@@ -87,6 +87,13 @@ def _text(raw: str) -> str:
     return raw.strip()
 
 
+def _existing_file(raw: str) -> str:
+    text = raw.strip()
+    if text and not os.path.isfile(text):
+        raise ValueError("no such file")
+    return text
+
+
 def _csv(raw: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in raw.split(",") if part.strip())
 
@@ -213,7 +220,7 @@ SETTINGS: tuple[Setting, ...] = (
         "AUTOHEAL_ARM_CA_BUNDLE",
         "arm_ca_bundle",
         "",
-        _text,
+        _existing_file,
         "CA bundle (PEM) to trust for the ARM endpoint; only the local emulator needs it.",
         "a file path, or empty",
     ),

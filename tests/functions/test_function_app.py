@@ -174,3 +174,24 @@ def test_invalid_settings_fail_at_first_use_with_a_clear_message(functions, monk
     monkeypatch.setenv("AUTOHEAL_MODE", "yolo")
     with pytest.raises(SettingsError, match=r"AUTOHEAL_MODE='yolo' is invalid: expected observe or remediate"):
         functions["sweep"].get_user_function()(TimerRequest(past_due=False))
+
+
+def test_event_on_an_unreadable_scale_set_is_logged_not_redelivered(functions, runtime, demo_emulator, caplog):
+    demo_emulator.set_faults(
+        {
+            "injections": [
+                {
+                    "method": "GET",
+                    "pathContains": "render-farm/instanceView",
+                    "status": 403,
+                    "code": "AuthorizationFailed",
+                    "count": 5,
+                }
+            ]
+        }
+    )
+    caplog.set_level(logging.ERROR, logger="autoheal")
+    event = retarget(RESOURCE_FAILURE, scale_set_id("rg-platform", "render-farm"), event_id="forbidden-1")
+    functions["on_resource_event"].get_user_function()(to_function_event(event))  # returns: no redelivery
+    assert any("AuthorizationFailed" in r.getMessage() for r in caplog.records)
+    assert runtime.ledger.records_for(scale_set_id("rg-platform", "render-farm")) == []

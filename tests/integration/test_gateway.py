@@ -239,3 +239,22 @@ def test_every_gateway_method_declares_its_rbac_actions():
     undeclared = [n for n in public if n not in gw.REQUIRED_ACTIONS and n not in {"snapshot", "snapshot_by_name"}]
     assert undeclared == []
     assert "Microsoft.Compute/virtualMachineScaleSets/scaleOut/action" in all_required_actions()
+
+
+def test_flexible_delete_suspects_get_their_resilient_deletion_status(start_emulator, gateway_for):
+    emu = start_emulator(
+        fleetgen.fleet(
+            fleetgen.scale_set(
+                "flex", orchestration="Flexible", capacity=3, deletion_failed=[1], resilient_deletion=True
+            )
+        )
+    )
+    gateway = gateway_for(emu)
+    resource = gateway.get_scale_set(RG, "flex")
+    emu.reset_stats()
+    snap = gateway.snapshot(resource)
+    # one list, plus one resiliencyView read for the single Failed VM (not for the healthy ones)
+    assert emu.stats()["byOperation"] == {"VirtualMachines_List": 1, "VirtualMachineScaleSetVMs_Get": 1}
+    failed = next(i for i in snap.instances if i.failed)
+    assert failed.resilient_deletion_status == "Failed"
+    assert all(i.resilient_deletion_status is None for i in snap.instances if not i.failed)
