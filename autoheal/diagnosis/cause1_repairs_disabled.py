@@ -48,9 +48,10 @@ def check(ctx: Context) -> list[Finding]:
     else:
         action = ProposedAction(
             ActionCode.ENABLE_AUTOMATIC_REPAIRS,
+            # An owner's own choices in a disabled policy are kept; the settings fill what is missing.
             params={
-                "gracePeriod": iso_duration(ctx.settings.repair_grace_period),
-                "repairAction": ctx.settings.repair_action,
+                "gracePeriod": s.repairs.grace_period or iso_duration(ctx.settings.repair_grace_period),
+                "repairAction": s.repairs.repair_action or ctx.settings.repair_action,
             },
         )
     return [

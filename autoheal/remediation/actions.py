@@ -86,7 +86,8 @@ def enable_automatic_repairs(ctx: ActionContext) -> Outcome:
         return Outcome(
             State.HELD, "no health source: Azure refuses automatic repairs without one", "needs-health-source"
         )
-    # Keep a repairAction the owner chose: Azure only lets it change by disabling the policy first.
+    # Keep what the owner chose (Azure only lets repairAction change by disabling the policy first);
+    # the re-read wins over the plan if the policy changed since the diagnosis.
     policy = {
         "enabled": True,
         "gracePeriod": snap.repairs.grace_period or ctx.params.get("gracePeriod") or "PT30M",
