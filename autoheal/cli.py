@@ -86,6 +86,8 @@ def _explain(exc: ArmError, settings: Settings) -> str:
         return f"cannot reach ARM at {settings.arm_endpoint}: {exc.message}"
     if exc.code in {"SubscriptionNotFound", "InvalidSubscriptionId"}:
         return f"subscription {settings.subscription_id} not found or not visible to this identity ({exc.code})"
+    if exc.code == "CredentialUnavailable":
+        return f"could not get an Azure token: run `az login` or configure a managed identity ({exc.message})"
     if exc.status in (401, 403):
         return f"ARM refused the credentials ({exc.code}): {exc.message}"
     return f"ARM error: {exc}"

@@ -177,8 +177,16 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
 
 def _error_from_http(exc: Exception) -> ArmError:
     """Translate azure-core exceptions (including failed LROs) into ArmError."""
-    from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+    from azure.core.exceptions import (
+        ClientAuthenticationError,
+        HttpResponseError,
+        ServiceRequestError,
+        ServiceResponseError,
+    )
 
+    if isinstance(exc, ClientAuthenticationError) and exc.status_code is None:
+        # raised by the credential itself, before any request: no token (az login? managed identity?)
+        return ArmError(str(exc).splitlines()[0], code="CredentialUnavailable", status=401)
     if isinstance(exc, (ServiceRequestError, ServiceResponseError)):
         return ArmError(f"no answer from ARM: {exc}", code="ServiceUnavailable", status=None)
     if isinstance(exc, HttpResponseError):

@@ -258,3 +258,31 @@ def test_flexible_delete_suspects_get_their_resilient_deletion_status(start_emul
     failed = next(i for i in snap.instances if i.failed)
     assert failed.resilient_deletion_status == "Failed"
     assert all(i.resilient_deletion_status is None for i in snap.instances if not i.failed)
+
+
+class NoToken:
+    def get_token(self, *scopes, **kwargs):
+        from azure.core.exceptions import ClientAuthenticationError
+
+        raise ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token")
+
+    get_token_info = get_token
+
+
+def test_missing_credentials_are_explained(emu, gateway_for, capsys, monkeypatch):
+    gateway = gateway_for(emu, credential=NoToken())
+    with pytest.raises(ArmError) as caught:
+        gateway.list_scale_sets()
+    assert (caught.value.code, caught.value.status) == ("CredentialUnavailable", 401)
+    assert not caught.value.transient
+
+    from autoheal import cli, runtime
+
+    real = runtime.build_gateway
+    monkeypatch.setattr(cli, "build_gateway", lambda settings, **kw: real(settings, credential=NoToken(), **kw))
+    code = cli.main(
+        ["diagnose", "--subscription", emu.subscription_id, "--endpoint", emu.endpoint, "--ca-bundle", emu.ca_bundle]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.startswith("error: could not get an Azure token: run `az login` or configure a managed identity")
