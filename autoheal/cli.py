@@ -8,12 +8,11 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from .engine import Engine, ScaleSetResult, Target, list_targets
+from .engine import Engine, ScaleSetResult, Target, list_targets, map_concurrently
 from .gateway import ArmError
 from .remediation.ledger import Ledger, LedgerUnavailable, open_ledger
 from .report import build_report, error_entry, render_table, scale_set_entry
@@ -112,10 +111,7 @@ def _evaluate_all(engine: Engine, args: argparse.Namespace) -> list[ScaleSetResu
         resources = list_targets(engine.gateway, Target(args.resource_group, args.scale_set))
     except ArmError as exc:
         raise CliError(_explain(exc, engine.settings)) from exc
-    if args.concurrency <= 1 or len(resources) <= 1:
-        return [engine.evaluate(r) for r in resources]
-    with ThreadPoolExecutor(max_workers=args.concurrency) as pool:
-        return list(pool.map(engine.evaluate, resources))
+    return map_concurrently(engine.evaluate, resources, args.concurrency)
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:

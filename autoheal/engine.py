@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from . import telemetry
 from .diagnosis import diagnose
 from .gateway import ArmError, ComputeGateway
-from .model import ActionCode, Finding, ScaleSetSnapshot, parse_resource_id
+from .model import ActionCode, Finding, ScaleSetSnapshot, iso, parse_resource_id
 from .remediation import guardrails
 from .remediation.actions import EXECUTORS, VERIFIERS, ActionContext, Outcome
 from .remediation.guardrails import SweepBudget
@@ -55,23 +55,6 @@ class Target:
     def from_id(cls, scale_set_id: str) -> Target:
         ids = parse_resource_id(scale_set_id)
         return cls(ids.get("resourcegroups"), ids.get("virtualmachinescalesets"))
-
-
-@dataclass(frozen=True)
-class ReadResult:
-    """One scale set's read: a snapshot, or the error that stopped it (the rest of the sweep goes on)."""
-
-    resource: dict[str, Any]
-    snapshot: ScaleSetSnapshot | None = None
-    error: ArmError | None = None
-
-    @property
-    def name(self) -> str:
-        return str(self.resource.get("name") or "")
-
-    @property
-    def resource_group(self) -> str:
-        return parse_resource_id(str(self.resource.get("id") or "")).get("resourcegroups", "")
 
 
 @dataclass
@@ -134,22 +117,8 @@ def list_targets(gateway: ComputeGateway, target: Target) -> list[dict[str, Any]
     return resources
 
 
-def read_snapshots(
-    gateway: ComputeGateway, resources: list[dict[str, Any]], *, concurrency: int = 8
-) -> list[ReadResult]:
-    """Snapshot each scale set with bounded concurrency; a failure stays with its scale set."""
-
-    def read(resource: dict[str, Any]) -> ReadResult:
-        try:
-            return ReadResult(resource, snapshot=gateway.snapshot(resource))
-        except ArmError as exc:
-            log.warning("could not read scale set %s: %s", resource.get("id"), exc)
-            return ReadResult(resource, error=exc)
-
-    return _map(read, resources, concurrency)
-
-
-def _map(func: Callable[[Any], Any], items: list[Any], concurrency: int) -> list[Any]:
+def map_concurrently(func: Callable[[Any], Any], items: list[Any], concurrency: int) -> list[Any]:
+    """`func` over `items` with at most `concurrency` threads, results in order."""
     if concurrency <= 1 or len(items) <= 1:
         return [func(item) for item in items]
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="autoheal") as pool:
@@ -186,7 +155,7 @@ class Engine:
         with telemetry.span(f"autoheal.{trigger}", correlationId=correlation_id, eventId=event_id) as span:
             resources = list_targets(self.gateway, target or Target())
             known = self._preload_records(resources)
-            results = _map(
+            results = map_concurrently(
                 lambda resource: self.evaluate(
                     resource,
                     budget=budget,
@@ -386,7 +355,7 @@ class Engine:
             reason_code="",
             attempts=attempts + 1,
             lease_until=now + self.settings.action_lease,
-            runs=[*guardrails.recent_runs(existing, now), _iso(now)],
+            runs=[*guardrails.recent_runs(existing, now), iso(now)],
             correlation_id=correlation_id,
             updated_at=now,
             last_error="",
@@ -575,8 +544,4 @@ def _log_decision(record: Record, previous: str) -> None:
     )
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-__all__ = ["SCALE_SET_TARGET", "Engine", "ReadResult", "ScaleSetResult", "SweepResult", "Target"]
+__all__ = ["SCALE_SET_TARGET", "Engine", "ScaleSetResult", "SweepResult", "Target", "map_concurrently"]

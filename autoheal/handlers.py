@@ -19,7 +19,7 @@ from . import telemetry
 from .engine import SweepResult, Target
 from .events import Classification, MalformedEvent, Verdict, classify, parse_event
 from .gateway import ArmError
-from .model import parse_resource_id
+from .model import iso, parse_resource_id
 from .runtime import Runtime
 
 log = telemetry.get_logger("autoheal.events")
@@ -210,7 +210,7 @@ def sweep_summary(result: SweepResult) -> dict[str, Any]:
             actions[action["state"]] = actions.get(action["state"], 0) + 1
     return {
         "correlationId": result.correlation_id,
-        "startedAt": result.started_at.isoformat().replace("+00:00", "Z"),
+        "startedAt": iso(result.started_at),
         "durationSeconds": round(result.duration_s, 3),
         "scaleSets": len(result.results),
         "unreadScaleSets": sum(1 for r in result.results if r.error),
@@ -244,7 +244,7 @@ def status(runtime: Runtime, *, limit: int = 50) -> dict[str, Any]:
                 "reasonCode": r.reason_code,
                 "attempts": r.attempts,
                 "instanceIds": r.instance_ids,
-                "updatedAt": r.updated_at.isoformat().replace("+00:00", "Z") if r.updated_at else None,
+                "updatedAt": iso(r.updated_at),
             }
             for r in records
         ],

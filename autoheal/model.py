@@ -187,6 +187,15 @@ class ScaleSetSnapshot:
         return counts
 
 
+def iso(moment: datetime | None, *, seconds: bool = False) -> str | None:
+    """UTC timestamp as ARM writes it (`...Z`); `seconds=True` drops the fraction, for people."""
+    if moment is None:
+        return None
+    if seconds:
+        moment = moment.replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
+
+
 def parse_resource_id(resource_id: str) -> dict[str, str]:
     """Split an ARM id into lower-cased segment names → values (subscriptions, resourcegroups, ...).
 

@@ -6,11 +6,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .model import Finding, ScaleSetSnapshot, parse_resource_id
-
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
+from .model import Finding, ScaleSetSnapshot, iso, parse_resource_id
 
 
 def scale_set_entry(

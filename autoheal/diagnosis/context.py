@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from ..model import HealthState, Instance, ScaleSetSnapshot, ServiceState
+from ..model import iso as iso_utc
 from ..settings import Settings
 
 # The platform's own limits (Microsoft's resilient create/delete and automatic repairs documents).
@@ -24,7 +25,7 @@ BAD_HEALTH = (HealthState.UNHEALTHY, HealthState.UNKNOWN)
 
 def iso(moment: datetime | None) -> str | None:
     """Seconds are enough for people and for the platform's minute-scale clocks."""
-    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z") if moment else None
+    return iso_utc(moment, seconds=True)
 
 
 def minutes(delta: timedelta | None) -> float | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..diagnosis.context import BAD_HEALTH, is_running, norm
-from ..model import ActionCode, ScaleSetSnapshot
+from ..model import ActionCode, ScaleSetSnapshot, iso
 from ..settings import Settings
 from .ledger import Record, State
 
@@ -115,10 +115,8 @@ def cooldown(records: list[Record], settings: Settings, now: datetime, correlati
             moment = datetime.fromisoformat(run.replace("Z", "+00:00"))
             latest = moment if latest is None or moment > latest else latest
     if latest is not None and now - latest < settings.cooldown:
-        until = (latest + settings.cooldown).isoformat().replace("+00:00", "Z")
-        return Hold(
-            "cooldown", f"cooldown after the action at {latest.isoformat().replace('+00:00', 'Z')} until {until}"
-        )
+        until = iso(latest + settings.cooldown, seconds=True)
+        return Hold("cooldown", f"cooldown after the action at {iso(latest, seconds=True)} until {until}")
     return None
 
 
@@ -135,7 +133,7 @@ def attempt_budget(record: Record | None, settings: Settings, now: datetime) -> 
             "attempt-budget", f"gave up after {record.attempts} of {settings.max_attempts} attempts{last}", final=True
         )
     if record.next_attempt_at and now < record.next_attempt_at:
-        when = record.next_attempt_at.isoformat().replace("+00:00", "Z")
+        when = iso(record.next_attempt_at, seconds=True)
         return Hold("backoff", f"attempt {record.attempts + 1} of {settings.max_attempts} not before {when}", keep=True)
     return None
 

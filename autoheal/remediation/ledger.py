@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from ..model import parse_resource_id
+from ..model import iso, parse_resource_id
 
 log = logging.getLogger("autoheal.ledger")
 
@@ -194,7 +194,7 @@ class Event:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "at": self.at.isoformat().replace("+00:00", "Z"),
+            "at": iso(self.at),
             "scaleSetId": self.scale_set_id,
             "findingCode": self.finding_code,
             "target": self.target,
