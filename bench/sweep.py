@@ -190,12 +190,12 @@ class Phases:
 
 def instrument(phases: Phases, gateway: Any, ledger: Any) -> None:
     import autoheal.engine
-    import autoheal.gateway
+    import autoheal.gateway.compute
 
     phases.patch(gateway, "list_scale_sets", "arm: list scale sets")
     phases.patch(gateway, "get_instance_view", "arm: scale-set instance view")
     phases.patch(gateway, "list_instances", "arm: instance list (+json)")
-    phases.patch(autoheal.gateway, "parse_scale_set", "parse snapshot")
+    phases.patch(autoheal.gateway.compute, "parse_scale_set", "parse snapshot")
     phases.patch(autoheal.engine, "diagnose", "diagnose")
     phases.patch(autoheal.engine.Engine, "evaluate", "evaluate (whole unit)")
     if ledger is not None:

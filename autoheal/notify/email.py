@@ -133,7 +133,7 @@ class AcsEmailChannel:
         if self._client is None:
             from azure.communication.email import EmailClient
 
-            from ..gateway import default_credential
+            from ..credentials import default_credential
 
             credential = self._credential or default_credential(self.endpoint, self._client_id or None)
             # retries are ours (backoff, give up, log): the SDK's own policy would retry for minutes

@@ -454,15 +454,10 @@ def open_ledger(settings: Any) -> Ledger:
     if settings.storage_connection_string:
         ledger = Ledger.from_connection_string(settings.storage_connection_string, settings.ledger_table)
     elif settings.storage_table_uri or settings.storage_account_name:
-        from azure.identity import DefaultAzureCredential
+        from ..credentials import default_credential
 
         endpoint = settings.storage_table_uri or f"https://{settings.storage_account_name}.table.core.windows.net"
-        credential = (
-            DefaultAzureCredential(managed_identity_client_id=settings.client_id)
-            if settings.client_id
-            else DefaultAzureCredential()
-        )
-        ledger = Ledger.from_endpoint(endpoint, settings.ledger_table, credential)
+        ledger = Ledger.from_endpoint(endpoint, settings.ledger_table, default_credential(endpoint, settings.client_id))
     else:
         raise LedgerUnavailable(
             "no ledger storage configured: set AzureWebJobsStorage (e.g. UseDevelopmentStorage=true with Azurite) "

@@ -1,5 +1,5 @@
 // The custom roles at subscription scope and the assignment of one of them to the app identity.
-// Remediator: exactly what autoheal/gateway.py declares with @requires (tests/infra checks the cover),
+// Remediator: exactly what autoheal/gateway/ declares with @requires (tests/infra checks the cover),
 // the operation reads long-running operations poll, and the linked actions ARM checks when a scale-set
 // write re-validates the resources the model references. Observer: the read actions only.
 targetScope = 'subscription'

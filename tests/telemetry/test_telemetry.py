@@ -157,7 +157,7 @@ def test_azure_sdk_calls_become_child_dependency_spans(global_spans, tls_acs) ->
     from azure.core.settings import settings
     from opentelemetry.trace import SpanKind
 
-    from autoheal.gateway import StaticTokenCredential
+    from autoheal.credentials import StaticTokenCredential
 
     previous = settings.tracing_implementation()
     try:

@@ -23,8 +23,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlparse
 
-from .model import ScaleSetSnapshot, parse_resource_id
-from .snapshot import parse_scale_set
+from ..credentials import default_credential
+from ..model import ScaleSetSnapshot, parse_resource_id
+from ..snapshot import parse_scale_set
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -81,37 +82,6 @@ class ArmError(Exception):
     def __str__(self) -> str:
         status = f"HTTP {self.status} " if self.status else ""
         return f"{status}{self.code}: {self.message}"
-
-
-class StaticTokenCredential:
-    """A bearer token for the local emulator only (it accepts any token)."""
-
-    def __init__(self, token: str = "emulator-token") -> None:
-        self._token = token
-
-    def get_token(self, *scopes: str, **kwargs: Any) -> Any:
-        from azure.core.credentials import AccessToken
-
-        return AccessToken(self._token, int(time.time()) + 3600)
-
-    def get_token_info(self, *scopes: str, options: Any = None) -> Any:
-        from azure.core.credentials import AccessTokenInfo
-
-        return AccessTokenInfo(self._token, int(time.time()) + 3600)
-
-
-def is_loopback(endpoint: str) -> bool:
-    host = (urlparse(endpoint).hostname or "").lower()
-    return host in {"127.0.0.1", "localhost", "::1"}
-
-
-def default_credential(endpoint: str, client_id: str | None = None) -> TokenCredential:
-    """DefaultAzureCredential for Azure (managed identity in Functions, `az login` on a laptop)."""
-    if is_loopback(endpoint):
-        return StaticTokenCredential()  # type: ignore[return-value]
-    from azure.identity import DefaultAzureCredential  # ~0.5 s import: only when talking to Azure
-
-    return DefaultAzureCredential(managed_identity_client_id=client_id) if client_id else DefaultAzureCredential()
 
 
 @dataclass
@@ -271,7 +241,7 @@ class ComputeGateway:
     def _build_client(self) -> ComputeManagementClient:
         from azure.mgmt.compute import ComputeManagementClient
 
-        from .http import transport
+        from ..http import transport
 
         transport_options: dict[str, Any] = {"connection_verify": self._ca_bundle} if self._ca_bundle else {}
         kwargs: dict[str, Any] = {

@@ -1,0 +1,31 @@
+"""The one door to Azure Resource Manager: every ARM request of the project goes through this package.
+
+`compute.py` holds the Compute gateway (scale sets, instances, VMs). Nothing outside this package imports
+an `azure.mgmt.*` client.
+"""
+
+from __future__ import annotations
+
+from .compute import (
+    API_VERSION,
+    COMPUTE,
+    DEFAULT_ENDPOINT,
+    REQUIRED_ACTIONS,
+    ArmError,
+    ArmMeter,
+    ComputeGateway,
+    all_required_actions,
+    requires,
+)
+
+__all__ = [
+    "API_VERSION",
+    "COMPUTE",
+    "DEFAULT_ENDPOINT",
+    "REQUIRED_ACTIONS",
+    "ArmError",
+    "ArmMeter",
+    "ComputeGateway",
+    "all_required_actions",
+    "requires",
+]
