@@ -8,6 +8,8 @@ runs it over many scale sets with bounded concurrency.
 from __future__ import annotations
 
 import logging
+import random
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -19,20 +21,16 @@ from typing import TYPE_CHECKING, Any
 from . import telemetry
 from .diagnosis import diagnose
 from .gateway import ArmError, ComputeGateway
-from .model import ActionCode, Finding, ScaleSetSnapshot, iso, parse_resource_id
-from .remediation import guardrails
-from .remediation.actions import EXECUTORS, VERIFIERS, ActionContext, Outcome
+from .gateway.errors import ErrorClass, missing_action
+from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, parse_resource_id
+from .ownership import Owner, owner_of
+from .remediation import transitions
+from .remediation.actions import ACTIONS, ActionContext
 from .remediation.guardrails import SweepBudget
-from .remediation.ledger import (
-    SCALE_SET_TARGET,
-    Ledger,
-    LedgerConflict,
-    LedgerUnavailable,
-    Record,
-    State,
-    scale_set_key,
-)
+from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable
 from .remediation.planner import Decision, Verdict, plan
+from .remediation.record import SCALE_SET_TARGET, Record, State, scale_set_key
+from .remediation.transitions import Outcome, Save
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -40,8 +38,8 @@ if TYPE_CHECKING:
 
 log = telemetry.get_logger("autoheal.engine")
 
-# A new episode of the same finding on the same target starts its attempts afresh after this long.
-EPISODE_RESET = guardrails.RATE_WINDOW
+# Resource groups' managedBy (who owns a scale set) changes rarely: read once per this many seconds.
+GROUP_OWNERS_TTL = 600.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +66,7 @@ class ScaleSetResult:
     changes: list[Change] = field(default_factory=list)
     error: str | None = None
     transient: bool = False  # the error may go away by itself (throttling, 5xx, the ledger unreachable)
+    owner: Owner | None = None  # another Azure service owns this scale set: diagnosed, never changed
 
     @property
     def scale_set_id(self) -> str:
@@ -137,6 +136,8 @@ class Engine:
         notifier: Notifier | None = None,
         clock: Callable[[], datetime] | None = None,
         on_checkpoint: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
@@ -144,17 +145,24 @@ class Engine:
         self.notifier = notifier
         self.clock = clock or (lambda: datetime.now(UTC))
         self.on_checkpoint = on_checkpoint
+        self.sleep = sleep
+        self.rng = rng or random.Random()
+        self._groups: tuple[float, dict[str, str]] | None = None
+        self._groups_lock = threading.Lock()
 
     # -- entry points -----------------------------------------------------------------------------------
 
     def sweep(self, target: Target | None = None, *, trigger: str = "sweep", event_id: str = "") -> SweepResult:
-        """Evaluate every scale set in scope; one failing scale set never stops the others."""
+        """Evaluate every scale set in scope; one failing scale set never stops the others. Scale sets that
+        are owed capacity come first."""
         correlation_id = uuid.uuid4().hex
         started, t0 = self.clock(), time.monotonic()
         budget = SweepBudget(self.settings.max_actions_per_sweep)
         with telemetry.span(f"autoheal.{trigger}", correlationId=correlation_id, eventId=event_id) as span:
             resources = list_targets(self.gateway, target or Target())
             known = self._preload_records(resources)
+            if known is not None:
+                resources.sort(key=lambda r: not _owes(known.get(scale_set_key(str(r.get("id") or "")), [])))
             results = map_concurrently(
                 lambda resource: self.evaluate(
                     resource,
@@ -215,12 +223,42 @@ class Engine:
                 telemetry.record_finding(finding.code.value, finding.severity.value)
             if self.ledger is None:  # diagnose-only use
                 return result
+            result.owner = self.owner(result.snapshot)
             try:
                 self._remediate(result, budget, correlation_id, records)
             except LedgerUnavailable as exc:
                 result.error, result.transient = f"ledger unavailable: {exc}", True
                 log.error("ledger unavailable while evaluating %s: %s", result.scale_set_id, exc)
         return result
+
+    # -- who owns a scale set -----------------------------------------------------------------------------
+
+    def owner(self, snapshot: ScaleSetSnapshot) -> Owner | None:
+        groups = self._group_owners()
+        return owner_of(
+            resource_group=snapshot.resource_group,
+            tags=snapshot.tags,
+            managed_by=snapshot.managed_by,
+            group_managed_by=groups.get(snapshot.resource_group.lower(), ""),
+            service_fabric=snapshot.service_fabric,
+        )
+
+    def _group_owners(self) -> dict[str, str]:
+        """Resource groups' `managedBy`, from one resource-group list per ten minutes (ARM, not Compute)."""
+        with self._groups_lock:
+            if self._groups is not None and time.monotonic() - self._groups[0] < GROUP_OWNERS_TTL:
+                return self._groups[1]
+            try:
+                groups = {
+                    str(g.get("name") or "").lower(): str(g.get("managedBy") or "")
+                    for g in self.gateway.list_resource_groups()
+                }
+            except ArmError as exc:
+                # Without the list, owners are still found from the scale set's own managedBy and tags.
+                log.warning("could not list resource groups (owners from managedBy): %s", exc)
+                groups = {}
+            self._groups = (time.monotonic(), groups)
+            return groups
 
     # -- the remediation half ---------------------------------------------------------------------------
 
@@ -230,12 +268,22 @@ class Engine:
         assert self.ledger is not None and result.snapshot is not None
         snapshot = result.snapshot
         records = {r.row_key: r for r in (self.ledger.records_for(snapshot.id) if known is None else known)}
-        for record in [r for r in records.values() if r.state.active or r.unfinished]:
+        # What earlier runs left unfinished comes first, capacity owed before anything else.
+        pending = [r for r in records.values() if r.state.active or r.unfinished]
+        for record in sorted(pending, key=lambda r: not r.owes_capacity):
             updated = self._reconcile(record, correlation_id, result)
             if updated is not None:
                 records[updated.row_key] = updated
-        findings_by_key = {f.code.value: f for f in result.findings}
-        decisions = plan(snapshot, result.findings, records, self.settings, self.clock(), budget, correlation_id)
+        decisions = plan(
+            snapshot,
+            result.findings,
+            records,
+            self.settings,
+            self.clock(),
+            budget,
+            correlation_id,
+            owner=result.owner,
+        )
         seen: set[str] = set()
         for decision in decisions:
             seen.add(decision.key)
@@ -243,21 +291,10 @@ class Engine:
             if record is not None:
                 records[record.row_key] = record
         for key, record in list(records.items()):
-            if key in seen or record.state in (State.SUCCEEDED, State.RESOLVED) or record.state.active:
+            if key in seen:
                 continue
-            if record.unfinished:
-                continue  # still owes the scale set its capacity: reconciled until done or out of attempts
-            resolved = self._transition(
-                record,
-                result,
-                findings_by_key.get(record.finding_code),
-                state=State.RESOLVED,
-                reason="the finding is gone",
-                reason_code="resolved",
-                updated_at=self.clock(),
-                correlation_id=correlation_id,
-            )
-            if resolved is not None:
+            save = transitions.resolve(record, now=self.clock())
+            if save is not None and (resolved := self._save(save, result, None)) is not None:
                 records[key] = resolved
 
     def _new_record(self, decision: Decision, correlation_id: str) -> Record:
@@ -281,7 +318,7 @@ class Engine:
             return None
         now = self.clock()
         base = existing or self._new_record(decision, correlation_id)
-        common = {
+        fields = {
             "action": decision.action.value,
             "instance_ids": list(decision.instance_ids),
             "params": dict(decision.params),
@@ -295,91 +332,52 @@ class Engine:
                 state = State.FAILED
             if decision.verdict is Verdict.HOLD:
                 telemetry.record_held(decision.reason_code)
-            unchanged = (
-                existing is not None
-                and existing.state is state
-                and existing.reason_code == decision.reason_code
-                and existing.action == decision.action.value
-                and existing.instance_ids == common["instance_ids"]
-            )
-            if unchanged:
-                assert existing is not None
-                result.records.append(existing)
-                if existing.reason == decision.reason:
-                    return None
-                # Same decision, new detail (e.g. a later "until" time): refresh quietly, no history row.
-                try:
-                    fresh = self.ledger.update(existing.evolve(reason=decision.reason, updated_at=now), history=False)  # type: ignore[union-attr]
-                except LedgerConflict:
-                    return None
-                result.records[-1] = fresh
-                return fresh
-            if existing is not None and decision.final:
-                common["attempts"] = existing.attempts
-            return self._transition(
+            save = transitions.decide(
+                existing,
                 base,
-                result,
-                decision.finding,
                 state=state,
                 reason=decision.reason,
                 reason_code=decision.reason_code,
-                updated_at=now,
-                correlation_id=correlation_id,
-                **common,
+                now=now,
+                fields=fields,
             )
-        return self._act(decision, base, existing, correlation_id, result, common)
-
-    def _act(
-        self,
-        decision: Decision,
-        base: Record,
-        existing: Record | None,
-        correlation_id: str,
-        result: ScaleSetResult,
-        common: dict[str, Any],
-    ) -> Record | None:
-        assert self.ledger is not None
-        now = self.clock()
-        # Attempts count across holds and successes (a replacement that keeps failing is one episode);
-        # they start afresh only when the finding went away or the last word on it is a day old.
-        attempts = base.attempts
-        if existing is not None and (
-            existing.state is State.RESOLVED
-            or (existing.updated_at is not None and now - existing.updated_at >= EPISODE_RESET)
-        ):
-            attempts = 0
-        claimed = base.evolve(
-            state=State.RUNNING,
-            step="claimed",
-            reason=f"{decision.action.value} started",
-            reason_code="",
-            attempts=attempts + 1,
-            lease_until=now + self.settings.action_lease,
-            runs=[*guardrails.recent_runs(existing, now), iso(now)],
-            correlation_id=correlation_id,
-            updated_at=now,
-            last_error="",
-            capacity_target=None,
-            **common,
+            if save is None:
+                if existing is not None:
+                    result.records.append(existing)
+                return None
+            return self._save(save, result, decision.finding)
+        save = transitions.claim(
+            existing,
+            base,
+            action=decision.action,
+            now=now,
+            settings=self.settings,
+            run_id=correlation_id,
+            fields=fields,
         )
         try:
-            claimed = self.ledger.save(claimed, previous_state=existing.state.value if existing else "")
+            claimed = self.ledger.save(save.record, previous_state=save.previous_state)  # type: ignore[union-attr]
         except LedgerConflict:
             log.info("another worker claimed %s on %s first", decision.action.value, decision.finding.scale_set_id)
             return None
-        return self._run(claimed, EXECUTORS[decision.action], State.RUNNING.value, decision.finding, result)
+        return self._run(claimed, claimed, State.RUNNING.value, decision.finding, result)
 
     def _run(
-        self,
-        record: Record,
-        executor: Callable[[ActionContext], Outcome],
-        previous_state: str,
-        finding: Finding | None,
-        result: ScaleSetResult,
+        self, prior: Record, record: Record, previous_state: str, finding: Finding | None, result: ScaleSetResult
     ) -> Record | None:
-        """Run (or resume, or verify) an executor on a claimed record and record its outcome."""
+        """Run (or resume, or continue) an action's executor on a claimed record and record its outcome."""
         assert self.ledger is not None
-        ctx = ActionContext(self.gateway, self.ledger, self.settings, record, self.clock, self.on_checkpoint)
+        spec = ACTIONS[ActionCode(record.action)]
+        ctx = ActionContext(
+            self.gateway,
+            self.ledger,
+            self.settings,
+            record,
+            self.clock,
+            self.on_checkpoint,
+            sleep=self.sleep,
+            rng=self.rng,
+        )
         dims = {
             "scaleSetId": record.scale_set_id,
             "findingCode": record.finding_code,
@@ -389,120 +387,80 @@ class Engine:
         }
         with telemetry.span("autoheal.action", **dims):
             try:
-                outcome = executor(ctx)
+                outcome = spec.run(ctx)
             except LedgerConflict:
                 log.warning("record %s %s was taken over by another worker", record.scale_set_id, record.row_key)
                 return None
             except ArmError as exc:
-                outcome = Outcome(State.FAILED, f"Azure refused {record.action}: {exc.code}", "arm-error", str(exc))
+                outcome = _arm_outcome(record, exc)
             except (LedgerUnavailable, KeyboardInterrupt):
                 raise
             except Exception as exc:  # a bug must not leave the record running forever: record it
                 log.exception("executor for %s crashed", record.action)
-                outcome = Outcome(State.FAILED, f"{record.action} failed unexpectedly", "internal-error", repr(exc))
-        now = self.clock()
-        current = ctx.record
-        changes: dict[str, Any] = {
-            "state": outcome.state,
-            "reason": outcome.reason,
-            "reason_code": outcome.reason_code,
-            "updated_at": now,
-            # a failure always leaves its error: the attempt budget and backoff key off it
-            "last_error": outcome.error or (outcome.reason if outcome.state is State.FAILED else ""),
-            "lease_until": None,
-            "next_attempt_at": None,
-        }
-        if outcome.state is State.VERIFYING:
-            changes["lease_until"] = now + self.settings.action_lease
-        if outcome.state is State.FAILED:
-            changes["next_attempt_at"] = guardrails.next_attempt_at(current.attempts, self.settings, now)
-            if current.attempts >= self.settings.max_attempts:
-                changes["reason"] = f"{outcome.reason}; gave up after {current.attempts} attempts"
-                changes["reason_code"] = "attempt-budget"
-        telemetry.record_action(record.action, outcome.state.value)
-        return self._transition(current, result, finding, previous=previous_state or State.RUNNING.value, **changes)
+                outcome = Outcome(
+                    State.FAILED, f"{record.action} failed unexpectedly", ReasonCode.INTERNAL_ERROR, repr(exc)
+                )
+        save = transitions.finish(
+            ctx.record, outcome, previous_state=previous_state, now=self.clock(), settings=self.settings, rng=self.rng
+        )
+        quiet = (
+            save.record.state is prior.state
+            and save.record.reason == prior.reason
+            and save.record.state is not State.FAILED
+        )
+        if quiet:
+            save = Save(save.record, save.previous_state, history=False)
+        telemetry.record_action(record.action, save.record.state.value)
+        return self._save(save, result, finding)
 
     def _reconcile(self, record: Record, correlation_id: str, result: ScaleSetResult) -> Record | None:
-        """Finish what an earlier run left: verify lagging effects, resume crashed steps."""
-        assert self.ledger is not None
+        """Finish what an earlier run left: resume a crashed run, pay capacity owed, verify lagging effects."""
         now = self.clock()
-        action = ActionCode(record.action)
-        if record.state is State.FAILED:  # an unfinished replacement: retry its remaining steps when due
-            if guardrails.attempt_budget(record, self.settings, now) is not None:
-                return None
-            try:
-                claimed = self.ledger.save(
-                    record.evolve(
-                        state=State.RUNNING,
-                        attempts=record.attempts + 1,
-                        lease_until=now + self.settings.action_lease,
-                        updated_at=now,
-                        correlation_id=correlation_id,
-                        reason=f"resuming {record.action} from step {record.step}",
-                        reason_code="",
-                    ),
-                    previous_state=State.FAILED.value,
-                )
-            except LedgerConflict:
-                return None
-            return self._run(claimed, EXECUTORS[action], State.FAILED.value, None, result)
         if record.state is State.RUNNING:
-            if record.lease_until is not None and now < record.lease_until:
-                return None  # its worker may still be at it
-            try:
-                claimed = self.ledger.update(
-                    record.evolve(
-                        lease_until=now + self.settings.action_lease, updated_at=now, correlation_id=correlation_id
-                    ),
-                    history=False,
-                )
-            except LedgerConflict:
+            save = transitions.resume(record, now=now, settings=self.settings, run_id=correlation_id)
+            if save is None:
+                return None  # its worker's lease still holds
+            claimed = self._save(save, result, None)
+            if claimed is None:
                 return None
-            log.warning("resuming %s on %s from step %r", record.action, record.scale_set_id, record.step)
-            return self._run(claimed, EXECUTORS[action], State.RUNNING.value, None, result)
-        verifier = VERIFIERS.get(action)
-        if verifier is None:
+            log.warning("resuming %s on %s from step %r", record.action, record.scale_set_id, record.step.value)
+            return self._run(record, claimed, State.RUNNING.value, None, result)
+        if record.state is State.VERIFYING:
+            expired = transitions.verification_expired(record, now=now, settings=self.settings)
+            if expired is not None:
+                return self._save(expired, result, None)
+            save = transitions.continue_verifying(record, now=now, settings=self.settings, run_id=correlation_id)
+            if save is None or (claimed := self._save(save, result, None)) is None:
+                return None
+            return self._run(record, claimed, State.VERIFYING.value, None, result)
+        save = transitions.retry_unfinished(record, now=now, settings=self.settings, run_id=correlation_id)
+        if save is None or (claimed := self._save(save, result, None)) is None:
             return None
-        if record.lease_until is not None and now >= record.lease_until:
-            return self._transition(
-                record,
-                result,
-                None,
-                state=State.FAILED,
-                reason=f"{record.action} did not show its effect in time",
-                reason_code="verify-timeout",
-                last_error="verification timed out",
-                updated_at=now,
-                next_attempt_at=guardrails.next_attempt_at(record.attempts, self.settings, now),
-            )
-        return self._run(record, verifier, State.VERIFYING.value, None, result)
+        return self._run(record, claimed, State.FAILED.value, None, result)
 
-    def _transition(
-        self,
-        record: Record,
-        result: ScaleSetResult,
-        finding: Finding | None,
-        *,
-        previous: str | None = None,
-        **changes: Any,
-    ) -> Record | None:
-        """Save a state change with its history row and remember it for notification."""
+    def _save(self, save: Save, result: ScaleSetResult, finding: Finding | None) -> Record | None:
+        """Save with the ETag read (a state change also gets its history row) and remember it for notification."""
         assert self.ledger is not None
         from .notify import Change
 
-        before = previous if previous is not None else (record.state.value if record.etag else "")
-        updated = record.evolve(**changes)
         try:
-            saved = self.ledger.save(updated, previous_state=before)
+            if save.history or save.record.etag is None:
+                saved = self.ledger.save(save.record, previous_state=save.previous_state)
+            else:
+                saved = self.ledger.update(save.record, history=False)
         except LedgerConflict:
             log.info(
-                "record %s %s changed under us; leaving it to the other worker", record.scale_set_id, record.row_key
+                "record %s %s changed under us; leaving it to the other worker",
+                save.record.scale_set_id,
+                save.record.row_key,
             )
             return None
         result.records = [r for r in result.records if r.row_key != saved.row_key] + [saved]
-        if saved.state.value != before or saved.state is State.FAILED:
-            result.changes.append(Change(saved, before, finding))
-        _log_decision(saved, before)
+        if not save.history:
+            return saved
+        if saved.state.value != save.previous_state or saved.state is State.FAILED:
+            result.changes.append(Change(saved, save.previous_state, finding))
+        _log_decision(saved, save.previous_state)
         return saved
 
     # -- notifications ----------------------------------------------------------------------------------
@@ -521,6 +479,28 @@ class Engine:
                 # The message went out; at worst it is sent once more after the dedupe window.
                 log.warning("could not mark %s %s as notified: %s", record.scale_set_id, record.row_key, exc)
         return len(outcome.delivered)
+
+
+def _owes(records: list[Record]) -> bool:
+    return any(r.owes_capacity for r in records)
+
+
+def _arm_outcome(record: Record, exc: ArmError) -> Outcome:
+    """Azure's answer to a write, as an outcome the transitions understand (see gateway/errors.py)."""
+    kind = exc.kind
+    if kind is ErrorClass.FORBIDDEN:
+        action = missing_action(exc.message) or "an action of the remediator role"
+        reason = (
+            f"Azure refused {record.action} ({exc.code}): the identity lacks {action}; grant it (the "
+            "remediator role in infra/) or opt this scale set out"
+        )
+    elif kind is ErrorClass.PREEMPTED:
+        reason = f"Azure preempted {record.action}: a later write on the scale set cancelled it"
+    elif kind is ErrorClass.REFUSED:
+        reason = f"Azure refused {record.action}: {exc.code}: {exc.message}"
+    else:
+        reason = f"Azure refused {record.action}: {exc.code}"
+    return Outcome(State.FAILED, reason, ReasonCode.ARM_ERROR, str(exc), kind)
 
 
 _LEVELS = {State.FAILED: logging.ERROR, State.HELD: logging.INFO, State.PLANNED: logging.INFO}

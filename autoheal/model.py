@@ -145,6 +145,7 @@ class ScaleSetSnapshot:
     service_fabric: bool = False
     # Azure refuses the scale-set instance view for Flexible orchestration: no service state, no summary.
     instance_view_read: bool = True
+    managed_by: str = ""  # the resource's own `managedBy`: another service owns it
 
     @property
     def is_flexible(self) -> bool:
@@ -261,6 +262,58 @@ class ActionCode(StrEnum):
     SET_GRACE_PERIOD = "set-grace-period"
     ENABLE_RESILIENT_VM_CREATE = "enable-resilient-vm-create"
     ENABLE_RESILIENT_VM_DELETE = "enable-resilient-vm-delete"
+
+
+class ReasonCode(StrEnum):
+    """Why a record is where it is, as a short code for the ledger, metrics, alerts and notifications.
+
+    Declared once: rules, guardrails, executors and the engine use these names; the README lists them.
+    """
+
+    NONE = ""
+    # the rule itself says to wait, or that a person must act
+    RULE = "rule"
+    NEEDS_PERSON = "needs-person"
+    NEEDS_HEALTH_SOURCE = "needs-health-source"
+    UNSUPPORTED = "unsupported"
+    GRACE_PERIOD = "grace-period"
+    PLATFORM_RETRYING = "platform-retrying"
+    RESILIENT_CREATE_WINDOW = "resilient-create-window"
+    RESUME_WOULD_LOOP = "resume-would-loop"
+    POLICY_DISABLED = "policy-disabled"
+    INSTANCES_UNREADABLE = "instances-unreadable"
+    # guardrails
+    OPT_OUT = "opt-out"
+    NOT_OPTED_IN = "not-opted-in"
+    OUT_OF_SCOPE = "out-of-scope"
+    OWNED_BY_SERVICE = "owned-by-service"
+    NOT_ALLOWED = "not-allowed"
+    PROTECTED = "protected"
+    STORM_BRAKE = "storm-brake"
+    DISRUPTION_BUDGET = "disruption-budget"
+    COOLDOWN = "cooldown"
+    BACKOFF = "backoff"
+    ATTEMPT_BUDGET = "attempt-budget"
+    RESUME_BUDGET = "resume-budget"
+    SWEEP_CAP = "sweep-cap"
+    IN_PROGRESS = "in-progress"
+    # Azure's answers
+    FEATURE_NOT_REGISTERED = "feature-not-registered"
+    AUTHORIZATION_FAILED = "authorization-failed"
+    AZURE_REFUSED = "azure-refused"
+    PREEMPTED = "preempted"
+    CONFLICT = "conflict"
+    THROTTLED = "throttled"
+    ARM_ERROR = "arm-error"
+    STATE_CHANGED = "state-changed"
+    # the record's own life
+    RESUMED = "resumed"
+    CAPACITY_OWED = "capacity-owed"
+    WAITING_FOR_DELETE = "waiting-for-delete"
+    VERIFY_TIMEOUT = "verify-timeout"
+    RESOLVED = "resolved"
+    GONE = "gone"
+    INTERNAL_ERROR = "internal-error"
 
 
 @dataclass(frozen=True)

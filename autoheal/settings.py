@@ -190,6 +190,17 @@ def _actions(raw: str) -> tuple[str, ...]:
     return items
 
 
+_OWNER_KEYS = ("aks", "service-fabric", "service-fabric-managed", "batch", "databricks", "avd", "managed-by")
+
+
+def _owners(raw: str) -> tuple[str, ...]:
+    items = tuple(item.lower() for item in _csv(raw))
+    unknown = [item for item in items if item not in _OWNER_KEYS]
+    if unknown:
+        raise ValueError(f"unknown owner(s) {', '.join(unknown)}")
+    return items
+
+
 SETTINGS: tuple[Setting, ...] = (
     # Where to act
     Setting(
@@ -323,6 +334,16 @@ SETTINGS: tuple[Setting, ...] = (
         _csv,
         "Scale sets in these resource groups are never acted on.",
         "comma-separated resource group names, or empty",
+    ),
+    Setting(
+        "AUTOHEAL_ALLOWED_OWNERS",
+        "allowed_owners",
+        "",
+        _owners,
+        "Scale sets another Azure service owns (AKS node pools, Service Fabric, Batch, Databricks, AVD, any "
+        "managedBy) are diagnosed but never touched; list owners here to let the tool act on theirs anyway.",
+        "empty, or a comma-separated list of: aks, service-fabric, service-fabric-managed, batch, databricks, avd, "
+        "managed-by",
     ),
     Setting(
         "AUTOHEAL_MAX_DISRUPTION_PERCENT",
@@ -591,6 +612,7 @@ class Settings:
     opt_in_tag: tuple[str, str] | None
     include_resource_groups: tuple[str, ...]
     exclude_resource_groups: tuple[str, ...]
+    allowed_owners: tuple[str, ...]
     max_disruption_percent: int
     capacity_floor_percent: int
     cooldown: timedelta

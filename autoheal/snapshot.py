@@ -266,4 +266,5 @@ def parse_scale_set(
         instances=tuple(parse_instance(vm, flexible=flexible) for vm in virtual_machines),
         service_fabric=_is_service_fabric(resource),
         instance_view_read=instance_view is not None,
+        managed_by=str(resource.get("managedBy") or ""),
     )

@@ -141,6 +141,9 @@ param autohealIncludeResourceGroups string = ''
 @description('AUTOHEAL_EXCLUDE_RESOURCE_GROUPS: scale sets in these resource groups (comma-separated) are never acted on.')
 param autohealExcludeResourceGroups string = ''
 
+@description('AUTOHEAL_ALLOWED_OWNERS: owners (aks, service-fabric, batch, databricks, avd, managed-by, ...) whose scale sets may be acted on; empty = hands off.')
+param autohealAllowedOwners string = ''
+
 @description('AUTOHEAL_MAX_DISRUPTION_PERCENT: at most max(1, this % of capacity) instances in flight per scale set (1-100).')
 param autohealMaxDisruptionPercent string = '10'
 
@@ -397,6 +400,7 @@ var autohealSettings = {
   AUTOHEAL_OPT_IN_TAG: autohealOptInTag
   AUTOHEAL_INCLUDE_RESOURCE_GROUPS: autohealIncludeResourceGroups
   AUTOHEAL_EXCLUDE_RESOURCE_GROUPS: autohealExcludeResourceGroups
+  AUTOHEAL_ALLOWED_OWNERS: autohealAllowedOwners
   AUTOHEAL_MAX_DISRUPTION_PERCENT: autohealMaxDisruptionPercent
   AUTOHEAL_CAPACITY_FLOOR_PERCENT: autohealCapacityFloorPercent
   AUTOHEAL_COOLDOWN: autohealCooldown

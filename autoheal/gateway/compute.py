@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 from ..credentials import default_credential
 from ..model import ScaleSetSnapshot, parse_resource_id
 from ..snapshot import parse_scale_set
+from .errors import ErrorClass, classify
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -37,6 +38,8 @@ DEFAULT_ENDPOINT = "https://management.azure.com"
 # The api-version azure-mgmt-compute 39 sends; raw reads use the same one (a test keeps them equal).
 API_VERSION = "2026-04-01"
 COMPUTE = "/providers/Microsoft.Compute"
+# Microsoft.Resources (resource groups): a different resource provider with its own api-versions.
+RESOURCES_API_VERSION = "2021-04-01"
 ARM_READ_REFILL_PER_SECOND = 25.0
 
 REQUIRED_ACTIONS: dict[str, set[str]] = {}
@@ -67,9 +70,14 @@ class ArmError(Exception):
         self.message = message
 
     @property
+    def kind(self) -> ErrorClass:
+        """What the error means for a remediation (retry soon, later, or a person must act)."""
+        return classify(self)
+
+    @property
     def transient(self) -> bool:
-        """Throttling, server faults, a conflicting operation in progress, or no answer at all."""
-        if self.status is None:
+        """Throttling, server faults, a conflicting or preempted operation, or no answer at all."""
+        if self.status is None or self.code == "OperationPreempted":
             return True
         if self.status in (408, 429) or self.status >= 500:
             return True
@@ -384,6 +392,13 @@ class ComputeGateway:
         path = f"{self._scale_set_path(resource_group, name)}/virtualMachines"
         return list(self._paged(path, {"$expand": "instanceView"}))
 
+    @requires("Microsoft.Resources/subscriptions/resourceGroups/read")
+    def list_resource_groups(self) -> list[dict[str, Any]]:
+        """The subscription's resource groups (ARM, not Compute: no Compute throttling budget spent), for
+        `managedBy`: the node resource group of an AKS cluster, a Databricks managed group, ..."""
+        path = f"/subscriptions/{self.subscription_id}/resourcegroups"
+        return list(self._paged(path, {"api-version": RESOURCES_API_VERSION}))
+
     @requires("Microsoft.Compute/virtualMachines/read")
     def get_virtual_machine(self, resource_group: str, name: str) -> dict[str, Any]:
         """One VM (a Flexible scale set's instance names its scale set in properties.virtualMachineScaleSet)."""
@@ -482,6 +497,18 @@ class ComputeGateway:
                 {"instanceIds": list(instance_ids)},
                 force_deletion=force,
                 polling_interval=self._lro_poll(),
+            ),
+        )
+
+    @requires("Microsoft.Compute/virtualMachineScaleSets/write")
+    def set_capacity(self, resource_group: str, name: str, capacity: int) -> None:
+        """PATCH `sku.capacity` to an absolute value: the documented way to change a scale set's capacity
+        ("Change the capacity of a scale set", the runbook's resolution 3), the one autoscale uses, and
+        idempotent, so a run that resumes after a crash can simply send it again."""
+        self._call(
+            f"set capacity of {resource_group}/{name} to {capacity}",
+            lambda: self.client.virtual_machine_scale_sets.begin_update(
+                resource_group, name, {"sku": {"capacity": capacity}}, polling_interval=self._lro_poll()
             ),
         )
 

@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..diagnosis.context import BAD_HEALTH, is_running, norm
-from ..model import ActionCode, ScaleSetSnapshot, iso
+from ..model import ActionCode, ReasonCode, ScaleSetSnapshot, iso
+from ..ownership import Owner
 from ..settings import Settings
-from .ledger import Record, State
+from .actions import DISRUPTIVE_ACTIONS
+from .record import Record, State
+from .transitions import next_attempt_at, recent_runs  # noqa: F401  (re-exported for callers of the guardrails)
 
 # Actions that take instances out of service: these are the ones the brake, budget and cooldown limit.
-INSTANCE_ACTIONS = frozenset(
-    {ActionCode.REPLACE_FAILED_INSTANCES, ActionCode.REPAIR_INSTANCES, ActionCode.RETRY_DELETE}
-)
+INSTANCE_ACTIONS = DISRUPTIVE_ACTIONS
+_INSTANCE_ACTION_CODES = frozenset(a.value for a in DISRUPTIVE_ACTIONS)
 TRANSITIONAL_STATES = frozenset({"creating", "updating", "deleting", "migrating"})
-RATE_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,13 @@ def scope(snapshot: ScaleSetSnapshot, settings: Settings) -> Hold | None:
     return None
 
 
+def ownership(owner: Owner | None, settings: Settings) -> Hold | None:
+    """Hands off scale sets another Azure service owns, unless that owner is opted back in."""
+    if owner is None or owner.key in settings.allowed_owners:
+        return None
+    return Hold(ReasonCode.OWNED_BY_SERVICE.value, owner.describe())
+
+
 def allowed(action: ActionCode, settings: Settings) -> Hold | None:
     if action.value not in settings.allowed_actions:
         return Hold("not-allowed", f"{action.value} is not in AUTOHEAL_ALLOWED_ACTIONS")
@@ -93,14 +101,9 @@ def in_flight(snapshot: ScaleSetSnapshot, records: list[Record], exclude: Record
     """Instances already being changed: by Azure (transitional states) or by our running records."""
     busy = {i.instance_id for i in snapshot.instances if norm(i.provisioning_state) in TRANSITIONAL_STATES}
     for record in records:
-        if record.state.active and record is not exclude and record.action in {a.value for a in INSTANCE_ACTIONS}:
+        if record.state.active and record is not exclude and record.action in _INSTANCE_ACTION_CODES:
             busy.update(record.instance_ids)
     return len(busy)
-
-
-def capacity_floor(snapshot: ScaleSetSnapshot, settings: Settings) -> int:
-    capacity = snapshot.capacity or 0
-    return max(1, math.ceil(capacity * settings.capacity_floor_percent / 100))
 
 
 def cooldown(records: list[Record], settings: Settings, now: datetime, correlation_id: str) -> Hold | None:
@@ -109,7 +112,7 @@ def cooldown(records: list[Record], settings: Settings, now: datetime, correlati
         return None
     latest: datetime | None = None
     for record in records:
-        if record.action not in {a.value for a in INSTANCE_ACTIONS} or record.correlation_id == correlation_id:
+        if record.action not in _INSTANCE_ACTION_CODES or record.correlation_id == correlation_id:
             continue
         for run in record.runs:
             moment = datetime.fromisoformat(run.replace("Z", "+00:00"))
@@ -140,7 +143,7 @@ def attempt_budget(record: Record | None, settings: Settings, now: datetime) -> 
 
 # Holds that come from Azure's own answer to an attempt (not from a guardrail): asking again every sweep
 # would only repeat the refusal, so the record stands until this much time has passed.
-AZURE_REFUSALS = frozenset({"feature-not-registered", "needs-health-source"})
+AZURE_REFUSALS = frozenset({ReasonCode.FEATURE_NOT_REGISTERED.value, ReasonCode.NEEDS_HEALTH_SOURCE.value})
 AZURE_REFUSAL_RECHECK = timedelta(hours=6)
 
 
@@ -150,16 +153,6 @@ def azure_refusal(record: Record | None, now: datetime) -> Hold | None:
     if record.updated_at is not None and now - record.updated_at < AZURE_REFUSAL_RECHECK:
         return Hold(record.reason_code, record.reason, keep=True)
     return None
-
-
-def next_attempt_at(attempts: int, settings: Settings, now: datetime) -> datetime:
-    return now + settings.backoff_base * (2 ** max(0, attempts - 1))
-
-
-def recent_runs(record: Record | None, now: datetime) -> list[str]:
-    if record is None:
-        return []
-    return [r for r in record.runs if now - datetime.fromisoformat(r.replace("Z", "+00:00")) < RATE_WINDOW]
 
 
 def resume_budget(record: Record | None, settings: Settings, now: datetime) -> Hold | None:

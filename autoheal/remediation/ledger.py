@@ -14,35 +14,21 @@ import json
 import logging
 import uuid
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import fields
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from ..model import iso, parse_resource_id
+from .record import SCALE_SET_TARGET, HistoryEntry, Record, State, Step, scale_set_key
 
 log = logging.getLogger("autoheal.ledger")
 
-SCALE_SET_TARGET = "*"
-# Steps of a replacement after which stopping would leave the scale set short of capacity.
-UNFINISHED_STEPS = frozenset({"recorded", "surged", "delete-next", "deleted"})
 HISTORY_PREFIX = "history|"
 STATUS_PARTITION = "status|"  # small documents such as the last sweep summary
 _MAX_TICKS = 10**13  # milliseconds; inverted so that a plain RowKey scan is newest first
-
-
-class State(StrEnum):
-    PLANNED = "planned"  # observe mode: what would be done
-    RUNNING = "running"  # claimed by a worker, steps under way
-    VERIFYING = "verifying"  # the write is done, Azure has not shown the result yet
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-    HELD = "held"  # a guardrail or the rule itself said no; `reason` says why
-    RESOLVED = "resolved"  # the finding went away
-
-    @property
-    def active(self) -> bool:
-        return self in (State.RUNNING, State.VERIFYING)
+_JSON_FIELDS = frozenset({"instance_ids", "runs", "params", "intent"})
+_TIME_FIELDS = frozenset({"next_attempt_at", "lease_until", "verify_until", "created_at", "updated_at", "notified_at"})
+_INT_FIELDS = frozenset({"attempts", "capacity_target"})
 
 
 class LedgerConflict(Exception):
@@ -51,13 +37,6 @@ class LedgerConflict(Exception):
 
 class LedgerUnavailable(Exception):
     """Table Storage could not be reached or refused the request; nothing was recorded."""
-
-
-def scale_set_key(scale_set_id: str) -> str:
-    ids = parse_resource_id(scale_set_id)
-    return "|".join(
-        (ids.get("subscriptions", ""), ids.get("resourcegroups", ""), ids.get("virtualmachinescalesets", ""))
-    ).lower()
 
 
 def _utc(value: Any) -> datetime | None:
@@ -79,143 +58,49 @@ def _utc(value: Any) -> datetime | None:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
-@dataclass
-class Record:
-    """The live state of one finding on one target: what was decided, done, and when to try again."""
-
-    scale_set_id: str
-    finding_code: str
-    target: str = SCALE_SET_TARGET
-    action: str = "none"
-    state: State = State.PLANNED
-    reason: str = ""
-    reason_code: str = ""  # short machine code of `reason` (storm-brake, cooldown, ...) for metrics/KQL
-    severity: str = "info"
-    summary: str = ""
-    instance_ids: list[str] = field(default_factory=list)
-    params: dict[str, Any] = field(default_factory=dict)
-    attempts: int = 0
-    next_attempt_at: datetime | None = None
-    last_error: str = ""
-    capacity_target: int | None = None
-    step: str = ""
-    mode: str = "observe"
-    correlation_id: str = ""
-    lease_until: datetime | None = None
-    runs: list[str] = field(default_factory=list)  # ISO times of recent executions (rate budgets)
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    notified_state: str = ""
-    notified_at: datetime | None = None
-    etag: str | None = None
-
-    @property
-    def partition_key(self) -> str:
-        return scale_set_key(self.scale_set_id)
-
-    @property
-    def row_key(self) -> str:
-        return f"{self.finding_code}|{self.target}"
-
-    @property
-    def scale_set_name(self) -> str:
-        return parse_resource_id(self.scale_set_id).get("virtualmachinescalesets", "")
-
-    @property
-    def resource_group(self) -> str:
-        return parse_resource_id(self.scale_set_id).get("resourcegroups", "")
-
-    @property
-    def unfinished(self) -> bool:
-        """Half-way through a replacement (deleted, capacity not restored yet): must be driven to the end,
-        even after a failure and even when the finding that started it has gone."""
-        return self.step in UNFINISHED_STEPS and self.state in (State.RUNNING, State.FAILED)
-
-    def evolve(self, **changes: Any) -> Record:
-        return replace(self, **changes)
-
-    def to_entity(self) -> dict[str, Any]:
-        entity: dict[str, Any] = {"PartitionKey": self.partition_key, "RowKey": self.row_key}
-        for f in fields(self):
-            if f.name == "etag":
-                continue
-            value = getattr(self, f.name)
-            if isinstance(value, (list, dict)):
-                value = json.dumps(value, separators=(",", ":"), sort_keys=True)
-            elif isinstance(value, StrEnum):
-                value = value.value
-            if value is None:
-                continue  # Table Storage has no null: an absent property reads back as None
-            entity[_camel(f.name)] = value
-        return entity
-
-    @classmethod
-    def from_entity(cls, entity: Any) -> Record:
-        data: dict[str, Any] = {}
-        for f in fields(cls):
-            if f.name == "etag":
-                continue
-            raw = entity.get(_camel(f.name))
-            if raw is None:
-                continue
-            if f.name in ("instance_ids", "runs", "params"):
-                raw = json.loads(raw) if isinstance(raw, str) and raw else raw
-            elif f.name == "state":
-                raw = State(raw)
-            elif f.name in ("next_attempt_at", "lease_until", "created_at", "updated_at", "notified_at"):
-                raw = _utc(raw)
-            elif f.name in ("attempts", "capacity_target"):
-                raw = int(raw)
-            data[f.name] = raw
-        metadata = getattr(entity, "metadata", None) or {}
-        return cls(**data, etag=metadata.get("etag"))
-
-
-@dataclass(frozen=True)
-class Event:
-    """One history row: a state change of a record, with its reason."""
-
-    at: datetime
-    scale_set_id: str
-    finding_code: str
-    target: str
-    action: str
-    state: str
-    previous_state: str
-    reason: str
-    reason_code: str
-    attempts: int
-    instance_ids: tuple[str, ...]
-    mode: str
-    correlation_id: str
-    severity: str
-    summary: str
-    last_error: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "at": iso(self.at),
-            "scaleSetId": self.scale_set_id,
-            "findingCode": self.finding_code,
-            "target": self.target,
-            "action": self.action,
-            "state": self.state,
-            "previousState": self.previous_state,
-            "reason": self.reason,
-            "reasonCode": self.reason_code,
-            "attempts": self.attempts,
-            "instanceIds": list(self.instance_ids),
-            "mode": self.mode,
-            "correlationId": self.correlation_id,
-            "severity": self.severity,
-            "summary": self.summary,
-            "lastError": self.last_error,
-        }
-
-
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(part.title() for part in rest)
+
+
+def to_entity(record: Record) -> dict[str, Any]:
+    """A record as a Table Storage entity (lists and dicts as JSON; no property for None)."""
+    entity: dict[str, Any] = {"PartitionKey": record.partition_key, "RowKey": record.row_key}
+    for f in fields(record):
+        if f.name == "etag":
+            continue
+        value = getattr(record, f.name)
+        if isinstance(value, (list, dict)):
+            value = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        elif isinstance(value, StrEnum):
+            value = value.value
+        if value is None:
+            continue  # Table Storage has no null: an absent property reads back as None
+        entity[_camel(f.name)] = value
+    return entity
+
+
+def from_entity(entity: Any) -> Record:
+    data: dict[str, Any] = {}
+    for f in fields(Record):
+        if f.name == "etag":
+            continue
+        raw = entity.get(_camel(f.name))
+        if raw is None:
+            continue
+        if f.name in _JSON_FIELDS:
+            raw = json.loads(raw) if isinstance(raw, str) and raw else raw
+        elif f.name == "state":
+            raw = State(raw)
+        elif f.name == "step":
+            raw = Step.parse(str(raw))
+        elif f.name in _TIME_FIELDS:
+            raw = _utc(raw)
+        elif f.name in _INT_FIELDS:
+            raw = int(raw)
+        data[f.name] = raw
+    metadata = getattr(entity, "metadata", None) or {}
+    return Record(**data, etag=metadata.get("etag"))
 
 
 def _odata_quote(value: str) -> str:
@@ -276,11 +161,11 @@ class Ledger:
             return None
         except Exception as exc:
             raise _translate(exc) from exc
-        return Record.from_entity(entity)
+        return from_entity(entity)
 
     def records_for(self, scale_set_id: str) -> list[Record]:
         query = f"PartitionKey eq {_odata_quote(scale_set_key(scale_set_id))}"
-        return [Record.from_entity(e) for e in self._query(query)]
+        return [from_entity(e) for e in self._query(query)]
 
     def records_by_scale_set(self, subscription_id: str) -> dict[str, list[Record]]:
         """Every live record of a subscription in one paged query, keyed by `scale_set_key` (a sweep reads
@@ -291,17 +176,17 @@ class Ledger:
         )
         grouped: dict[str, list[Record]] = {}
         for entity in self._query(query):
-            grouped.setdefault(str(entity["PartitionKey"]), []).append(Record.from_entity(entity))
+            grouped.setdefault(str(entity["PartitionKey"]), []).append(from_entity(entity))
         return grouped
 
     def active_records(self) -> list[Record]:
         """Records some worker left running/verifying (anywhere in the subscription)."""
         query = f"state eq '{State.RUNNING.value}' or state eq '{State.VERIFYING.value}'"
-        return [Record.from_entity(e) for e in self._query(query) if not e["PartitionKey"].startswith(HISTORY_PREFIX)]
+        return [from_entity(e) for e in self._query(query) if not e["PartitionKey"].startswith(HISTORY_PREFIX)]
 
     def all_records(self) -> list[Record]:
         return [
-            Record.from_entity(e)
+            from_entity(e)
             for e in self._query(None)
             if not str(e["PartitionKey"]).startswith((HISTORY_PREFIX, STATUS_PARTITION))
         ]
@@ -328,7 +213,7 @@ class Ledger:
 
     def create(self, record: Record, *, previous_state: str = "") -> Record:
         """Insert a new record; LedgerConflict if another worker created it first."""
-        entity = record.to_entity()
+        entity = to_entity(record)
         metadata = self._guard(lambda: self._table.create_entity(entity))
         saved = record.evolve(etag=metadata.get("etag"))
         self._append_history(saved, previous_state)
@@ -341,7 +226,7 @@ class Ledger:
 
         if record.etag is None:
             raise ValueError("update needs the etag of the record as read")
-        entity = record.to_entity()
+        entity = to_entity(record)
         metadata = self._guard(
             lambda: self._table.update_entity(
                 entity, mode=UpdateMode.REPLACE, etag=record.etag, match_condition=MatchConditions.IfNotModified
@@ -390,7 +275,7 @@ class Ledger:
             # History is a view; losing one row must not undo or block the record it describes.
             log.error("could not append history for %s %s: %s", record.scale_set_id, record.row_key, exc)
 
-    def history(self, scale_set: str | None = None, limit: int = 100) -> list[Event]:
+    def history(self, scale_set: str | None = None, limit: int = 100) -> list[HistoryEntry]:
         if scale_set:
             query = f"ScaleSetName eq {_odata_quote(scale_set.lower())}"
         else:
@@ -400,8 +285,8 @@ class Ledger:
         return events[:limit]
 
     @staticmethod
-    def _event(entity: Any) -> Event:
-        return Event(
+    def _event(entity: Any) -> HistoryEntry:
+        return HistoryEntry(
             at=_utc(entity.get("At")) or datetime.fromtimestamp(0, UTC),
             scale_set_id=entity.get("ScaleSetId", ""),
             finding_code=entity.get("FindingCode", ""),
@@ -464,3 +349,20 @@ def open_ledger(settings: Any) -> Ledger:
             "or AzureWebJobsStorage__accountName (managed identity)"
         )
     return ledger
+
+
+__all__ = [
+    "HISTORY_PREFIX",
+    "SCALE_SET_TARGET",
+    "HistoryEntry",
+    "Ledger",
+    "LedgerConflict",
+    "LedgerUnavailable",
+    "Record",
+    "State",
+    "Step",
+    "from_entity",
+    "open_ledger",
+    "scale_set_key",
+    "to_entity",
+]

@@ -7,14 +7,13 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from ..model import ActionCode, Finding, ScaleSetSnapshot
+from ..model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot
+from ..ownership import Owner
 from ..settings import Settings
 from . import guardrails
+from .actions import PER_INSTANCE_ACTIONS
 from .guardrails import INSTANCE_ACTIONS, Hold, SweepBudget
-from .ledger import SCALE_SET_TARGET, Record
-
-# Each of these acts on instances one by one, with its own attempts and backoff per instance.
-PER_INSTANCE_ACTIONS = frozenset({ActionCode.REPAIR_INSTANCES, ActionCode.RETRY_DELETE})
+from .record import SCALE_SET_TARGET, Record
 
 
 class Verdict(StrEnum):
@@ -79,10 +78,11 @@ def plan(
     now: datetime,
     budget: SweepBudget,
     correlation_id: str,
+    owner: Owner | None = None,
 ) -> list[Decision]:
     """Decide, finding by finding (most severe first), under every guardrail."""
     record_list = list(records.values())
-    out_of_scope = guardrails.scope(snapshot, settings)
+    out_of_scope = guardrails.ownership(owner, settings) or guardrails.scope(snapshot, settings)
     brake = guardrails.storm_brake(snapshot, settings)
     cool = guardrails.cooldown(record_list, settings, now, correlation_id)
     allowance = guardrails.disruption_budget(snapshot, settings) - guardrails.in_flight(snapshot, record_list)
@@ -110,7 +110,9 @@ def plan(
             record = records.get(key)
             if record is not None and (record.state.active or record.unfinished):
                 decisions.append(
-                    Decision(finding, proposed.code, target, ids, Verdict.BUSY, "already in progress", "in-progress")
+                    Decision(
+                        finding, proposed.code, target, ids, Verdict.BUSY, "already in progress", ReasonCode.IN_PROGRESS
+                    )
                 )
                 continue
             hold: Hold | None = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -45,6 +46,8 @@ class Rig:
             notifier=notifier,
             clock=self.clock,
             on_checkpoint=on_checkpoint,
+            sleep=lambda seconds: None,  # prompt retries do not wait in tests; the emulator answers at once
+            rng=random.Random(7),
         )
 
     def sweep(self, target: Target | None = None, **overrides: Any) -> SweepResult:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from autoheal.remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable, Record, State
+from autoheal.remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable, Record, State, Step
 from tests.azurite import connection_string, free_port
 
 VMSS = (
@@ -53,10 +53,10 @@ def test_missing_record_is_none(ledger):
 
 def test_update_with_stale_etag_conflicts(ledger):
     first = ledger.create(record())
-    ledger.update(first.evolve(step="deleted"), previous_state="running")
+    ledger.update(first.evolve(step=Step.DELETING), previous_state="running")
     with pytest.raises(LedgerConflict):
-        ledger.update(first.evolve(step="restored"), previous_state="running")
-    assert ledger.get(VMSS, "provisioning-failed").step == "deleted"
+        ledger.update(first.evolve(step=Step.RESTORED), previous_state="running")
+    assert ledger.get(VMSS, "provisioning-failed").step is Step.DELETING
 
 
 def test_duplicate_create_conflicts(ledger):

@@ -111,7 +111,7 @@ def test_replace_failed_instances_restores_the_recorded_capacity(make_rig, mode)
     record = rig.record("a", "provisioning-failed")
     assert record.capacity_target == 4 and record.step == "restored"
     ops = rig.ops()
-    assert ops["VirtualMachineScaleSets_ScaleOut"] == 1
+    assert ops["VirtualMachineScaleSets_Update"] == 1  # PATCH sku.capacity back to the recorded target
     assert ops.get("VirtualMachineScaleSets_DeleteInstances", 0) + ops.get("VirtualMachines_Delete", 0) == 1
 
 
@@ -182,7 +182,7 @@ def test_repair_instances_replace_deletes_and_restores(make_rig):
     assert action["state"] == "succeeded"
     ids = [vm["instanceId"] for vm in rig.emu.instances(RG, "a")]
     assert "3" not in ids and len(ids) == 4
-    assert rig.ops()["VirtualMachineScaleSets_ScaleOut"] == 1
+    assert rig.ops()["VirtualMachineScaleSets_Update"] == 1
 
 
 def test_retry_delete_removes_what_resilient_delete_gave_up_on(make_rig):
@@ -199,7 +199,7 @@ def test_retry_delete_removes_what_resilient_delete_gave_up_on(make_rig):
     action = only_action(rig.sweep(), "delete-failed", "3")
     assert (action["code"], action["state"]) == ("retry-delete", "succeeded")
     assert "3" not in [vm["instanceId"] for vm in rig.emu.instances(RG, "a")]
-    assert "VirtualMachineScaleSets_ScaleOut" not in rig.ops()  # a delete leftover is not replaced
+    assert "VirtualMachineScaleSets_Update" not in rig.ops()  # a delete leftover is not replaced
 
 
 def test_set_grace_period_when_a_target_is_configured(make_rig):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from datetime import timedelta
 
 import pytest
 
@@ -85,7 +86,7 @@ def test_capacity_floor_creates_the_replacement_first(make_rig):
     assert record.params["surge"] == "capacity 1 - 1 < floor 1"
     assert rig.emu.scale_set(RG, "solo")["sku"]["capacity"] == 1
     ops = rig.ops()
-    assert ops["VirtualMachineScaleSets_ScaleOut"] == 1 and ops["VirtualMachineScaleSets_DeleteInstances"] == 1
+    assert ops["VirtualMachineScaleSets_Update"] == 1 and ops["VirtualMachineScaleSets_DeleteInstances"] == 1
     assert [vm["properties"]["provisioningState"] for vm in rig.emu.instances(RG, "solo")] == ["Succeeded"]
 
 
@@ -137,25 +138,25 @@ def test_two_sweeps_racing_act_once(make_rig, gateway_for):
     assert errors == []
     ops = rig.ops()
     assert ops["VirtualMachineScaleSets_DeleteInstances"] == 1
-    assert ops["VirtualMachineScaleSets_ScaleOut"] == 1
+    assert ops["VirtualMachineScaleSets_Update"] == 1  # the capacity restore (PATCH sku.capacity)
     assert rig.record("a", "provisioning-failed").state is State.SUCCEEDED
 
 
-def test_crash_between_delete_and_scale_out_resumes_without_a_second_delete(make_rig):
+def test_crash_after_the_delete_checkpoint_resumes_without_a_second_delete(make_rig):
     rig = make_rig(quiet("a", capacity=3, failed={2: "VMExtensionProvisioningError"}))
 
     def crash(step: str) -> None:
-        if step == "deleted":
+        if step == "deleting":
             raise SimulatedCrash
 
     with pytest.raises(SimulatedCrash):
         rig.engine(on_checkpoint=crash, sweep_concurrency=1).sweep()
     record = rig.record("a", "provisioning-failed")
-    assert (record.state, record.step, record.capacity_target) == (State.RUNNING, "deleted", 3)
+    assert (record.state, record.step, record.capacity_target) == (State.RUNNING, "deleting", 3)
     assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 2
 
     rig.sweep()  # the dead worker's lease has not expired: nobody touches it
-    assert "VirtualMachineScaleSets_ScaleOut" not in rig.ops()
+    assert "VirtualMachineScaleSets_Update" not in rig.ops()
 
     rig.advance(minutes=31)
     rig.sweep()
@@ -163,27 +164,99 @@ def test_crash_between_delete_and_scale_out_resumes_without_a_second_delete(make
     assert record.state is State.SUCCEEDED
     assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 3
     ops = rig.ops()
-    assert ops["VirtualMachineScaleSets_DeleteInstances"] == 1 and ops["VirtualMachineScaleSets_ScaleOut"] == 1
+    assert ops["VirtualMachineScaleSets_DeleteInstances"] == 1 and ops["VirtualMachineScaleSets_Update"] == 1
+    resumes = [e for e in rig.ledger.history("a") if e.reason_code == "resumed"]
+    assert len(resumes) == 1 and resumes[0].reason.startswith("resumed by run ")
 
 
-def test_conflict_on_scale_out_is_finished_by_a_later_run(make_rig):
+def test_crash_after_azure_accepted_the_delete_never_deletes_twice(make_rig):
+    """Issue 11, defect 1: the process dies after Azure accepted the delete of a failed instance but before
+    the `deleting` checkpoint, while the delete is still running. The resumed run finds the instance
+    Deleting under our intent, waits for it, then restores capacity: one delete, capacity back."""
+    rig = make_rig(quiet("a", capacity=3, failed={2: "VMExtensionProvisioningError"}))
+    rig.emu.clock.freeze()
+    real_delete = rig.gateway.delete_instances
+
+    def accepted_then_dead(snapshot, instance_ids, *, force=True):
+        # Azure accepts the delete (202) and the process dies before the LRO ends and before any checkpoint.
+        rig.gateway.client.virtual_machine_scale_sets.begin_delete_instances(
+            snapshot.resource_group,
+            snapshot.name,
+            {"instanceIds": list(instance_ids)},
+            force_deletion=force,
+            polling=False,
+        )
+        raise SimulatedCrash
+
+    rig.gateway.delete_instances = accepted_then_dead  # type: ignore[method-assign]
+    with pytest.raises(SimulatedCrash):
+        rig.engine(sweep_concurrency=1).sweep()
+    rig.gateway.delete_instances = real_delete  # type: ignore[method-assign]
+    record = rig.record("a", "provisioning-failed")
+    assert (record.state, record.step) == (State.RUNNING, "delete-intent")
+    assert [vm["properties"]["provisioningState"] for vm in rig.emu.instances(RG, "a")][2] == "Deleting"
+
+    rig.offset += timedelta(minutes=31)  # our lease expires; Azure's clock stands still: the delete still runs
+    rig.sweep()
+    record = rig.record("a", "provisioning-failed")
+    assert (record.state, record.step, record.reason_code) == (State.VERIFYING, "deleting", "waiting-for-delete")
+    assert rig.ops()["VirtualMachineScaleSets_DeleteInstances"] == 1
+
+    rig.advance(minutes=2)  # Azure finishes the delete
+    rig.sweep()
+    record = rig.record("a", "provisioning-failed")
+    assert record.state is State.SUCCEEDED, record.reason
+    assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 3
+    assert rig.ops()["VirtualMachineScaleSets_DeleteInstances"] == 1
+    assert any(e.reason_code == "resumed" for e in rig.ledger.history("a"))
+
+
+def test_a_conflicting_restore_is_retried_within_the_run(make_rig):
     rig = make_rig(
         quiet("a", capacity=3, failed={2: "VMExtensionProvisioningError"}),
         faults={
             "injections": [
-                {"method": "POST", "pathContains": "scaleOut", "status": 409, "code": "OperationNotAllowed", "count": 1}
+                {
+                    "method": "PATCH",
+                    "pathContains": "virtualMachineScaleSets/a",
+                    "status": 409,
+                    "code": "Conflict",
+                    "count": 2,
+                }
             ]
         },
     )
     action = actions_by(rig.sweep())[("a", "provisioning-failed", "*")]
-    assert action["state"] == "failed" and "OperationNotAllowed" in rig.record("a", "provisioning-failed").last_error
-    assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 2
-    rig.sweep()  # inside the backoff and the finding itself is gone: the record is kept, not resolved
-    assert rig.record("a", "provisioning-failed").state is State.FAILED
-    rig.advance(minutes=10, seconds=1)
+    assert action["state"] == "succeeded"
+    assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 3
+    assert rig.ops()["VirtualMachineScaleSets_DeleteInstances"] == 1
+
+
+def test_capacity_owed_is_a_debt_the_next_run_pays_first(make_rig):
+    """Issue 11, defect 2: the restore keeps conflicting with other writers for longer than the in-run
+    retries; the record stays a live debt (not a failure waiting out a 10-minute backoff), and the very next
+    run pays it."""
+    rig = make_rig(
+        quiet("a", capacity=3, failed={2: "VMExtensionProvisioningError"}),
+        faults={
+            "injections": [
+                {
+                    "method": "PATCH",
+                    "pathContains": "virtualMachineScaleSets/a",
+                    "status": 409,
+                    "code": "Conflict",
+                    "count": 7,
+                }
+            ]
+        },
+    )
     rig.sweep()
     record = rig.record("a", "provisioning-failed")
-    assert (record.state, record.attempts) == (State.SUCCEEDED, 2)
+    assert (record.state, record.reason_code) == (State.VERIFYING, "capacity-owed")
+    assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 2
+    rig.sweep()  # no clock advance: the debt does not wait for a backoff
+    record = rig.record("a", "provisioning-failed")
+    assert record.state is State.SUCCEEDED, record.reason
     assert rig.emu.scale_set(RG, "a")["sku"]["capacity"] == 3
     assert rig.ops()["VirtualMachineScaleSets_DeleteInstances"] == 1
 
@@ -269,11 +342,11 @@ def test_create_faults_follow_backoff_and_attempt_limit(make_rig):
     final = rig.record("a", "create-timed-out")
     assert (final.state, final.reason_code) == (State.FAILED, "attempt-budget")
     assert "gave up after 5 attempts" in final.reason
-    scale_outs = rig.ops()["VirtualMachineScaleSets_ScaleOut"]
-    assert scale_outs == 5
+    restores = rig.ops()["VirtualMachineScaleSets_Update"]
+    assert restores == 5
     rig.advance(hours=5)
     rig.sweep()
-    assert rig.ops()["VirtualMachineScaleSets_ScaleOut"] == scale_outs
+    assert rig.ops()["VirtualMachineScaleSets_Update"] == restores
 
 
 def test_delete_faults_follow_backoff_and_attempt_limit(make_rig):

@@ -1,0 +1,288 @@
+"""Every change of a record's state, as a pure function of (record, decision or outcome, now, settings).
+
+The engine only loads records, calls these, saves what they return (with the ETag it read, so two workers
+never both win), and collects the changes for notification. Nothing here reads a clock, talks to Azure or
+to the ledger: each edge — a crash at a step, a preemption, a conflict, a lease that expired, an attempt
+budget spent — is a unit test on plain data (`tests/unit/test_transitions.py`).
+
+Each function returns the record to save, or None when nothing changes. `Change.history` says whether
+the save is a state change worth a history row.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from ..gateway.errors import RETRY_SOON, ErrorClass
+from ..model import ActionCode, ReasonCode, iso
+from ..settings import Settings
+from .record import Record, State, Step
+
+# A new episode of the same finding on the same target starts its attempts afresh after this long.
+EPISODE_RESET = timedelta(hours=24)
+RATE_WINDOW = timedelta(hours=24)
+# A preempted or conflicting write is retried soon, not after the action backoff.
+RETRY_SOON_AFTER = (timedelta(seconds=30), timedelta(seconds=90))
+# Standing refusals (403, quota, a scale set being deleted) are looked at again after this long.
+REFUSAL_RECHECK = timedelta(hours=6)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What an executor reports: the state it reached and why."""
+
+    state: State  # succeeded | verifying | failed | held
+    reason: str
+    reason_code: str = ""
+    error: str = ""
+    error_class: ErrorClass | None = None
+
+
+@dataclass(frozen=True)
+class Save:
+    """A record to save, and whether the save is a state change for the history."""
+
+    record: Record
+    previous_state: str
+    history: bool = True
+
+
+def _parse(moment: str) -> datetime:
+    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+
+
+def recent_runs(record: Record | None, now: datetime) -> list[str]:
+    if record is None:
+        return []
+    return [r for r in record.runs if now - _parse(r) < RATE_WINDOW]
+
+
+def next_attempt_at(attempts: int, settings: Settings, now: datetime) -> datetime:
+    return now + settings.backoff_base * (2 ** max(0, attempts - 1))
+
+
+def _stale(record: Record, now: datetime) -> bool:
+    return record.updated_at is not None and now - record.updated_at >= EPISODE_RESET
+
+
+def _soon(now: datetime, rng: random.Random | None) -> datetime:
+    low, high = RETRY_SOON_AFTER
+    spread = (high - low).total_seconds()
+    return now + low + timedelta(seconds=(rng or random).random() * spread)
+
+
+# -- decisions without a write ------------------------------------------------------------------------------
+
+
+def decide(
+    existing: Record | None,
+    base: Record,
+    *,
+    state: State,
+    reason: str,
+    reason_code: str,
+    now: datetime,
+    fields: dict[str, Any],
+) -> Save | None:
+    """A planned (observe mode), held or finally failed decision. Unchanged decisions save nothing; the same
+    decision with a new detail (a later "until" time) is refreshed quietly, without a history row."""
+    if (
+        existing is not None
+        and existing.state is state
+        and existing.reason_code == reason_code
+        and existing.action == fields.get("action")
+        and existing.instance_ids == fields.get("instance_ids")
+    ):
+        if existing.reason == reason:
+            return None
+        return Save(existing.evolve(reason=reason, updated_at=now), existing.state.value, history=False)
+    previous = existing.state.value if existing is not None else ""
+    changes = dict(fields)
+    if existing is not None and state is State.FAILED:
+        changes["attempts"] = existing.attempts
+    record = base.evolve(state=state, reason=reason, reason_code=reason_code, updated_at=now, **changes)
+    return Save(record, previous)
+
+
+# -- starting, resuming and continuing an action ------------------------------------------------------------
+
+
+def claim(
+    existing: Record | None,
+    base: Record,
+    *,
+    action: ActionCode,
+    now: datetime,
+    settings: Settings,
+    run_id: str,
+    fields: dict[str, Any],
+) -> Save:
+    """A worker takes the action: RUNNING under a lease, one more attempt, the run counted for rate budgets.
+    Attempts count across holds and successes (a replacement that keeps failing is one episode); they start
+    afresh only when the finding went away or the last word on it is a day old."""
+    attempts = base.attempts
+    if existing is not None and (
+        existing.state is State.RESOLVED
+        or (existing.updated_at is not None and now - existing.updated_at >= EPISODE_RESET)
+    ):
+        attempts = 0
+    record = base.evolve(
+        state=State.RUNNING,
+        step=Step.CLAIMED,
+        intent={},
+        reason=f"{action.value} started",
+        reason_code=ReasonCode.NONE.value,
+        attempts=attempts + 1,
+        lease_until=now + settings.action_lease,
+        verify_until=None,
+        runs=[*recent_runs(existing, now), iso(now)],
+        correlation_id=run_id,
+        updated_at=now,
+        last_error="",
+        next_attempt_at=None,
+        capacity_target=None,
+        **fields,
+    )
+    return Save(record, existing.state.value if existing is not None else "")
+
+
+def resume(record: Record, *, now: datetime, settings: Settings, run_id: str) -> Save | None:
+    """Take over a RUNNING record whose worker's lease expired (the worker died or hung): a state change with
+    its own history row, so every resume is visible. None while the lease still holds."""
+    if record.state is not State.RUNNING:
+        return None
+    if record.lease_until is not None and now < record.lease_until:
+        return None
+    lease = iso(record.lease_until, seconds=True) if record.lease_until else "no lease"
+    step = record.step.value or "the start"
+    resumed = record.evolve(
+        lease_until=now + settings.action_lease,
+        updated_at=now,
+        correlation_id=run_id,
+        reason=f"resumed by run {run_id[:12]} after lease {lease} (run {record.correlation_id[:12]}) at step {step}",
+        reason_code=ReasonCode.RESUMED.value,
+    )
+    return Save(resumed, State.RUNNING.value, history=True)
+
+
+def continue_verifying(record: Record, *, now: datetime, settings: Settings, run_id: str) -> Save | None:
+    """Take a VERIFYING record to look again (and, for a replacement, to pay what it owes). Claimed under a
+    lease like any run, so only one worker continues it; quiet: no history row for a look."""
+    if record.state is not State.VERIFYING:
+        return None
+    claimed = record.evolve(
+        state=State.RUNNING, lease_until=now + settings.action_lease, updated_at=now, correlation_id=run_id
+    )
+    return Save(claimed, State.VERIFYING.value, history=False)
+
+
+def retry_unfinished(record: Record, *, now: datetime, settings: Settings, run_id: str) -> Save | None:
+    """A failed replacement half-way through (capacity owed, or raised by a surge): retry its remaining steps
+    when its backoff allows. Never given up silently: the attempt budget ends it with a final error."""
+    if record.state is not State.FAILED or not record.unfinished:
+        return None
+    if record.attempts >= settings.max_attempts:
+        return None
+    if record.next_attempt_at is not None and now < record.next_attempt_at:
+        return None
+    retried = record.evolve(
+        state=State.RUNNING,
+        attempts=record.attempts + 1,
+        lease_until=now + settings.action_lease,
+        updated_at=now,
+        correlation_id=run_id,
+        reason=f"retrying {record.action} from step {record.step.value}",
+        reason_code=ReasonCode.NONE.value,
+    )
+    return Save(retried, State.FAILED.value)
+
+
+# -- the end of a run ---------------------------------------------------------------------------------------
+
+
+def finish(
+    record: Record,
+    outcome: Outcome,
+    *,
+    previous_state: str,
+    now: datetime,
+    settings: Settings,
+    rng: random.Random | None = None,
+) -> Save:
+    """What an executor reported, as the record's next state: success, a look again later, a retry soon
+    (preempted, conflict, throttled), a standing refusal a person must lift, or a failure with backoff."""
+    changes: dict[str, Any] = {
+        "state": outcome.state,
+        "reason": outcome.reason,
+        "reason_code": outcome.reason_code,
+        "updated_at": now,
+        "lease_until": None,
+        "next_attempt_at": None,
+        "last_error": outcome.error or (outcome.reason if outcome.state is State.FAILED else ""),
+    }
+    if outcome.state is State.SUCCEEDED:
+        changes.update(verify_until=None, intent={})
+    elif outcome.state is State.VERIFYING:
+        changes["verify_until"] = record.verify_until or now + settings.action_lease
+    elif outcome.state is State.FAILED:
+        changes.update(_failure(record, outcome, now, settings, rng))
+    return Save(record.evolve(**changes), previous_state)
+
+
+def _failure(
+    record: Record, outcome: Outcome, now: datetime, settings: Settings, rng: random.Random | None
+) -> dict[str, Any]:
+    kind = outcome.error_class
+    if kind in RETRY_SOON:
+        if record.owes_capacity:
+            # The scale set is owed capacity: keep it a live debt that the next run pays first.
+            return {
+                "state": State.VERIFYING,
+                "reason_code": ReasonCode.CAPACITY_OWED.value,
+                "reason": f"capacity restore pending ({kind.value}): {outcome.reason}",
+                "verify_until": record.verify_until or now + settings.action_lease,
+            }
+        # Not our failure: retry soon and do not spend an attempt on it.
+        return {
+            "reason_code": kind.value,
+            "attempts": max(0, record.attempts - 1),
+            "next_attempt_at": _soon(now, rng),
+        }
+    if kind in (ErrorClass.FORBIDDEN, ErrorClass.REFUSED):
+        code = ReasonCode.AUTHORIZATION_FAILED if kind is ErrorClass.FORBIDDEN else ReasonCode.AZURE_REFUSED
+        return {"reason_code": code.value, "next_attempt_at": now + REFUSAL_RECHECK}
+    changes: dict[str, Any] = {"next_attempt_at": next_attempt_at(record.attempts, settings, now)}
+    if record.attempts >= settings.max_attempts:
+        changes["reason"] = f"{outcome.reason}; gave up after {record.attempts} attempts"
+        changes["reason_code"] = ReasonCode.ATTEMPT_BUDGET.value
+    return changes
+
+
+def verification_expired(record: Record, *, now: datetime, settings: Settings) -> Save | None:
+    """A VERIFYING record whose effect never showed: a failure with backoff (an unfinished replacement is then
+    retried from its step; nothing is deleted twice: the intent says what was already asked)."""
+    if record.state is not State.VERIFYING or record.verify_until is None or now < record.verify_until:
+        return None
+    failed = record.evolve(
+        state=State.FAILED,
+        reason=f"{record.action} did not show its effect in time ({record.reason})",
+        reason_code=ReasonCode.VERIFY_TIMEOUT.value,
+        last_error="verification timed out",
+        updated_at=now,
+        verify_until=None,
+        next_attempt_at=next_attempt_at(record.attempts, settings, now),
+    )
+    return Save(failed, State.VERIFYING.value)
+
+
+def resolve(record: Record, *, now: datetime) -> Save | None:
+    """The finding went away: close the record, unless it still owes the scale set something."""
+    if record.state in (State.SUCCEEDED, State.RESOLVED) or record.state.active or record.unfinished:
+        return None
+    resolved = record.evolve(
+        state=State.RESOLVED, reason="the finding is gone", reason_code=ReasonCode.RESOLVED.value, updated_at=now
+    )
+    return Save(resolved, record.state.value)
