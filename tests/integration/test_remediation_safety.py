@@ -363,3 +363,42 @@ def test_delete_faults_follow_backoff_and_attempt_limit(make_rig):
     assert (final.state, final.attempts, final.reason_code) == (State.FAILED, 5, "attempt-budget")
     assert "InternalExecutionError" in final.last_error
     assert rig.ops()["VirtualMachineScaleSets_DeleteInstances"] == 5
+
+
+def test_a_node_pool_owned_by_aks_is_diagnosed_and_left_alone(make_rig):
+    rig = make_rig(
+        fleetgen.scale_set(
+            "aks-pool1-12345678-vmss",
+            resource_group="MC_rg-aks_prod-aks_westeurope",
+            capacity=3,
+            failed={1: "VMExtensionProvisioningError"},
+            tags={"aks-managed-poolName": "pool1", "aks-managed-orchestrator": "Kubernetes:1.30.3"},
+        )
+    )
+    result = rig.sweep()
+    assert {f.code.value for f in result.results[0].findings} >= {"provisioning-failed", "repairs-disabled"}
+    owner = result.results[0].owner
+    assert owner is not None and (owner.key, owner.name) == ("aks", "prod-aks")
+    for action in result.results[0].actions():
+        if action["code"] == "none":
+            continue
+        assert (action["state"], action["reasonCode"]) == ("held", "owned-by-service"), action
+        assert "AKS cluster prod-aks" in action["reason"] and "az aks nodepool" in action["reason"]
+    assert rig.writes() == 0
+
+
+def test_an_owner_can_be_opted_back_in(make_rig):
+    rig = make_rig(
+        fleetgen.scale_set(
+            "aks-pool1-vmss",
+            capacity=3,
+            automatic_repairs=True,
+            resilient_creation=True,
+            resilient_deletion=True,
+            failed={1: "VMExtensionProvisioningError"},
+            tags={"aks-managed-poolName": "pool1"},
+        ),
+        allowed_owners=("aks",),
+    )
+    action = actions_by(rig.sweep())[("aks-pool1-vmss", "provisioning-failed", "*")]
+    assert action["state"] == "succeeded"
