@@ -411,19 +411,21 @@ class ComputeGateway:
         path = f"{self._scale_set_path(resource_group, name)}/virtualMachines/{instance_id}"
         return self._get_json(path, {"$expand": "resiliencyView"})
 
-    def snapshot(self, resource: Mapping[str, Any]) -> ScaleSetSnapshot:
+    def snapshot(self, resource: Mapping[str, Any], *, instance_view: bool = True) -> ScaleSetSnapshot:
         """Instance view + instance list of a scale set already read (e.g. from `list_scale_sets`).
 
         Flexible scale sets have no scale-set instance view (Azure answers 400), so only their VMs are read.
+        `instance_view=False` skips it for Uniform too: an executor that only needs capacity and instances
+        saves a VMSS High Cost Get token of the scale set's small per-resource bucket (10/min).
         """
         ids = parse_resource_id(str(resource.get("id") or ""))
-        instance_view = None
-        if not _is_flexible(resource):
-            instance_view = self.get_instance_view(ids["resourcegroups"], ids["virtualmachinescalesets"])
+        view = None
+        if instance_view and not _is_flexible(resource):
+            view = self.get_instance_view(ids["resourcegroups"], ids["virtualmachinescalesets"])
         instances = self.list_instances(resource)
         if _is_flexible(resource) and _resilient_delete(resource):
             instances = [self._with_deletion_status(ids, vm) for vm in instances]
-        return parse_scale_set(resource, instance_view, instances, read_at=self._clock())
+        return parse_scale_set(resource, view, instances, read_at=self._clock())
 
     def _with_deletion_status(self, ids: Mapping[str, str], vm: dict[str, Any]) -> dict[str, Any]:
         """A Flexible VM's list entry has no resilientVMDeletionStatus: read it for delete suspects only
@@ -442,9 +444,9 @@ class ComputeGateway:
             vm = {**vm, "properties": {**(vm.get("properties") or {}), "resilientVMDeletionStatus": status}}
         return vm
 
-    def snapshot_by_name(self, resource_group: str, name: str) -> ScaleSetSnapshot:
-        """A fresh read of everything (re-read before acting)."""
-        return self.snapshot(self.get_scale_set(resource_group, name))
+    def snapshot_by_name(self, resource_group: str, name: str, *, instance_view: bool = True) -> ScaleSetSnapshot:
+        """A fresh read (re-read before acting): the scale set, its instance view unless skipped, its instances."""
+        return self.snapshot(self.get_scale_set(resource_group, name), instance_view=instance_view)
 
     # -- writes -----------------------------------------------------------------------------------------
 

@@ -47,9 +47,12 @@ class ActionContext:
     def step(self) -> Step:
         return self.record.step
 
-    def fresh(self) -> ScaleSetSnapshot:
-        """Re-read the scale set from ARM: never act on what an earlier read (or Resource Graph) said."""
-        snap = self.gateway.snapshot_by_name(self.record.resource_group, self.record.scale_set_name)
+    def fresh(self, *, instance_view: bool = True) -> ScaleSetSnapshot:
+        """Re-read the scale set from ARM: never act on what an earlier read (or Resource Graph) said.
+        Instance actions skip the scale-set instance view (they need capacity and instances only)."""
+        snap = self.gateway.snapshot_by_name(
+            self.record.resource_group, self.record.scale_set_name, instance_view=instance_view
+        )
         self.reads.append(snap)
         return snap
 

@@ -26,7 +26,7 @@ def repair_instances(ctx: ActionContext) -> Outcome:
     instance_id = ctx.record.target
     if repair == "Replace":
         return replace(ctx, [instance_id], still_doomed=_still_unhealthy)
-    snap = ctx.fresh()
+    snap = ctx.fresh(instance_view=False)
     instance = snap.instance(instance_id)
     if instance is None:
         return succeeded(f"instance {instance_id} no longer exists")
@@ -43,7 +43,7 @@ def repair_instances(ctx: ActionContext) -> Outcome:
 
 
 def verify_instance_operation(ctx: ActionContext) -> Outcome:
-    instance = ctx.fresh().instance(ctx.record.target)
+    instance = ctx.fresh(instance_view=False).instance(ctx.record.target)
     repair = str(ctx.params.get("repairAction", "repair"))
     if instance is None:
         return succeeded(f"instance {ctx.record.target} no longer exists")
@@ -56,7 +56,7 @@ def verify_instance_operation(ctx: ActionContext) -> Outcome:
 
 def retry_delete(ctx: ActionContext) -> Outcome:
     instance_id = ctx.record.target
-    snap = ctx.fresh()
+    snap = ctx.fresh(instance_view=False)
     instance = snap.instance(instance_id)
     if instance is None:
         return succeeded(f"instance {instance_id} is gone")
@@ -77,7 +77,7 @@ def retry_delete(ctx: ActionContext) -> Outcome:
 
 
 def verify_deleted(ctx: ActionContext) -> Outcome:
-    instance = ctx.fresh().instance(ctx.record.target)
+    instance = ctx.fresh(instance_view=False).instance(ctx.record.target)
     if instance is None:
         return succeeded(f"forced delete of instance {ctx.record.target} completed")
     if is_deleting(instance):

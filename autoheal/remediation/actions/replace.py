@@ -36,7 +36,7 @@ def _failed(instance: Instance) -> bool:
 
 
 def replace(ctx: ActionContext, instance_ids: list[str], still_doomed: Doomed = _failed) -> Outcome:
-    snap = ctx.fresh()
+    snap = ctx.fresh(instance_view=False)
     if ctx.step in (Step.NONE, Step.CLAIMED):
         target = snap.capacity if snap.capacity is not None else len(snap.instances)
         ctx.checkpoint(
@@ -68,12 +68,12 @@ def replace(ctx: ActionContext, instance_ids: list[str], still_doomed: Doomed = 
         wanted = int(ctx.record.intent["capacity"])
         if (snap.capacity or 0) < wanted:
             ctx.write("surge capacity", lambda: ctx.gateway.set_capacity(snap.resource_group, snap.name, wanted))
-            snap = ctx.fresh()
+            snap = ctx.fresh(instance_view=False)
         doomed = [i for i in ctx.record.intent["doomed"] if (inst := snap.instance(i)) and not is_deleting(inst)]
         ctx.checkpoint(Step.DELETE_INTENT, intent=_delete_intent(snap, doomed))
     if ctx.step is Step.DELETE_INTENT:
         _delete_once(ctx, snap)
-        snap = ctx.fresh()
+        snap = ctx.fresh(instance_view=False)
     if ctx.step is Step.DELETING:
         outcome = _wait_until_gone(ctx, snap)
         if outcome is not None:
@@ -134,7 +134,7 @@ def _pay_debt(ctx: ActionContext) -> None:
     target = int(ctx.record.capacity_target or 0)
 
     def attempt() -> str:
-        snap = ctx.fresh()
+        snap = ctx.fresh(instance_view=False)
         plan = restore(
             target=target,
             before_delete=int(intent.get("capacityBeforeDelete") or target),
@@ -151,7 +151,7 @@ def _pay_debt(ctx: ActionContext) -> None:
 
 
 def verify_replacement(ctx: ActionContext) -> Outcome:
-    snap = ctx.fresh()
+    snap = ctx.fresh(instance_view=False)
     before = set(ctx.params.get("before") or [])
     new = [i for i in snap.instances if i.instance_id not in before]
     broken = [i for i in new if i.failed]
