@@ -8,6 +8,7 @@ runs it over many scale sets with bounded concurrency.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import threading
 import time
@@ -20,9 +21,10 @@ from typing import TYPE_CHECKING, Any
 
 from . import telemetry
 from .diagnosis import diagnose
-from .gateway import ArmError, ComputeGateway
+from .gateway import ArmError, BudgetExhausted, ComputeGateway
+from .gateway.compute import DEADLINE
 from .gateway.errors import ErrorClass, missing_action
-from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, parse_resource_id
+from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, iso, parse_resource_id
 from .ownership import Owner, owner_of
 from .remediation import transitions
 from .remediation.actions import ACTIONS, ActionContext
@@ -38,6 +40,8 @@ if TYPE_CHECKING:
 
 log = telemetry.get_logger("autoheal.engine")
 
+# The rotation's position, in the ledger's status documents: coverage continues across sweeps and crashes.
+CURSOR_DOCUMENT = "sweep-cursor"
 # Resource groups' managedBy (who owns a scale set) changes rarely: read once per this many seconds.
 GROUP_OWNERS_TTL = 600.0
 
@@ -67,6 +71,7 @@ class ScaleSetResult:
     error: str | None = None
     transient: bool = False  # the error may go away by itself (throttling, 5xx, the ledger unreachable)
     owner: Owner | None = None  # another Azure service owns this scale set: diagnosed, never changed
+    deferred: bool = False  # not read in this sweep (time slice or Compute budget): the next sweep goes on
 
     @property
     def scale_set_id(self) -> str:
@@ -98,6 +103,40 @@ class SweepResult:
     arm: dict[str, Any]
     notified: int = 0
     error: str | None = None
+    suspects: int = 0
+    coverage: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The order a sweep reads scale sets in: suspects first (capacity owed first), then the rotation."""
+
+    suspects: list[dict[str, Any]]
+    ring: list[dict[str, Any]]
+
+    @property
+    def order(self) -> list[dict[str, Any]]:
+        return [*self.suspects, *self.ring]
+
+
+def schedule(resources: list[dict[str, Any]], known: dict[str, list[Record]], cursor: str) -> Schedule:
+    """Suspects (unfinished ledger work, capacity owed first) then every other scale set, in key order starting
+    just after `cursor` and wrapping around: least recently read first, across sweeps and crashes."""
+    suspects: list[tuple[int, str, dict[str, Any]]] = []
+    ring: list[tuple[str, dict[str, Any]]] = []
+    for resource in resources:
+        key = scale_set_key(str(resource.get("id") or ""))
+        records = known.get(key, [])
+        if _owes(records):
+            suspects.append((0, key, resource))
+        elif any(r.state.active or r.unfinished for r in records):
+            suspects.append((1, key, resource))
+        else:
+            ring.append((key, resource))
+    ring.sort(key=lambda item: item[0])
+    start = next((i for i, (key, _) in enumerate(ring) if key > cursor), 0) if cursor else 0
+    rotated = ring[start:] + ring[:start]
+    return Schedule([r for _, _, r in sorted(suspects, key=lambda s: (s[0], s[1]))], [r for _, r in rotated])
 
 
 def list_targets(gateway: ComputeGateway, target: Target) -> list[dict[str, Any]]:
@@ -152,40 +191,113 @@ class Engine:
 
     # -- entry points -----------------------------------------------------------------------------------
 
-    def sweep(self, target: Target | None = None, *, trigger: str = "sweep", event_id: str = "") -> SweepResult:
-        """Evaluate every scale set in scope; one failing scale set never stops the others. Scale sets that
-        are owed capacity come first."""
+    def sweep(
+        self,
+        target: Target | None = None,
+        *,
+        trigger: str = "sweep",
+        event_id: str = "",
+        slice_seconds: float | None = None,
+    ) -> SweepResult:
+        """Evaluate the scale sets in scope, within Compute's budget and a time slice.
+
+        Order: scale sets owed capacity, then the rest with unfinished work (suspects), then the rotation —
+        from the cursor the last sweep left in the ledger, around the ring of scale sets — so that coverage
+        continues across sweeps and crashes. What does not fit in the slice or the budget is deferred, not
+        failed: the next tick goes on from the new cursor. One failing scale set never stops the others.
+        """
         correlation_id = uuid.uuid4().hex
         started, t0 = self.clock(), time.monotonic()
+        whole_subscription = target is None or (target.resource_group is None and target.scale_set is None)
         budget = SweepBudget(self.settings.max_actions_per_sweep)
+        deadline = t0 + (self.settings.sweep_slice.total_seconds() if slice_seconds is None else slice_seconds)
         with telemetry.span(f"autoheal.{trigger}", correlationId=correlation_id, eventId=event_id) as span:
             resources = list_targets(self.gateway, target or Target())
             known = self._preload_records(resources)
-            if known is not None:
-                resources.sort(key=lambda r: not _owes(known.get(scale_set_key(str(r.get("id") or "")), [])))
-            results = map_concurrently(
-                lambda resource: self.evaluate(
-                    resource,
-                    budget=budget,
-                    correlation_id=correlation_id,
-                    records=None if known is None else known.get(scale_set_key(str(resource.get("id") or "")), []),
-                ),
-                resources,
-                self.settings.sweep_concurrency,
-            )
+            cursor = self._load_cursor() if whole_subscription else None
+            plan_ = schedule(resources, known or {}, cursor.get("cursor", "") if cursor else "")
+            stop = threading.Event()
+
+            def run(resource: dict[str, Any]) -> ScaleSetResult:
+                if stop.is_set() or time.monotonic() >= deadline:
+                    stop.set()
+                    return ScaleSetResult(resource, deferred=True)
+                token = DEADLINE.set(deadline)
+                try:
+                    result = self.evaluate(
+                        resource,
+                        budget=budget,
+                        correlation_id=correlation_id,
+                        records=None if known is None else known.get(scale_set_key(str(resource.get("id") or "")), []),
+                    )
+                finally:
+                    DEADLINE.reset(token)
+                if result.deferred:
+                    stop.set()
+                return result
+
+            results = map_concurrently(run, plan_.order, self.settings.sweep_concurrency)
+            coverage = self._advance_cursor(cursor, plan_, results, started) if cursor is not None else None
             notified = self._notify(results, trigger, correlation_id)
             duration = time.monotonic() - t0
             arm = self.gateway.meter.snapshot()
+            if self.gateway.budget is not None:
+                arm["compute"] = self.gateway.budget.snapshot()
             span.set_attribute("scaleSets", len(results))
         telemetry.record_sweep(duration, len(results), self.gateway.meter.requests, arm["throttleWaitSeconds"])
+        deferred = sum(1 for r in results if r.deferred)
         log.info(
-            "%s evaluated %d scale set(s) in %.1fs with %d ARM request(s)",
+            "%s evaluated %d scale set(s) (%d deferred to the next sweep) in %.1fs with %d ARM request(s)",
             trigger,
-            len(results),
+            len(results) - deferred,
+            deferred,
             duration,
             self.gateway.meter.requests,
         )
-        return SweepResult(correlation_id, started, results, duration, arm, notified)
+        return SweepResult(
+            correlation_id, started, results, duration, arm, notified, suspects=len(plan_.suspects), coverage=coverage
+        )
+
+    def _load_cursor(self) -> dict[str, Any]:
+        if self.ledger is None:
+            return {}
+        try:
+            return self.ledger.load_status(CURSOR_DOCUMENT) or {}
+        except LedgerUnavailable as exc:
+            log.warning("could not read the sweep cursor; starting the rotation at the beginning: %s", exc)
+            return {}
+
+    def _advance_cursor(
+        self, cursor: dict[str, Any], plan_: Schedule, results: list[ScaleSetResult], started: datetime
+    ) -> dict[str, Any]:
+        """Move the rotation past what this sweep read; a lap is complete when it passes the ring's end."""
+        done = {r.scale_set_id.lower() for r in results if not r.deferred}
+        read = 0
+        for resource in plan_.ring:
+            if str(resource.get("id") or "").lower() not in done:
+                break
+            read += 1
+        ring = len(plan_.ring)
+        lap_started = cursor.get("lapStartedAt") or iso(started)
+        position = int(cursor.get("position") or 0) + read
+        document: dict[str, Any] = {
+            "cursor": scale_set_key(str(plan_.ring[read - 1].get("id") or "")) if read else cursor.get("cursor", ""),
+            "position": position,
+            "ringSize": ring,
+            "lapStartedAt": lap_started,
+            "lastLapSeconds": cursor.get("lastLapSeconds"),
+            "readLastSweep": read,
+            "sweepsPerLap": math.ceil(ring / read) if read else None,
+        }
+        if ring and position >= ring:  # every scale set had its health read since the lap started
+            lap = (started - _parse_time(lap_started)).total_seconds()
+            document.update(position=0, lapStartedAt=iso(self.clock()), lastLapSeconds=round(max(lap, 0.0), 1))
+        if self.ledger is not None:
+            try:
+                self.ledger.save_status(CURSOR_DOCUMENT, document)
+            except LedgerUnavailable as exc:
+                log.warning("could not save the sweep cursor (the next sweep re-reads some scale sets): %s", exc)
+        return document
 
     def _preload_records(self, resources: list[dict[str, Any]]) -> dict[str, list[Record]] | None:
         """For a many-scale-set sweep, one ledger query instead of one per scale set."""
@@ -212,6 +324,10 @@ class Engine:
         with telemetry.span("autoheal.scale_set", scaleSetId=result.scale_set_id, correlationId=correlation_id):
             try:
                 result.snapshot = self.gateway.snapshot(resource)
+            except BudgetExhausted as exc:
+                result.deferred = True
+                log.info("deferred %s to the next sweep: %s", result.scale_set_id, exc)
+                return result
             except ArmError as exc:
                 result.error, result.transient = str(exc), exc.transient
                 log.warning("could not read scale set %s: %s", result.scale_set_id, exc)
@@ -479,6 +595,10 @@ class Engine:
                 # The message went out; at worst it is sent once more after the dedupe window.
                 log.warning("could not mark %s %s as notified: %s", record.scale_set_id, record.row_key, exc)
         return len(outcome.delivered)
+
+
+def _parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _owes(records: list[Record]) -> bool:

@@ -83,7 +83,7 @@ class Runtime:
 
 def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
     """The Compute gateway as the settings describe it (endpoint, identity, LRO polling, pacing)."""
-    from .gateway import ComputeGateway
+    from .gateway import ComputeBudget, ComputeGateway
 
     options: dict[str, Any] = {
         "endpoint": settings.arm_endpoint,
@@ -93,6 +93,7 @@ def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
         "lro_timeout": settings.lro_timeout.total_seconds(),
         "max_connections": max(32, 2 * settings.sweep_concurrency),
         "reads_reserve": settings.arm_reads_reserve,
+        "budget": ComputeBudget(share=settings.compute_read_share / 100),
         **overrides,
     }
     return ComputeGateway(settings.subscription_id, **options)

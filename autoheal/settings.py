@@ -478,6 +478,25 @@ SETTINGS: tuple[Setting, ...] = (
         "an integer 1-64",
     ),
     Setting(
+        "AUTOHEAL_COMPUTE_READ_SHARE",
+        "compute_read_share",
+        "25",
+        _int(1, 100),
+        "Share (%) of each Compute throttling bucket the tool may use: it spends at most this share of the "
+        "documented refill and never leaves a bucket below (100 - this) % of its capacity (the rest is the "
+        "customer's autoscale, AKS and portal).",
+        "an integer 1-100",
+    ),
+    Setting(
+        "AUTOHEAL_SWEEP_SLICE",
+        "sweep_slice",
+        "PT10M",
+        _duration(timedelta(seconds=30), timedelta(minutes=25)),
+        "Longest a timer sweep works (well inside the 30-minute function timeout); what does not fit in the "
+        "slice or the Compute budget is continued by the next tick from a cursor kept in the ledger.",
+        "an ISO 8601 duration from PT30S to PT25M",
+    ),
+    Setting(
         "AUTOHEAL_ARM_READS_RESERVE",
         "arm_reads_reserve",
         "200",
@@ -629,6 +648,8 @@ class Settings:
     storage_table_uri: str
     sweep_schedule: str
     sweep_concurrency: int
+    compute_read_share: int
+    sweep_slice: timedelta
     arm_reads_reserve: int
     event_coalesce_window: timedelta
     teams_webhook_url: str = field(repr=False)

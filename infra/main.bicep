@@ -144,6 +144,12 @@ param autohealExcludeResourceGroups string = ''
 @description('AUTOHEAL_ALLOWED_OWNERS: owners (aks, service-fabric, batch, databricks, avd, managed-by, ...) whose scale sets may be acted on; empty = hands off.')
 param autohealAllowedOwners string = ''
 
+@description('AUTOHEAL_COMPUTE_READ_SHARE: share (%) of each Compute throttling bucket the tool may use (1-100).')
+param autohealComputeReadShare string = '25'
+
+@description('AUTOHEAL_SWEEP_SLICE: longest a timer sweep works before the next tick continues (ISO 8601, PT30S-PT25M).')
+param autohealSweepSlice string = 'PT10M'
+
 @description('AUTOHEAL_MAX_DISRUPTION_PERCENT: at most max(1, this % of capacity) instances in flight per scale set (1-100).')
 param autohealMaxDisruptionPercent string = '10'
 
@@ -401,6 +407,8 @@ var autohealSettings = {
   AUTOHEAL_INCLUDE_RESOURCE_GROUPS: autohealIncludeResourceGroups
   AUTOHEAL_EXCLUDE_RESOURCE_GROUPS: autohealExcludeResourceGroups
   AUTOHEAL_ALLOWED_OWNERS: autohealAllowedOwners
+  AUTOHEAL_COMPUTE_READ_SHARE: autohealComputeReadShare
+  AUTOHEAL_SWEEP_SLICE: autohealSweepSlice
   AUTOHEAL_MAX_DISRUPTION_PERCENT: autohealMaxDisruptionPercent
   AUTOHEAL_CAPACITY_FLOOR_PERCENT: autohealCapacityFloorPercent
   AUTOHEAL_COOLDOWN: autohealCooldown

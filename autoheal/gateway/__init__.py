@@ -6,6 +6,7 @@ an `azure.mgmt.*` client.
 
 from __future__ import annotations
 
+from .budget import BudgetExhausted, ComputeBudget
 from .compute import (
     API_VERSION,
     COMPUTE,
@@ -25,6 +26,8 @@ __all__ = [
     "REQUIRED_ACTIONS",
     "ArmError",
     "ArmMeter",
+    "BudgetExhausted",
+    "ComputeBudget",
     "ComputeGateway",
     "all_required_actions",
     "requires",

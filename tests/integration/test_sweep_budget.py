@@ -1,0 +1,45 @@
+"""A sweep that fits in Compute's budget (issue 12): it defers what does not fit instead of draining the
+customer's buckets, and the next sweep goes on from the cursor kept in the ledger."""
+
+from __future__ import annotations
+
+from autoheal.gateway import ComputeBudget
+from autoheal.gateway.budget import VMSS_HIGH_COST_GET
+from emulator import fleetgen
+from tests.integration.rig import Rig, remediate_settings
+
+
+def make(start_emulator, gateway_for, ledger, count: int, **settings):
+    emu = start_emulator(
+        fleetgen.fleet(*[fleetgen.scale_set(f"s{i:02d}", automatic_repairs=True) for i in range(count)])
+    )
+    return Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, sweep_concurrency=1, **settings))
+
+
+def test_a_drained_share_defers_the_rest_and_the_next_sweep_continues(start_emulator, gateway_for, ledger):
+    rig = make(start_emulator, gateway_for, ledger, 8, mode="observe")
+    # 1 % of VMSS High Cost Get: a burst of 10 tokens; a Uniform scale set's health read costs 2
+    rig.gateway.budget = ComputeBudget(share=0.01)
+    first = rig.engine().sweep(slice_seconds=2)
+    read = [r.scale_set_id.rsplit("/", 1)[-1] for r in first.results if not r.deferred]
+    deferred = [r for r in first.results if r.deferred]
+    assert read and deferred, (read, len(deferred))
+    assert all(r.error is None for r in first.results)
+    assert first.arm["throttled"] == 0
+    assert first.coverage is not None and first.coverage["readLastSweep"] == len(read)
+    assert first.arm["compute"]["deferred"] >= 1
+
+    rig.gateway.budget = ComputeBudget(share=0.01)  # the next tick, the share refilled
+    second = rig.engine().sweep(slice_seconds=2)
+    again = [r.scale_set_id.rsplit("/", 1)[-1] for r in second.results if not r.deferred]
+    assert again and not set(again) & set(read), "the rotation went on from the cursor"
+    assert again[0] == f"s{len(read):02d}"
+
+
+def test_every_scale_set_is_read_when_the_budget_allows_and_a_lap_is_recorded(start_emulator, gateway_for, ledger):
+    rig = make(start_emulator, gateway_for, ledger, 5, mode="observe")
+    rig.gateway.budget = ComputeBudget(share=0.25)
+    result = rig.engine().sweep()
+    assert not any(r.deferred for r in result.results)
+    assert result.coverage["position"] == 0 and result.coverage["lastLapSeconds"] is not None
+    assert result.arm["compute"]["spent"][VMSS_HIGH_COST_GET] == 1 + 2 * 5  # the list, then view + VMs each
