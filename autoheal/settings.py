@@ -15,6 +15,8 @@ from typing import Any
 
 import isodate
 
+from .model import ActionCode
+
 
 class SettingsError(ValueError):
     """One or more app settings are invalid; the message names each one and what it accepts."""
@@ -168,16 +170,8 @@ def _severity(raw: str) -> str:
     return _choice("info", "warning", "error")(raw)
 
 
-ACTION_CODES = (
-    "enable-automatic-repairs",
-    "resume-automatic-repairs",
-    "replace-failed-instances",
-    "repair-instances",
-    "retry-delete",
-    "set-grace-period",
-    "enable-resilient-vm-create",
-    "enable-resilient-vm-delete",
-)
+# Every remediation the tool knows (declared once, in autoheal.remediation.actions; a test keeps them equal).
+ACTION_CODES = tuple(code.value for code in ActionCode if code is not ActionCode.NONE)
 
 
 def _actions(raw: str) -> tuple[str, ...]:

@@ -31,7 +31,7 @@ TRANSITIONAL_STATES = frozenset({"creating", "updating", "deleting", "migrating"
 class Hold:
     """A guardrail said no."""
 
-    code: str  # storm-brake, disruption-budget, cooldown, ...
+    code: str  # a ReasonCode value: storm-brake, disruption-budget, cooldown, ...
     reason: str
     final: bool = False  # no later run will act either (attempt budget exhausted)
     keep: bool = False  # leave the record as it is (a failed attempt waiting out its backoff stays failed)
@@ -49,17 +49,20 @@ def scope(snapshot: ScaleSetSnapshot, settings: Settings) -> Hold | None:
     """Opt-out tag, opt-in requirement, resource-group include/exclude."""
     if settings.opt_out_tag and _tag_matches(snapshot.tags, settings.opt_out_tag):
         name, value = settings.opt_out_tag
-        return Hold("opt-out", f"opted out by tag {name}={value}" if value else f"opted out by tag {name}")
+        return Hold(ReasonCode.OPT_OUT, f"opted out by tag {name}={value}" if value else f"opted out by tag {name}")
     if settings.opt_in_tag and not _tag_matches(snapshot.tags, settings.opt_in_tag):
         name, value = settings.opt_in_tag
-        return Hold("not-opted-in", f"not opted in: tag {name}={value or '*'} required")
+        return Hold(ReasonCode.NOT_OPTED_IN, f"not opted in: tag {name}={value or '*'} required")
     group = snapshot.resource_group.lower()
     if settings.include_resource_groups and group not in {g.lower() for g in settings.include_resource_groups}:
         return Hold(
-            "out-of-scope", f"resource group {snapshot.resource_group} is not in AUTOHEAL_INCLUDE_RESOURCE_GROUPS"
+            ReasonCode.OUT_OF_SCOPE,
+            f"resource group {snapshot.resource_group} is not in AUTOHEAL_INCLUDE_RESOURCE_GROUPS",
         )
     if group in {g.lower() for g in settings.exclude_resource_groups}:
-        return Hold("out-of-scope", f"resource group {snapshot.resource_group} is in AUTOHEAL_EXCLUDE_RESOURCE_GROUPS")
+        return Hold(
+            ReasonCode.OUT_OF_SCOPE, f"resource group {snapshot.resource_group} is in AUTOHEAL_EXCLUDE_RESOURCE_GROUPS"
+        )
     return None
 
 
@@ -72,7 +75,7 @@ def ownership(owner: Owner | None, settings: Settings) -> Hold | None:
 
 def allowed(action: ActionCode, settings: Settings) -> Hold | None:
     if action.value not in settings.allowed_actions:
-        return Hold("not-allowed", f"{action.value} is not in AUTOHEAL_ALLOWED_ACTIONS")
+        return Hold(ReasonCode.NOT_ALLOWED, f"{action.value} is not in AUTOHEAL_ALLOWED_ACTIONS")
     return None
 
 
@@ -87,7 +90,7 @@ def storm_brake(snapshot: ScaleSetSnapshot, settings: Settings) -> Hold | None:
     bad, total = unhealthy_share(snapshot)
     threshold = settings.storm_threshold_percent
     if total and 100 * bad > threshold * total:
-        return Hold("storm-brake", f"storm brake: {bad}/{total} unhealthy > {threshold} %")
+        return Hold(ReasonCode.STORM_BRAKE, f"storm brake: {bad}/{total} unhealthy > {threshold} %")
     return None
 
 
@@ -119,7 +122,7 @@ def cooldown(records: list[Record], settings: Settings, now: datetime, correlati
             latest = moment if latest is None or moment > latest else latest
     if latest is not None and now - latest < settings.cooldown:
         until = iso(latest + settings.cooldown, seconds=True)
-        return Hold("cooldown", f"cooldown after the action at {iso(latest, seconds=True)} until {until}")
+        return Hold(ReasonCode.COOLDOWN, f"cooldown after the action at {iso(latest, seconds=True)} until {until}")
     return None
 
 
@@ -133,11 +136,15 @@ def attempt_budget(record: Record | None, settings: Settings, now: datetime) -> 
     if record.attempts >= settings.max_attempts:
         last = f"; last error: {record.last_error}" if record.last_error else ""
         return Hold(
-            "attempt-budget", f"gave up after {record.attempts} of {settings.max_attempts} attempts{last}", final=True
+            ReasonCode.ATTEMPT_BUDGET,
+            f"gave up after {record.attempts} of {settings.max_attempts} attempts{last}",
+            final=True,
         )
     if record.next_attempt_at and now < record.next_attempt_at:
         when = iso(record.next_attempt_at, seconds=True)
-        return Hold("backoff", f"attempt {record.attempts + 1} of {settings.max_attempts} not before {when}", keep=True)
+        return Hold(
+            ReasonCode.BACKOFF, f"attempt {record.attempts + 1} of {settings.max_attempts} not before {when}", keep=True
+        )
     return None
 
 
@@ -159,7 +166,7 @@ def resume_budget(record: Record | None, settings: Settings, now: datetime) -> H
     runs = recent_runs(record, now)
     if len(runs) >= settings.max_resumes_per_day:
         return Hold(
-            "resume-budget",
+            ReasonCode.RESUME_BUDGET,
             f"already resumed {len(runs)} time(s) in 24 h "
             f"(AUTOHEAL_MAX_RESUMES_PER_DAY={settings.max_resumes_per_day})",
         )
@@ -177,6 +184,8 @@ class SweepBudget:
     def take(self) -> Hold | None:
         with self._lock:
             if self._left <= 0:
-                return Hold("sweep-cap", f"sweep action cap reached (AUTOHEAL_MAX_ACTIONS_PER_SWEEP={self._limit})")
+                return Hold(
+                    ReasonCode.SWEEP_CAP, f"sweep action cap reached (AUTOHEAL_MAX_ACTIONS_PER_SWEEP={self._limit})"
+                )
             self._left -= 1
             return None

@@ -129,13 +129,13 @@ def plan(
                     i for i in ids if not ((inst := snapshot.instance(i)) and inst.protected_from_scale_set_actions)
                 )
                 if not acting_ids:
-                    hold = Hold("protected", "protectFromScaleSetActions is set on every target instance")
+                    hold = Hold(ReasonCode.PROTECTED, "protectFromScaleSetActions is set on every target instance")
                 else:
                     hold = brake or cool
                 if hold is None:
                     if allowance <= 0:
                         hold = Hold(
-                            "disruption-budget",
+                            ReasonCode.DISRUPTION_BUDGET,
                             f"disruption budget: {max_in_flight - allowance} in flight, at most {max_in_flight} "
                             f"({settings.max_disruption_percent} % of capacity {snapshot.capacity})",
                         )

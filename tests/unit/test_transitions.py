@@ -187,3 +187,14 @@ def test_legacy_steps_map_onto_intents():
     assert Step.parse("delete-next") is Step.DELETE_INTENT
     assert Step.parse("surged") is Step.DELETE_INTENT
     assert Step.parse("no-such-step") is Step.NONE
+
+
+def test_every_action_code_is_declared_once_with_an_executor():
+    from autoheal.remediation.actions import ACTIONS
+    from autoheal.settings import ACTION_CODES
+
+    codes = {code for code in ActionCode if code is not ActionCode.NONE}
+    assert set(ACTIONS) == codes
+    assert set(ACTION_CODES) == {code.value for code in codes}
+    for spec in ACTIONS.values():
+        assert callable(spec.run) and spec.phrase
