@@ -25,6 +25,7 @@ from .gateway import ArmError, BudgetExhausted, ComputeGateway
 from .gateway.compute import DEADLINE
 from .gateway.errors import ErrorClass, missing_action
 from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, iso, parse_resource_id
+from .notify import Change
 from .ownership import Owner, owner_of
 from .remediation import transitions
 from .remediation.actions import ACTIONS, ActionContext
@@ -36,7 +37,7 @@ from .remediation.transitions import Outcome, Save
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .notify import Change, Notifier
+    from .notify import Notifier
 
 log = telemetry.get_logger("autoheal.engine")
 
@@ -278,7 +279,7 @@ class Engine:
                 break
             read += 1
         ring = len(plan_.ring)
-        lap_started = cursor.get("lapStartedAt") or iso(started)
+        lap_started = str(cursor.get("lapStartedAt") or iso(started))
         position = int(cursor.get("position") or 0) + read
         document: dict[str, Any] = {
             "cursor": scale_set_key(str(plan_.ring[read - 1].get("id") or "")) if read else cursor.get("cursor", ""),
@@ -403,9 +404,9 @@ class Engine:
         seen: set[str] = set()
         for decision in decisions:
             seen.add(decision.key)
-            record = self._apply(decision, records.get(decision.key), correlation_id, result)
-            if record is not None:
-                records[record.row_key] = record
+            applied = self._apply(decision, records.get(decision.key), correlation_id, result)
+            if applied is not None:
+                records[applied.row_key] = applied
         for key, record in list(records.items()):
             if key in seen:
                 continue
@@ -557,8 +558,6 @@ class Engine:
     def _save(self, save: Save, result: ScaleSetResult, finding: Finding | None) -> Record | None:
         """Save with the ETag read (a state change also gets its history row) and remember it for notification."""
         assert self.ledger is not None
-        from .notify import Change
-
         try:
             if save.history or save.record.etag is None:
                 saved = self.ledger.save(save.record, previous_state=save.previous_state)

@@ -40,7 +40,7 @@ def scale_set_entry(
         "findings": [finding.to_dict() for finding in findings],
     }
     if actions is not None:
-        entry["actions"] = list(actions)
+        entry["actions"] = [dict(action) for action in actions]
     return entry
 
 

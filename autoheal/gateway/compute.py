@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import urlparse
 
 from ..credentials import default_credential
@@ -478,7 +478,7 @@ class ComputeGateway:
         result = self._call(
             f"PATCH scale set {resource_group}/{name}",
             lambda: self.client.virtual_machine_scale_sets.begin_update(
-                resource_group, name, patch, polling_interval=self._lro_poll()
+                resource_group, name, cast(Any, patch), polling_interval=self._lro_poll()
             ),
         )
         return result.as_dict() if result is not None else {}
@@ -505,13 +505,7 @@ class ComputeGateway:
             return
         if snapshot.is_flexible:
             for instance_id in instance_ids:
-                vm_group, vm_name = self._flexible_vm(snapshot, instance_id)
-                self._call(
-                    f"delete VM {vm_group}/{vm_name}",
-                    lambda g=vm_group, n=vm_name: self.client.virtual_machines.begin_delete(
-                        g, n, force_deletion=force, polling_interval=self._lro_poll()
-                    ),
-                )
+                self._delete_vm(*self._flexible_vm(snapshot, instance_id), force=force)
             return
         self._call(
             f"delete instances {instance_ids} of {snapshot.resource_group}/{snapshot.name}",
@@ -524,6 +518,14 @@ class ComputeGateway:
             ),
         )
 
+    def _delete_vm(self, resource_group: str, name: str, *, force: bool) -> None:
+        self._call(
+            f"delete VM {resource_group}/{name}",
+            lambda: self.client.virtual_machines.begin_delete(
+                resource_group, name, force_deletion=force, polling_interval=self._lro_poll()
+            ),
+        )
+
     @requires("Microsoft.Compute/virtualMachineScaleSets/write")
     def set_capacity(self, resource_group: str, name: str, capacity: int) -> None:
         """PATCH `sku.capacity` to an absolute value: the documented way to change a scale set's capacity
@@ -532,7 +534,7 @@ class ComputeGateway:
         self._call(
             f"set capacity of {resource_group}/{name} to {capacity}",
             lambda: self.client.virtual_machine_scale_sets.begin_update(
-                resource_group, name, {"sku": {"capacity": capacity}}, polling_interval=self._lro_poll()
+                resource_group, name, cast(Any, {"sku": {"capacity": capacity}}), polling_interval=self._lro_poll()
             ),
         )
 

@@ -209,7 +209,8 @@ class Ledger:
             return None
         except Exception as exc:
             raise _translate(exc) from exc
-        return json.loads(entity.get("Document") or "{}")
+        document: dict[str, Any] = json.loads(entity.get("Document") or "{}")
+        return document
 
     def create(self, record: Record, *, previous_state: str = "") -> Record:
         """Insert a new record; LedgerConflict if another worker created it first."""

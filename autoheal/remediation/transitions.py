@@ -51,7 +51,8 @@ class Save:
 
 
 def _parse(moment: str) -> datetime:
-    return datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    parsed: datetime = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return parsed
 
 
 def recent_runs(record: Record | None, now: datetime) -> list[str]:
@@ -61,7 +62,7 @@ def recent_runs(record: Record | None, now: datetime) -> list[str]:
 
 
 def next_attempt_at(attempts: int, settings: Settings, now: datetime) -> datetime:
-    return now + settings.backoff_base * (2 ** max(0, attempts - 1))
+    return now + settings.backoff_base * (1 << max(0, attempts - 1))
 
 
 def _stale(record: Record, now: datetime) -> bool:
