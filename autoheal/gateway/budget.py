@@ -141,6 +141,9 @@ class _Share:
 @dataclass
 class ComputeBudget:
     share: float = 0.25
+    # Refill rates multiplied by this (1 in Azure). The benchmark runs the emulator's buckets accelerated
+    # (`--compute-refill-scale`) and tells the budget the same factor, so an Azure hour takes a minute.
+    time_scale: float = 1.0
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -177,7 +180,8 @@ class ComputeBudget:
         if share is None:
             limit = POLICIES[policy].subscription if policy in POLICIES else Limit(60, 180)
             capacity = max(1.0, limit.capacity * self.share)
-            share = self._shares[policy] = _Share(capacity, capacity, limit.refill_per_minute * self.share / 60, now)
+            refill = limit.refill_per_minute * self.share / 60 * self.time_scale
+            share = self._shares[policy] = _Share(capacity, capacity, refill, now)
         return share
 
     def _wait(self, policy: str, resource: str, now: float) -> float:
@@ -222,6 +226,7 @@ class ComputeBudget:
                 else:
                     learned = max(float(left) + 1, bucket.capacity if bucket else 0.0)
                     capacity, refill, documented = learned, learned / 3 / 60, False
+                refill *= self.time_scale
                 lowest = min(float(left), bucket.lowest) if bucket else float(left)
                 self._buckets[key] = _Bucket(float(left), now, capacity, refill, documented, lowest)
 
