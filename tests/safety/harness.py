@@ -302,6 +302,7 @@ class Round:
     directory: Path
     started: float = field(default_factory=time.time)
     kill_mode: str = ""  # the crash round's kill point (KILL_MODES), empty for races
+    kill_note: str = ""  # how the kill came: "point" (the predicate held), "deadline", "time", or "" (none)
     processes: list[Proc] = field(default_factory=list)
     kills: int = 0
     resumes: int = 0
@@ -363,15 +364,22 @@ class Round:
         deadline = time.monotonic() + (timeout or self.harness.options.process_timeout)
         while proc.running() and time.monotonic() < deadline:
             if predicate(self.harness.emulator.journal()):
+                self.kill_note = "point"
                 return self._kill(proc)
             time.sleep(0.05)
-        return self._kill(proc) if proc.running() else False
+        if not proc.running():
+            return False
+        self.kill_note = "deadline"
+        return self._kill(proc)
 
     def kill_after(self, proc: Proc, seconds: float) -> bool:
         deadline = time.monotonic() + seconds
         while proc.running() and time.monotonic() < deadline:
             time.sleep(0.02)
-        return self._kill(proc) if proc.running() else False
+        if not proc.running():
+            return False
+        self.kill_note = "time"
+        return self._kill(proc)
 
     def _kill(self, proc: Proc) -> bool:
         proc.kill()
@@ -518,7 +526,7 @@ class Harness:
         """Start a sweep, SIGKILL it at the kill point, resume once, settle, judge.
 
         kill points: `accepted-delete` (Azure accepted the delete of the doomed instance and its LRO still
-        runs: the issue's defect 1), `random-time` (a seeded moment within the action's expected length),
+        runs: the issue's defect 1), `random-time` (a seeded moment within two LROs of the first write),
         `between-writes` (right after the k-th write of the run ended, k seeded)."""
         kind = kind or self.rng.choice(scenarios.CRASH_KINDS)
         kill = kill or self.rng.choice(KILL_MODES)
@@ -529,11 +537,9 @@ class Harness:
         if kill == "accepted-delete":
             round_.kill_when(first, lambda journal: delete_in_flight(journal, scenario))
         elif kill == "random-time":
-            options = self.options
-            expected = 1.5 + 2 * (options.lro_seconds + options.poll_seconds) + options.create_delay
-            round_.kill_after(first, self.rng.uniform(0.5, expected))
+            round_.kill_when(first, self._random_moment(scenario))
         elif kill == "between-writes":
-            k = self.rng.randint(1, 3 if kind == "solo" else 2)
+            k = self.rng.randint(1, 2)  # every scenario writes at least twice (delete and scale out)
             round_.kill_when(first, lambda journal: writes_ended(journal, scenario, k))
         else:
             raise ValueError(f"unknown kill point {kill!r}; expected one of {', '.join(KILL_MODES)}")
@@ -543,6 +549,21 @@ class Harness:
             round_.resume()
         round_.judge()
         return round_
+
+    def _random_moment(self, scenario: Scenario) -> Callable[[Journal], bool]:
+        """A seeded moment within the action: after its first write, before its second write's LRO can
+        have ended (each of the two lasts at least `lro_seconds`), so the process is still at work."""
+        delay = self.rng.uniform(0, 2 * self.options.lro_seconds - 0.2)
+        started: list[float] = []
+
+        def due(journal: Journal) -> bool:
+            if not started and any(
+                w.get("scaleSet") == scenario.key and invariants.accepted(w) for w in journal["writes"]
+            ):
+                started.append(time.monotonic())
+            return bool(started) and time.monotonic() >= started[0] + delay
+
+        return due
 
     def race_round(self, workers: int = 3, extra: str | None = None) -> Round:
         """`workers` handle-event processes on one ResourceWriteFailure event plus one sweep, at once."""
