@@ -137,7 +137,8 @@ class Journal:
             for operation_id, entry in list(self._by_operation.items()):
                 operation = self._state.operations.get(operation_id)
                 if operation is not None and operation.status != "InProgress":
-                    self._fill(entry, operation.status, operation.ended, operation.error)
+                    ended = operation.ended or self._state.clock.now()
+                    self._fill(entry, operation.status, ended, operation.error)
                     del self._by_operation[operation_id]
             return json.loads(json.dumps({"writes": list(self._writes), "capacity": self._capacity}))
 

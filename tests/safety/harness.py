@@ -32,7 +32,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,12 +51,19 @@ KILL_MODES = ("accepted-delete", "random-time", "between-writes")
 Journal = dict[str, Any]
 
 
+def _refill_scale_from_env() -> float | None:
+    """SAFETY_COMPUTE_REFILL_SCALE=N passes `--compute-refill-scale N` to the emulator (once it has the flag)."""
+    value = os.environ.get("SAFETY_COMPUTE_REFILL_SCALE", "").strip()
+    return float(value) if value else None
+
+
 @dataclass
 class HarnessOptions:
     lro_seconds: float = 2.0  # every accepted write runs this long (real time) before it ends
     lro_polls: int = 1_000_000  # status polls answered InProgress: effectively "until lro_seconds"
     create_delay: float = 1.0  # a new instance is Creating this long
-    compute_refill_scale: float | None = None  # `--compute-refill-scale N` once the emulator has it
+    # `--compute-refill-scale N` for the emulator's Compute throttling buckets (once it has the flag)
+    compute_refill_scale: float | None = field(default_factory=_refill_scale_from_env)
     poll_seconds: int = 1  # AUTOHEAL_LRO_POLL_SECONDS: 0 would spin on the monitor for the whole LRO
     lro_timeout: str = "PT60S"
     lease: str = "PT1M"
@@ -95,8 +102,11 @@ class EmulatorProcess:
         lines = _read_lines(self.process, 2, timeout=30)
         values = dict(line.strip().partition("=")[::2] for line in lines)
         if "endpoint" not in values or "ca_bundle" not in values:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=2)
+            error = self._stderr()
             self.stop()
-            raise RuntimeError(f"the emulator did not start: {lines!r} {self._stderr()}")
+            raise RuntimeError(f"the emulator did not start ({' '.join(command[1:])}): {lines!r} {error}")
         self.endpoint: str = values["endpoint"]
         self.ca_bundle: str = values["ca_bundle"]
         self._session = requests.Session()
@@ -412,6 +422,20 @@ class Round:
                 return journal
             time.sleep(0.1)
 
+    def history(self) -> list[dict[str, Any]]:
+        """The scale set's history rows from the ledger table; if none are recognised there (the row
+        layout changed), from `vmss-autoheal history --output json`."""
+        rows = self.harness.ledger(self.table).history(self.scenario.partition_key)
+        return rows or self.history_cli()
+
+    def history_cli(self) -> list[dict[str, Any]]:
+        proc = self.spawn("history", "--scale-set", self.scenario.name, "--limit", "1000", "--output", "json")
+        if self.run(proc) != 0:
+            raise RuntimeError(f"vmss-autoheal history failed: {proc.output()[-500:]}")
+        events = json.loads(proc.stdout.read_text() or "[]")
+        rows = [{**event, "t": _timestamp(event.get("at"))} for event in events]
+        return sorted(rows, key=lambda r: r["t"])
+
     # -- judgement ----------------------------------------------------------------------------------
 
     def judge(self, journal: Journal | None = None, *, replaced: bool = True) -> RoundFigures:
@@ -438,7 +462,7 @@ class Round:
         loose = invariants.non_terminal(records)
         figures.non_terminal = len(loose)
         unrecorded = invariants.unrecorded_resumes(
-            self.resumed_rows, ledger.history(scenario.partition_key), since=min(self.kill_times, default=0)
+            self.resumed_rows, self.history() if self.resumed_rows else [], since=min(self.kill_times, default=0)
         )
         figures.unrecorded_resumes = len(unrecorded)
         figures.violations = [*doubles, *low, *([restored] if restored else []), *loose, *unrecorded]
@@ -527,7 +551,7 @@ class Harness:
 
         kill points: `accepted-delete` (Azure accepted the delete of the doomed instance and its LRO still
         runs: the issue's defect 1), `random-time` (a seeded moment within two LROs of the first write),
-        `between-writes` (right after the k-th write of the run ended, k seeded)."""
+        `between-writes` (a seeded moment in the gap after the first write ended, before the second)."""
         kind = kind or self.rng.choice(scenarios.CRASH_KINDS)
         kill = kill or self.rng.choice(KILL_MODES)
         scenario = scenarios.crash_scenario(kind, self.name(kind), self.rng)
@@ -537,10 +561,15 @@ class Harness:
         if kill == "accepted-delete":
             round_.kill_when(first, lambda journal: delete_in_flight(journal, scenario))
         elif kill == "random-time":
-            round_.kill_when(first, self._random_moment(scenario))
+            # after the first write, before the second write's LRO can have ended (each lasts at least
+            # lro_seconds): the process is still at work
+            delay = self.rng.uniform(0, 2 * self.options.lro_seconds - 0.2)
+            round_.kill_when(first, _after(lambda journal: writes_accepted(journal, scenario, 1), delay))
         elif kill == "between-writes":
-            k = self.rng.randint(1, 2)  # every scenario writes at least twice (delete and scale out)
-            round_.kill_when(first, lambda journal: writes_ended(journal, scenario, k))
+            # the first write ended in Azure; the run learns it at its next poll, checkpoints, re-reads and
+            # sends the second: the kill lands somewhere in that gap
+            delay = self.rng.uniform(0, self.options.poll_seconds + 0.5)
+            round_.kill_when(first, _after(lambda journal: writes_ended(journal, scenario, 1), delay))
         else:
             raise ValueError(f"unknown kill point {kill!r}; expected one of {', '.join(KILL_MODES)}")
         if not first.killed:
@@ -550,28 +579,15 @@ class Harness:
         round_.judge()
         return round_
 
-    def _random_moment(self, scenario: Scenario) -> Callable[[Journal], bool]:
-        """A seeded moment within the action: after its first write, before its second write's LRO can
-        have ended (each of the two lasts at least `lro_seconds`), so the process is still at work."""
-        delay = self.rng.uniform(0, 2 * self.options.lro_seconds - 0.2)
-        started: list[float] = []
-
-        def due(journal: Journal) -> bool:
-            if not started and any(
-                w.get("scaleSet") == scenario.key and invariants.accepted(w) for w in journal["writes"]
-            ):
-                started.append(time.monotonic())
-            return bool(started) and time.monotonic() >= started[0] + delay
-
-        return due
-
     def race_round(self, workers: int = 3, extra: str | None = None) -> Round:
         """`workers` handle-event processes on one ResourceWriteFailure event plus one sweep, at once."""
         scenario = scenarios.race_scenario(self.name("race"), self.rng, extra)
         round_ = self.load(scenario)
         event = scenarios.write_failure_event(scenario, round_.directory, self.rng)
-        # Deliveries spread over about one LRO, so the workers' writes interleave in every order.
-        starts = sorted(self.rng.uniform(0, self.options.lro_seconds) for _ in range(workers + 1))
+        # Deliveries spread over about one replacement (two LROs and their polls), so one worker's write can
+        # land in another's gap between its delete and its scale-out, as autoscale or a person would.
+        spread = 2 * (self.options.lro_seconds + self.options.poll_seconds)
+        starts = sorted(self.rng.uniform(0, spread) for _ in range(workers + 1))
         began = time.monotonic()
         procs = []
         for i, start in enumerate(starts):
@@ -599,6 +615,23 @@ def delete_in_flight(journal: Journal, scenario: Scenario) -> bool:
     )
 
 
+def writes_accepted(journal: Journal, scenario: Scenario, count: int) -> bool:
+    """At least `count` writes on the scenario's scale set were accepted."""
+    return sum(w.get("scaleSet") == scenario.key and invariants.accepted(w) for w in journal["writes"]) >= count
+
+
+def _after(condition: Callable[[Journal], bool], delay: float) -> Callable[[Journal], bool]:
+    """A kill predicate: `delay` seconds after `condition` was first seen to hold."""
+    seen: list[float] = []
+
+    def due(journal: Journal) -> bool:
+        if not seen and condition(journal):
+            seen.append(time.monotonic())
+        return bool(seen) and time.monotonic() >= seen[0] + delay
+
+    return due
+
+
 def writes_ended(journal: Journal, scenario: Scenario, count: int) -> bool:
     """At least `count` accepted writes on the scenario's scale set have ended (the gap before the next)."""
     ended = [
@@ -607,9 +640,3 @@ def writes_ended(journal: Journal, scenario: Scenario, count: int) -> bool:
         if w.get("scaleSet") == scenario.key and invariants.accepted(w) and w.get("outcome") != "InProgress"
     ]
     return len(ended) >= count
-
-
-@contextlib.contextmanager
-def harness(storage: str, **kwargs: Any) -> Iterator[Harness]:
-    with Harness(storage, **kwargs) as running:
-        yield running

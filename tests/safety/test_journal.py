@@ -85,3 +85,19 @@ def test_control_endpoints_serve_and_reset_the_journal(emu):
     after = emu.journal()
     assert after["writes"] == []
     assert [p["cause"] for p in after["capacity"]["rg-app/web"]] == ["baseline"]
+
+
+def test_a_flexible_vm_delete_is_journaled_under_its_scale_set(start_emulator):
+    emu = start_emulator(fleetgen.fleet(fleetgen.scale_set("jobs", orchestration="Flexible", capacity=2)))
+    vm = emu.instances(RG, "jobs")[0]["name"]
+    compute_client(emu).virtual_machines.begin_delete(RG, vm, force_deletion=True).result()
+    journal = emu.journal()
+    (write,) = journal["writes"]
+    assert (write["operationId"], write["scaleSet"], write["instanceIds"], write["outcome"]) == (
+        "VirtualMachines_Delete",
+        "rg-app/jobs",
+        [vm],
+        "Succeeded",
+    )
+    # Deleting (not live), then gone with the capacity
+    assert [(p["capacity"], p["live"]) for p in journal["capacity"]["rg-app/jobs"]] == [(2, 2), (2, 1), (1, 1)]
