@@ -9,7 +9,7 @@ CHECKOV_VENV := .checkov-venv
 CHECKOV_VERSION := 3.3.30
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(CHECKOV_VERSION)
 
-.PHONY: demo test lint format bench clean venv node infra-check
+.PHONY: demo test lint format bench clean venv node infra-check soak
 
 venv: $(VENV_STAMP)
 node: $(NODE_STAMP)
@@ -55,3 +55,8 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 
 clean:
 	rm -rf $(VENV) node_modules demo-out .pytest_cache .ruff_cache *.egg-info
+
+# Many seeded crash (SIGKILL + resume) and race rounds against real vmss-autoheal processes, with figures
+# (tests/safety/soak.py; SOAK_ARGS e.g. "--kills 10 --races 10 --seed 3").
+soak: $(VENV_STAMP) $(NODE_STAMP)
+	$(PY) -m tests.safety.soak $(SOAK_ARGS)

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from .errors import ArmError
 from .faults import FaultPlan
+from .journal import Journal
 from .messages import Request, Response
 from .ratelimit import ComputePolicies
 from .routes import Route, match
@@ -37,6 +38,7 @@ class ArmApi:
         log: RequestLog,
         control: Callable[[Request], Response] | None = None,
         resolve: Callable[[str, list[str]], tuple[Route, dict[str, str]]] = match,
+        journal: Journal | None = None,
     ) -> None:
         self._backend = backend
         self._faults = faults
@@ -45,6 +47,7 @@ class ArmApi:
         self._control = control
         self._resolve = resolve
         self._policies = ComputePolicies()
+        self._journal = journal
 
     def handle(self, request: Request) -> Response:
         if request.segments and request.segments[0] == "_emulator" and self._control is not None:
@@ -55,6 +58,7 @@ class ArmApi:
         write = request.method != "GET"
         headers: dict[str, str] = {}
         route: Route | None = None
+        params: dict[str, str] = {}
         throttled = fault = False
         try:
             _authenticate(request)
@@ -83,6 +87,8 @@ class ArmApi:
         response.headers.update(headers)
         _stamp(response, request)
         self._log.record(route.operation_id if route else None, write=write, throttled=throttled, fault=fault)
+        if write and self._journal is not None:
+            self._journal.write(request, route, params, response)
         return response
 
     def _throttled(self, request: Request, write: bool, retry_after: int) -> ArmError:

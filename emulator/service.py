@@ -66,6 +66,7 @@ class Emulator:
             subscription_id=lambda: state.subscription_id,
             log=log,
             control=lambda request: holder[0]._control(request),
+            journal=state.journal,
         )
         emulator = cls._serve(api, state, log, host, port)
         holder.append(emulator)
@@ -134,6 +135,13 @@ class Emulator:
     def reset_stats(self) -> None:
         self._log.reset()
 
+    def journal(self) -> dict[str, Any]:
+        """Every write answered and its outcome, and the capacity timeline per scale set (emulator/journal.py)."""
+        return self._state.journal.document()
+
+    def reset_journal(self) -> None:
+        self._state.journal.reset()
+
     def load_fleet(self, fleet: FleetSource) -> None:
         self._state.load(fleet)
 
@@ -178,6 +186,11 @@ class Emulator:
             if request.method == "POST" and action == "reset-stats":
                 self.reset_stats()
                 return control_response(self.stats())
+            if request.method == "GET" and action == "journal":
+                return control_response(self.journal())
+            if request.method == "POST" and action == "reset-journal":
+                self.reset_journal()
+                return control_response({"reset": True})
             if request.method == "GET" and action == "fleet":
                 return control_response(self.fleet())
             if request.method == "POST" and action == "fleet":

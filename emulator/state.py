@@ -21,6 +21,7 @@ from typing import Any
 from . import payloads
 from .clock import Clock
 from .faults import FaultPlan, parse_plan
+from .journal import Journal
 
 ALL_FEATURES = ("Microsoft.Compute/ResilientVMScaleSetVMCreation", "Microsoft.Compute/ReliableVMDeletion")
 # Completed operations kept for status look-ups; older ones are forgotten.
@@ -155,6 +156,7 @@ class FleetState:
         self.faults: FaultPlan = parse_plan(None)
         self._timeline: list[tuple[datetime, int, Callable[[datetime], None]]] = []
         self._sequence = itertools.count()
+        self.journal = Journal(self)  # write journal + capacity timeline (safety tests)
 
     # --- loading -----------------------------------------------------------------------------------
 
@@ -184,6 +186,7 @@ class FleetState:
             for entry in document.get("scaleSets", []):
                 self._add_scale_set(entry)
             self.faults = parse_plan(document.get("faults"))
+            self.journal.reset()
 
     def _add_scale_set(self, entry: dict[str, Any]) -> None:
         resource = entry.get("resource")
@@ -263,6 +266,7 @@ class FleetState:
         while self._timeline and self._timeline[0][0] <= now:
             due, _, action = heapq.heappop(self._timeline)
             action(due)
+            self.journal.platform_event(due)
         return now
 
     # --- long-running operations -------------------------------------------------------------------
@@ -312,6 +316,7 @@ class FleetState:
         operation.ended = at
         operation.status = "Failed" if error else "Succeeded"
         operation.error = error
+        self.journal.operation_ended(operation)
 
     def poll(self, operation_id: str) -> Operation | None:
         operation = self.operations.get(operation_id)
