@@ -178,6 +178,7 @@ class Engine:
         on_checkpoint: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
@@ -187,6 +188,7 @@ class Engine:
         self.on_checkpoint = on_checkpoint
         self.sleep = sleep
         self.rng = rng or random.Random()
+        self.monotonic = monotonic
         self._groups: tuple[float, dict[str, str]] | None = None
         self._groups_lock = threading.Lock()
 
@@ -494,6 +496,7 @@ class Engine:
             self.on_checkpoint,
             sleep=self.sleep,
             rng=self.rng,
+            monotonic=self.monotonic,
         )
         dims = {
             "scaleSetId": record.scale_set_id,

@@ -21,6 +21,7 @@ class Rig:
     ledger: Ledger
     settings: Settings
     offset: timedelta = field(default_factory=timedelta)  # the engine's clock runs ahead of real time by this
+    waited: float = 0.0  # seconds the engine "slept" (prompt retries, waiting for a delete)
 
     @property
     def now(self) -> datetime:
@@ -46,9 +47,13 @@ class Rig:
             notifier=notifier,
             clock=self.clock,
             on_checkpoint=on_checkpoint,
-            sleep=lambda seconds: None,  # prompt retries do not wait in tests; the emulator answers at once
+            sleep=self._sleep,  # waits pass on a fake monotonic clock: tests never sleep
             rng=random.Random(7),
+            monotonic=lambda: self.waited,
         )
+
+    def _sleep(self, seconds: float) -> None:
+        self.waited += seconds
 
     def sweep(self, target: Target | None = None, **overrides: Any) -> SweepResult:
         return self.engine(**overrides).sweep(target)

@@ -197,7 +197,7 @@ def test_crash_after_azure_accepted_the_delete_never_deletes_twice(make_rig):
     assert [vm["properties"]["provisioningState"] for vm in rig.emu.instances(RG, "a")][2] == "Deleting"
 
     rig.offset += timedelta(minutes=31)  # our lease expires; Azure's clock stands still: the delete still runs
-    rig.sweep()
+    rig.sweep(lro_timeout=timedelta(seconds=10))  # the resumed run waits 10 s for it, then leaves it owed
     record = rig.record("a", "provisioning-failed")
     assert (record.state, record.step, record.reason_code) == (State.VERIFYING, "deleting", "waiting-for-delete")
     assert rig.ops()["VirtualMachineScaleSets_DeleteInstances"] == 1

@@ -37,6 +37,7 @@ class ActionContext:
     on_checkpoint: Callable[[str], None] | None = None
     sleep: Callable[[float], None] = time.sleep
     rng: random.Random = field(default_factory=random.Random)
+    monotonic: Callable[[], float] = time.monotonic
     reads: list[ScaleSetSnapshot] = field(default_factory=list)
 
     @property
@@ -81,6 +82,20 @@ class ActionContext:
                 self.sleep(pause)
                 waited += pause
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def wait_for(self, describe: str, pending: Callable[[], list[str]]) -> list[str]:
+        """Re-read until `pending()` is empty or the wait bound (the LRO timeout, capped by the lease) passes:
+        a run that owes capacity waits for Azure's delete rather than leaving the scale set short until the
+        next sweep. Returns what is still pending."""
+        bound = min(self.settings.lro_timeout, self.settings.action_lease / 2).total_seconds()
+        interval = max(1.0, float(self.settings.lro_poll_seconds))
+        deadline = self.monotonic() + bound
+        left = pending()
+        while left and self.monotonic() + interval < deadline:
+            log.info("%s: waiting for %s", describe, ", ".join(left))
+            self.sleep(interval)
+            left = pending()
+        return left
 
 
 def fingerprint(instance: Instance) -> dict[str, Any]:

@@ -120,9 +120,20 @@ def _delete_once(ctx: ActionContext, snap: ScaleSetSnapshot) -> None:
 def _wait_until_gone(ctx: ActionContext, snap: ScaleSetSnapshot) -> Outcome | None:
     intent = ctx.record.intent
     ids = list(intent.get("instances") or {})
-    pending = [i for i in ids if (inst := snap.instance(i)) is not None and is_deleting(inst)]
+    latest = [snap]
+
+    def deleting() -> list[str]:
+        current = latest[-1]
+        return [i for i in ids if (inst := current.instance(i)) is not None and is_deleting(inst)]
+
+    def reread() -> list[str]:
+        latest.append(ctx.fresh(instance_view=False))
+        return deleting()
+
+    pending = deleting() and ctx.wait_for("capacity owed", reread)
     if pending:
         return verifying(f"waiting for Azure to delete instance(s) {', '.join(pending)}", ReasonCode.WAITING_FOR_DELETE)
+    snap = latest[-1]
     gone = [i for i in ids if snap.instance(i) is None]
     stuck = [i for i in ids if snap.instance(i) is not None]
     ctx.checkpoint(Step.RESTORE_INTENT, intent={**intent, "gone": gone, "stuck": stuck})
