@@ -178,11 +178,13 @@ def test_event_subscriptions_cover_exactly_the_accepted_event_types():
     from autoheal import events
 
     subscriptions = event_subscriptions()
-    assert set(subscriptions) == {"resourceEventSubscription", "healthEventSubscription"}
+    assert set(subscriptions) == {"resourceEventSubscription", "vmFailureEventSubscription", "healthEventSubscription"}
     resource = subscriptions["resourceEventSubscription"]
     health = subscriptions["healthEventSubscription"]
     assert resource["includedEventTypes"] == list(events.RESOURCE_EVENT_TYPES)
     assert health["includedEventTypes"] == list(events.HEALTH_EVENT_TYPES)
+    assert subscriptions["vmFailureEventSubscription"]["includedEventTypes"] == list(events.VM_FAILURE_EVENT_TYPES)
+    assert set(events.VM_FAILURE_EVENT_TYPES) <= set(events.RESOURCE_EVENT_TYPES)
     assert set(resource["includedEventTypes"]) | set(health["includedEventTypes"]) == set(events.ACCEPTED_EVENT_TYPES)
 
 
@@ -195,6 +197,17 @@ def test_resource_events_are_filtered_to_scale_set_operations():
         {"operatorType": "StringBeginsWith", "key": "data.operationName", "values": [filters[0]["values"][0]]}
     ]
     assert prefix == events.SCALE_SET_OPERATION_PREFIX
+
+
+def test_vm_failure_events_are_filtered_to_vm_operations():
+    """Issue 13 item 4: a Flexible scale set's VM failures reach the function (and plain VM successes do not)."""
+    from autoheal import events
+
+    filters = event_subscriptions()["vmFailureEventSubscription"]["advancedFilters"]
+    assert [(f["operatorType"], f["key"]) for f in filters] == [("StringBeginsWith", "data.operationName")]
+    assert [resolve(main(), v) for v in filters[0]["values"]] == [events.VM_OPERATION_PREFIX]
+    # Event Grid's StringBeginsWith is case-insensitive: the VM prefix must not also match scale-set operations.
+    assert not events.SCALE_SET_OPERATION_PREFIX.lower().startswith(events.VM_OPERATION_PREFIX.lower())
 
 
 def test_health_events_keep_every_vm_and_scale_set_target():
