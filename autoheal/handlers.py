@@ -326,6 +326,8 @@ def status(runtime: Runtime, *, limit: int = 50) -> dict[str, Any]:
     return {
         "subscriptionId": runtime.settings.subscription_id,
         "mode": runtime.settings.mode,
+        # Settings that could not be used as given (a notification channel turned off, a typo'd name).
+        "settingsProblems": list(runtime.settings.problems),
         "lastSweep": ledger.load_status("last-sweep"),
         "records": [
             {

@@ -290,3 +290,23 @@ def test_a_traversal_id_is_rejected_not_remediated(functions, runtime, demo_emul
     functions["on_resource_event"].get_user_function()(to_function_event(retarget(RESOURCE_FAILURE, sneaky)))
     assert demo_emulator.stats()["requests"] == 0
     assert any("(rejected, id-dot-segment)" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unresolved_key_vault_reference_turns_teams_off_and_status_says_so(functions, runtime, monkeypatch):
+    """Issue 13 item 5: App Service passes `@Microsoft.KeyVault(...)` literally when it cannot resolve it."""
+    from autoheal.runtime import Runtime, get_runtime
+
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)
+    monkeypatch.setenv(
+        "AUTOHEAL_TEAMS_WEBHOOK_URL", "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/t/)"
+    )
+    set_runtime(None)
+    started = get_runtime()  # no SettingsError: detection and remediation still start
+    assert started.settings.teams_webhook_url == "" and started.notifier.channels == []
+    set_runtime(Runtime(started.settings, ledger=runtime.ledger))
+    response = functions["status"].get_user_function()(
+        func.HttpRequest(method="GET", url="/api/status", params={}, body=b"")
+    )
+    problems = json.loads(response.get_body())["settingsProblems"]
+    assert len(problems) == 1 and problems[0].startswith("teams notifications are off: AUTOHEAL_TEAMS_WEBHOOK_URL=")
+    assert "unresolved Key Vault reference" in problems[0] and "kv.vault" not in problems[0]
