@@ -162,6 +162,33 @@ def test_parameters_file_matches_main_and_code_defaults():
     assert document["parameters"]["location"]["value"] == "${AZURE_LOCATION}"
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [s for s in SETTINGS if s.name.startswith("AUTOHEAL_") and s.name not in NOT_IN_AZURE],
+    ids=lambda s: s.name,
+)
+def test_every_setting_can_be_tuned_with_azd_env_set(setting):
+    """Issue 13 item 8: `azd env set` reached ~15 of ~48 settings; the rest silently did nothing.
+
+    azd substitutes `${NAME=default}` in main.parameters.json from the azd environment, so each setting's
+    parameter is fed by an azd variable of exactly the app setting's name, defaulting to the code's default.
+    """
+    document = json.loads((INFRA / "main.parameters.json").read_text())
+    entry = document["parameters"].get(camel(setting.name))
+    assert entry is not None, f"main.parameters.json: add {camel(setting.name)} = ${{{setting.name}={setting.default}}}"
+    assert entry["value"] == f"${{{setting.name}={setting.default}}}"
+
+
+def test_every_azd_variable_is_a_setting_or_a_deployment_switch():
+    from autoheal.settings import DEPLOYMENT_ONLY
+
+    text = (INFRA / "main.parameters.json").read_text()
+    used = set(re.findall(r"\$\{(AUTOHEAL_\w+)", text))
+    names = {s.name for s in SETTINGS}
+    assert used - names == set(DEPLOYMENT_ONLY)
+    assert not set(DEPLOYMENT_ONLY) & names
+
+
 # -- Event Grid -----------------------------------------------------------------------------------------
 
 
