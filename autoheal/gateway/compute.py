@@ -138,7 +138,8 @@ class ArmMeter:
 
 
 def _q(segment: str) -> str:
-    """One URL path segment, percent-encoded (SDK operations quote their own path parameters)."""
+    """One URL path segment, percent-encoded as the SDK's own operations do with theirs
+    (azure-mgmt-compute `_utils/serialization.py`, `Serializer.url`: `quote(value, safe="")`)."""
     return quote(str(segment), safe="")
 
 
