@@ -1,7 +1,8 @@
 """Azure Functions entry point (Python v2 programming model): one FunctionApp, blueprints from functions/.
 
-App settings are validated here, at start-up, so a bad setting fails indexing with one clear message
-instead of failing every invocation later.
+App settings are validated here, at start-up, so a bad ARM, guardrail, ledger or trigger setting fails
+indexing with one clear message instead of failing every invocation later. A bad notification setting (or
+an unresolved Key Vault reference) only turns its channel off: logged at ERROR, shown by `status`.
 """
 
 import azure.functions as func

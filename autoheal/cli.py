@@ -1,4 +1,14 @@
-"""`vmss-autoheal`: argument parsing and printing only; the work happens in the engine."""
+"""`vmss-autoheal`: argument parsing and printing only; the work happens in the engine.
+
+Safety rules for a person's shell (the app settings may have been copied into it):
+- nothing is written to Azure without `--apply` on the command line; `AUTOHEAL_MODE=remediate` in the
+  environment is ignored (and said so);
+- no notifications unless `--notify`;
+- the ledger is written only with `--apply` or `--record`; otherwise this run's records stay in memory.
+
+Exit codes: 0 done, 1 Azure / ledger / credential failure, 2 bad input (arguments, settings, events),
+3 the named scale set does not exist.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +17,7 @@ import json
 import logging
 import os
 import sys
+import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -14,52 +25,120 @@ from typing import Any
 
 from .engine import Engine, ScaleSetResult, Target, list_targets, map_concurrently
 from .gateway import ArmError
-from .remediation.ledger import Ledger, LedgerUnavailable, open_ledger
+from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable, Record, open_ledger
 from .report import build_report, error_entry, render_table, scale_set_entry
 from .runtime import build_gateway
-from .settings import Settings, SettingsError, load_settings
+from .settings import CHANNEL_OFF, Settings, SettingsError, load_settings
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+EXIT_NOT_FOUND = 3
 
 
 class CliError(Exception):
     """A failure explained in one line for the person at the terminal."""
 
+    def __init__(self, message: str, exit_code: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit 2), not the whole usage block."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive(raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r}: must be 1 or more")
+    return value
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="log ARM calls and decisions"
+    )
+    parser.add_argument(
+        "--output", choices=("table", "json"), default="table", help="table for people, json for scripts"
+    )
+
+
+def _arm(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--subscription", help="subscription id, a GUID (default: AZURE_SUBSCRIPTION_ID)")
+    parser.add_argument("--endpoint", help="ARM endpoint, an https:// URL (default: AUTOHEAL_ARM_ENDPOINT or Azure's)")
+    parser.add_argument(
+        "--ca-bundle", help="CA bundle (PEM) to trust for the endpoint; only the local emulator needs one"
+    )
+
+
+def _writes(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--apply",
+        action="store_true",
+        help="act (remediate mode) and record in the ledger; without it nothing is written to Azure, "
+        "whatever AUTOHEAL_MODE says",
+    )
+    parser.add_argument(
+        "--record", action="store_true", help="write this run's plan to the ledger (implied by --apply)"
+    )
+    notify = parser.add_mutually_exclusive_group()
+    notify.add_argument(
+        "--notify", action="store_true", help="send notifications (Teams, e-mail) as the function app would"
+    )
+    notify.add_argument("--no-notify", action="store_true", help="send no notifications (the default)")
+
 
 def _targeting(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--subscription", help="subscription id (default: AZURE_SUBSCRIPTION_ID)")
+    _common(parser)
+    _arm(parser)
     parser.add_argument("--resource-group", help="only scale sets in this resource group")
-    parser.add_argument("--scale-set", help="only the scale set with this name")
-    parser.add_argument("--output", choices=("table", "json"), default="table")
-    parser.add_argument("--endpoint", help="ARM endpoint (default: AUTOHEAL_ARM_ENDPOINT or Azure's)")
-    parser.add_argument("--ca-bundle", help="CA bundle (PEM) for the endpoint, e.g. the local emulator's")
-    parser.add_argument("--concurrency", type=int, default=8, help="scale sets read in parallel")
+    parser.add_argument("--scale-set", help="only the scale set with this name (exit 3 if there is none)")
+    parser.add_argument("--concurrency", type=_positive, default=8, help="scale sets read in parallel (1 or more)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("vmss-autoheal")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without installing
+        return "unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="vmss-autoheal",
-        description="Find Azure VM scale sets that automatic repairs and resilient create/delete left stuck.",
+        description="Find Azure VM scale sets that automatic repairs and resilient create/delete left stuck. "
+        "Nothing is written to Azure without --apply; no notifications without --notify.",
+        epilog="Exit codes: 0 done, 1 Azure/ledger/credential failure, 2 bad input, 3 scale set not found.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log ARM calls and decisions")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     diagnose = sub.add_parser("diagnose", help="read scale sets and report what is wrong (read-only)")
+    diagnose.description = "Read scale sets and report what is wrong and the documented remedy. Read-only."
     _targeting(diagnose)
-    sweep = sub.add_parser("sweep", help="diagnose, plan and (with --apply or AUTOHEAL_MODE=remediate) act")
+    sweep = sub.add_parser("sweep", help="diagnose and plan; act only with --apply")
+    sweep.description = "Diagnose, plan and, with --apply, act within the guardrails."
     _targeting(sweep)
-    sweep.add_argument("--apply", action="store_true", help="act (remediate mode) instead of only planning")
+    _writes(sweep)
     replay = sub.add_parser("handle-event", help="feed Event Grid events (a file or -) through the trigger's handler")
+    replay.description = "Replay Event Grid / CloudEvents deliveries through the Event Grid function's handler."
     replay.add_argument("file", help="a JSON event or array of events, Event Grid or CloudEvents schema; - for stdin")
-    replay.add_argument("--subscription", help="subscription id (default: AZURE_SUBSCRIPTION_ID)")
-    replay.add_argument("--endpoint", help="ARM endpoint (default: AUTOHEAL_ARM_ENDPOINT or Azure's)")
-    replay.add_argument("--ca-bundle", help="CA bundle (PEM) for the endpoint, e.g. the local emulator's")
-    replay.add_argument("--apply", action="store_true", help="act (remediate mode) instead of only planning")
-    replay.add_argument("--output", choices=("table", "json"), default="table")
+    _common(replay)
+    _arm(replay)
+    _writes(replay)
     history = sub.add_parser("history", help="the remediation ledger, newest first")
+    history.description = "The remediation ledger's history, newest first (AzureWebJobsStorage names the table)."
+    _common(history)
     history.add_argument("--scale-set", help="only this scale set")
-    history.add_argument("--limit", type=int, default=50)
-    history.add_argument("--output", choices=("table", "json"), default="table")
+    history.add_argument("--limit", type=_positive, default=50, help="at most this many entries (default 50)")
     return parser
 
 
@@ -67,22 +146,52 @@ def _settings(args: argparse.Namespace) -> Settings:
     settings = load_settings()
     changes: dict[str, Any] = {}
     if args.subscription:
+        try:
+            uuid.UUID(args.subscription)
+        except ValueError:
+            raise CliError(f"--subscription {args.subscription}: not a subscription id (a GUID)", EXIT_USAGE) from None
         changes["subscription_id"] = args.subscription
     if args.endpoint:
+        if not args.endpoint.lower().startswith("https://") or len(args.endpoint) <= len("https://"):
+            raise CliError(f"--endpoint {args.endpoint}: must be an https:// URL", EXIT_USAGE)
         changes["arm_endpoint"] = args.endpoint.rstrip("/")
     if args.ca_bundle:
         if not os.path.isfile(args.ca_bundle):
-            raise CliError(f"--ca-bundle {args.ca_bundle}: no such file")
+            raise CliError(
+                f"--ca-bundle {args.ca_bundle}: no such file (the local emulator prints its CA path at start-up "
+                "as ca_bundle=...; against Azure leave --ca-bundle out)",
+                EXIT_USAGE,
+            )
         changes["arm_ca_bundle"] = args.ca_bundle
     settings = settings.replace(**changes)
     if not settings.subscription_id:
-        raise CliError("no subscription: pass --subscription or set AZURE_SUBSCRIPTION_ID")
+        raise CliError("no subscription: pass --subscription or set AZURE_SUBSCRIPTION_ID", EXIT_USAGE)
+    return settings
+
+
+def _shell_safety(settings: Settings, args: argparse.Namespace) -> Settings:
+    """A shell run writes only with --apply, notifies only with --notify, whatever the environment says."""
+    if settings.mode == "remediate" and not args.apply:
+        print(
+            "note: AUTOHEAL_MODE=remediate is set in this environment; the command line ignores it: "
+            "pass --apply to act",
+            file=sys.stderr,
+        )
+    settings = settings.replace(mode="remediate" if args.apply else "observe")
+    if not args.notify:
+        for off in CHANNEL_OFF.values():
+            settings = settings.replace(**off)
     return settings
 
 
 def _explain(exc: ArmError, settings: Settings) -> str:
     if exc.status is None:
-        return f"cannot reach ARM at {settings.arm_endpoint}: {exc.message}"
+        if "CERTIFICATE_VERIFY_FAILED" in exc.message or "SSLCertVerification" in exc.message:
+            return (
+                f"the TLS certificate of {settings.arm_endpoint} is not trusted: for the local emulator pass "
+                "--ca-bundle <its ca.pem> (or set AUTOHEAL_ARM_CA_BUNDLE)"
+            )
+        return f"cannot reach ARM at {settings.arm_endpoint}: {exc.message.splitlines()[0] if exc.message else ''}"
     if exc.code in {"SubscriptionNotFound", "InvalidSubscriptionId"}:
         return f"subscription {settings.subscription_id} not found or not visible to this identity ({exc.code})"
     if exc.code == "CredentialUnavailable":
@@ -110,23 +219,35 @@ def _evaluate_all(engine: Engine, args: argparse.Namespace) -> list[ScaleSetResu
     try:
         resources = list_targets(engine.gateway, Target(args.resource_group, args.scale_set))
     except ArmError as exc:
+        if exc.not_found and (args.scale_set or args.resource_group):
+            raise _not_found(args, engine.settings) from exc
         raise CliError(_explain(exc, engine.settings)) from exc
+    if not resources and args.scale_set:
+        raise _not_found(args, engine.settings)
     return map_concurrently(engine.evaluate, resources, args.concurrency)
 
 
+def _not_found(args: argparse.Namespace, settings: Settings) -> CliError:
+    what = f"scale set {args.scale_set}" if args.scale_set else f"resource group {args.resource_group}"
+    where = f" in resource group {args.resource_group}" if args.scale_set and args.resource_group else ""
+    return CliError(f"{what} not found{where} in subscription {settings.subscription_id}", EXIT_NOT_FOUND)
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    if args.apply:
-        settings = settings.replace(mode="remediate")
+    settings = _shell_safety(_settings(args), args)
     settings = settings.replace(sweep_concurrency=args.concurrency)
     from .notify import Notifier
 
-    with build_gateway(settings) as gateway, _ledger(settings) as ledger:
+    with build_gateway(settings) as gateway, _ledger(settings, write=args.apply or args.record) as ledger:
         engine = Engine(settings, gateway, ledger, notifier=Notifier.from_settings(settings))
         try:
             sweep = engine.sweep(Target(args.resource_group, args.scale_set))
         except ArmError as exc:
+            if exc.not_found and (args.scale_set or args.resource_group):
+                raise _not_found(args, settings) from exc
             raise CliError(_explain(exc, settings)) from exc
+        if not sweep.results and args.scale_set:  # "not found", not an empty table
+            raise _not_found(args, settings)
         entries = [
             scale_set_entry(r.snapshot, r.findings, r.actions())
             if r.snapshot
@@ -160,8 +281,11 @@ def _sweep_summary(report: dict[str, Any]) -> str:
 
 def cmd_history(args: argparse.Namespace) -> int:
     settings = load_settings()
-    with _ledger(settings) as ledger:
-        events = ledger.history(args.scale_set, limit=args.limit)
+    with _ledger(settings, write=False) as ledger:
+        try:
+            events = ledger.history(args.scale_set, limit=args.limit)
+        except LedgerUnavailable as exc:
+            raise CliError(f"ledger: cannot read table {settings.ledger_table}: {exc}") from exc
     if args.output == "json":
         print(json.dumps([e.to_dict() for e in events], indent=2))
         return 0
@@ -179,16 +303,110 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _ledger(settings: Settings) -> Iterator[Ledger]:
+def _ledger(settings: Settings, *, write: bool = True) -> Iterator[Ledger]:
+    """The ledger table; without `write`, a scratch ledger that reads it (when configured) and keeps writes here."""
+    if not write and not _ledger_configured(settings):
+        yield ScratchLedger(None)
+        return
     try:
         ledger = open_ledger(settings)
-        ledger.ensure_table()
-    except LedgerUnavailable as exc:
-        raise CliError(f"ledger: {exc}") from exc
+        if write:
+            ledger.ensure_table()
+    except (LedgerUnavailable, ValueError) as exc:
+        raise CliError(f"ledger: {str(exc).splitlines()[0]}") from exc
     try:
-        yield ledger
+        yield ledger if write else ScratchLedger(ledger)
     finally:
         ledger.close()
+
+
+def _ledger_configured(settings: Settings) -> bool:
+    return bool(settings.storage_connection_string or settings.storage_table_uri or settings.storage_account_name)
+
+
+class ScratchLedger(Ledger):
+    """Reads the real ledger (if any) so the plan knows what is in flight; this run's writes stay in memory.
+
+    What a shell run without --apply or --record uses: the plan is shown, the shared ledger is untouched.
+    """
+
+    def __init__(self, backing: Ledger | None) -> None:
+        self._backing = backing
+        self._mine: dict[tuple[str, str], Record] = {}
+        self._status: dict[str, dict[str, Any]] = {}
+        self._etags = 0
+
+    def ensure_table(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+    def _read(self, call: Any, default: Any) -> Any:
+        if self._backing is None:
+            return default
+        try:
+            return call(self._backing)
+        except LedgerUnavailable as exc:
+            if "ResourceNotFound" in str(exc) or "TableNotFound" in str(exc):
+                return default  # no table yet: nothing recorded
+            raise
+
+    def _overlay(self, records: list[Record]) -> list[Record]:
+        merged = {(r.partition_key, r.row_key): r for r in records}
+        return list({**merged, **self._mine}.values())
+
+    def get(self, scale_set_id: str, finding_code: str, target: str = "-") -> Record | None:
+        for record in self.records_for(scale_set_id):
+            if (record.finding_code, record.target) == (finding_code, target):
+                return record
+        return None
+
+    def records_for(self, scale_set_id: str) -> list[Record]:
+        from .remediation.ledger import scale_set_key
+
+        key = scale_set_key(scale_set_id)
+        stored = self._read(lambda ledger: ledger.records_for(scale_set_id), [])
+        return [r for r in self._overlay(stored) if r.partition_key == key]
+
+    def records_by_scale_set(self, subscription_id: str) -> dict[str, list[Record]]:
+        stored = self._read(lambda ledger: ledger.records_by_scale_set(subscription_id), {})
+        grouped: dict[str, list[Record]] = {}
+        for record in self._overlay([r for records in stored.values() for r in records]):
+            grouped.setdefault(record.partition_key, []).append(record)
+        return grouped
+
+    def active_records(self) -> list[Record]:
+        return [r for r in self.all_records() if r.state.active]
+
+    def all_records(self) -> list[Record]:
+        return self._overlay(self._read(lambda ledger: ledger.all_records(), []))
+
+    def save_status(self, name: str, document: dict[str, Any]) -> None:
+        self._status[name] = document
+
+    def load_status(self, name: str) -> dict[str, Any] | None:
+        return self._status.get(name) or self._read(lambda ledger: ledger.load_status(name), None)
+
+    def create(self, record: Record, *, previous_state: str = "") -> Record:
+        key = (record.partition_key, record.row_key)
+        if key in self._mine or self.get(record.scale_set_id, record.finding_code, record.target) is not None:
+            raise LedgerConflict(f"{record.row_key} exists")
+        return self._keep(record)
+
+    def update(self, record: Record, *, previous_state: str | None = None, history: bool = True) -> Record:
+        if record.etag is None:
+            raise ValueError("update needs the etag of the record as read")
+        return self._keep(record)
+
+    def _keep(self, record: Record) -> Record:
+        self._etags += 1
+        saved = record.evolve(etag=f"scratch-{self._etags}")
+        self._mine[(saved.partition_key, saved.row_key)] = saved
+        return saved
+
+    def history(self, scale_set: str | None = None, limit: int = 100) -> list[Any]:
+        return self._read(lambda ledger: ledger.history(scale_set, limit), [])
 
 
 def _print(report: dict[str, Any], output: str) -> None:
@@ -203,15 +421,13 @@ def cmd_handle_event(args: argparse.Namespace) -> int:
     from .handlers import EventHandler
     from .runtime import Runtime
 
-    settings = _settings(args)
-    if args.apply:
-        settings = settings.replace(mode="remediate")
+    settings = _shell_safety(_settings(args), args)
     raw = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
     try:
         payloads = load_events(raw)
     except MalformedEvent as exc:
-        raise CliError(f"{args.file}: {exc}") from exc
-    with _ledger(settings) as ledger:
+        raise CliError(f"{args.file}: {exc}", EXIT_USAGE) from exc
+    with _ledger(settings, write=args.apply or args.record) as ledger:
         runtime = Runtime(settings, ledger=ledger)
         try:
             outcomes = EventHandler(runtime).handle_all(payloads)
@@ -219,17 +435,20 @@ def cmd_handle_event(args: argparse.Namespace) -> int:
             raise CliError(f"{_explain(exc, settings)} (Event Grid would redeliver this event)") from exc
         finally:
             runtime.close()
+    # A malformed event is bad input: the command says so in its exit code (after reporting every event).
+    code = EXIT_USAGE if any(o.status == "malformed" for o in outcomes) else 0
     if args.output == "json":
         print(json.dumps([o.to_dict() for o in outcomes], indent=2))
-        return 0
+        return code
     for outcome in outcomes:
         target = outcome.scale_set_id.rsplit("/", 1)[-1] if outcome.scale_set_id else "-"
         event = f"{outcome.event_id or '(no id)'}  {outcome.event_type or '-'}"
-        print(f"{event}  {outcome.status}: {outcome.reason} [{target}]")
+        why = f" ({outcome.code})" if outcome.code and outcome.code != outcome.status else ""
+        print(f"{event}  {outcome.status}{why}: {outcome.reason} [{target}]")
         for action in outcome.actions:
             ids = f" [{', '.join(action['instanceIds'])}]" if action["instanceIds"] else ""
             print(f"    {action['state']:10} {action['code']}{ids}: {action['reason']}")
-    return 0
+    return code
 
 
 def _read(path: str) -> bytes:
@@ -246,6 +465,7 @@ COMMANDS = {"diagnose": cmd_diagnose, "sweep": cmd_sweep, "history": cmd_history
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose = getattr(args, "verbose", False)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -253,6 +473,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     if not args.verbose:
         logging.getLogger("azure").setLevel(logging.ERROR)
+    from . import telemetry
+
+    telemetry.configure_for_cli()  # Application Insights, only when APPLICATIONINSIGHTS_CONNECTION_STRING is set
     try:
         return COMMANDS[args.command](args)
     except SettingsError as exc:
@@ -260,7 +483,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except CliError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return exc.exit_code
     except Exception as exc:  # credential failures and the like: one clear line, not a traceback
         name = type(exc).__name__
         if "Credential" in name or "Authentication" in name:

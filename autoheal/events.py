@@ -8,11 +8,13 @@ Pure: no I/O. Classifies by event type, never by `data.status` (Microsoft's own 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from . import resource_ids
+from .resource_ids import IdProblem, InvalidResourceId, ResourceId
 
 RESOURCE_EVENT_TYPES = (
     "Microsoft.Resources.ResourceWriteSuccess",
@@ -22,6 +24,12 @@ RESOURCE_EVENT_TYPES = (
     "Microsoft.Resources.ResourceDeleteSuccess",
     "Microsoft.Resources.ResourceDeleteFailure",
 )
+# Failures of a Flexible scale set's own VMs (`Microsoft.Compute/virtualMachines/*`): mapped to their scale set.
+VM_FAILURE_EVENT_TYPES = (
+    "Microsoft.Resources.ResourceWriteFailure",
+    "Microsoft.Resources.ResourceActionFailure",
+    "Microsoft.Resources.ResourceDeleteFailure",
+)
 HEALTH_EVENT_TYPES = (
     "Microsoft.ResourceNotifications.HealthResources.AvailabilityStatusChanged",
     "Microsoft.ResourceNotifications.HealthResources.ResourceAnnotated",
@@ -29,31 +37,45 @@ HEALTH_EVENT_TYPES = (
 ACCEPTED_EVENT_TYPES = RESOURCE_EVENT_TYPES + HEALTH_EVENT_TYPES
 # `data.operationName` of Microsoft.Resources events we act on (scale sets and their VMs).
 SCALE_SET_OPERATION_PREFIX = "Microsoft.Compute/virtualMachineScaleSets/"
+# ... and of VM failures (a third event subscription, failures only: `infra/main.bicep`).
+VM_OPERATION_PREFIX = "Microsoft.Compute/virtualMachines/"
 # Health events we look at: scale-set VMs, and VMs (a Flexible scale set's instances are plain VMs).
 HEALTH_TARGET_TYPE_PREFIX = "Microsoft.Compute/virtualMachine"
 
 MAX_ID_LENGTH = 2048  # ARM ids are far shorter; anything longer is not a resource id
 MAX_EVENT_ID_LENGTH = 512
 
-_SCALE_SET = re.compile(
-    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute"
-    r"/virtualMachineScaleSets/(?P<name>[^/]+)(?:/.*)?$",
-    re.IGNORECASE,
-)
-_VIRTUAL_MACHINE = re.compile(
-    r"^/subscriptions/(?P<sub>[^/]+)/resourceGroups/(?P<rg>[^/]+)/providers/Microsoft\.Compute"
-    r"/virtualMachines/(?P<name>[^/]+)(?:/.*)?$",
-    re.IGNORECASE,
-)
+
+class Reason(StrEnum):
+    """Reason codes of events left alone (log dimension `reasonCode`, counter `autoheal.events.dropped`).
+
+    Rejected resource ids add the codes of `autoheal.resource_ids.IdProblem`.
+    """
+
+    MALFORMED = "malformed"
+    NOT_HANDLED_TYPE = "event-type-not-handled"
+    NOT_COMPUTE_OPERATION = "operation-not-scale-set"
+    VM_SUCCESS = "vm-operation-succeeded"
+    ID_MISMATCH = "id-does-not-match-operation"
+    HEALTH_NOT_VM = "health-target-not-a-vm"
+    NOT_A_MEMBER = "vm-not-in-a-scale-set"
+    VM_UNREADABLE = "vm-unreadable"
+    DUPLICATE = "duplicate"
+    COALESCED = "coalesced"
+    GONE = "scale-set-gone"
+    ARM_REFUSED = "arm-refused"
+    EVALUATION_FAILED = "evaluation-failed"
 
 
 class MalformedEvent(ValueError):
     """The payload is not an event we can read; logged with the reason, never retried."""
 
+    code = Reason.MALFORMED.value
+
 
 class Verdict(StrEnum):
     EVALUATE = "evaluate"  # a scale set to evaluate
-    LOOKUP_VM = "lookup-vm"  # a VM's health changed: evaluate its scale set if it belongs to one (Flexible)
+    LOOKUP_VM = "lookup-vm"  # a VM's health changed or it failed: evaluate its scale set (Flexible)
     IGNORE = "ignore"  # not ours (debug log)
     REJECT = "reject"  # another subscription (warning)
 
@@ -72,6 +94,7 @@ class Classification:
     verdict: Verdict
     reason: str
     event: Event
+    code: str = ""  # reason code of an IGNORE / REJECT
     scale_set_id: str = ""
     resource_group: str = ""
     scale_set: str = ""
@@ -165,31 +188,58 @@ def _cloud_event(payload: Mapping[str, Any]) -> Event:
     )
 
 
-def _clean(resource_id: str) -> str:
-    # Microsoft's samples contain stray spaces inside ids ("{subscription-id} /resourceGroups").
-    return "".join(resource_id.split())
-
-
 def classify(event: Event, subscription_id: str) -> Classification:
     """Which scale set this event is about (or why we leave it alone)."""
     if event.event_type in RESOURCE_EVENT_TYPES:
         return _classify_resource_event(event, subscription_id)
     if event.event_type in HEALTH_EVENT_TYPES:
         return _classify_health_event(event, subscription_id)
-    return Classification(Verdict.IGNORE, f"event type {event.event_type} is not handled", event)
+    return _leave(Verdict.IGNORE, Reason.NOT_HANDLED_TYPE, f"event type {event.event_type[:200]} is not handled", event)
+
+
+def _leave(verdict: Verdict, code: str, reason: str, event: Event) -> Classification:
+    return Classification(verdict, reason, event, code=str(code))
+
+
+def _resource(value: Any, event: Event, subscription_id: str, what: str) -> ResourceId | Classification:
+    """A validated id, or the REJECT that says why not (logged with the reason code)."""
+    try:
+        return resource_ids.parse(value, subscription_id=subscription_id)
+    except InvalidResourceId as exc:
+        shown = value[:200] if isinstance(value, str) else type(value).__name__
+        return _leave(Verdict.REJECT, exc.problem, f"{what} {shown!r} rejected: {exc}", event)
 
 
 def _classify_resource_event(event: Event, subscription_id: str) -> Classification:
     operation = event.data.get("operationName")
-    if not isinstance(operation, str) or not operation.lower().startswith(SCALE_SET_OPERATION_PREFIX.lower()):
-        return Classification(Verdict.IGNORE, f"operation {operation!r} is not a scale-set operation", event)
+    if not isinstance(operation, str):
+        return _leave(Verdict.IGNORE, Reason.NOT_COMPUTE_OPERATION, "data.operationName is missing", event)
+    lowered = operation.lower()
+    if lowered.startswith(VM_OPERATION_PREFIX.lower()):
+        if event.event_type not in VM_FAILURE_EVENT_TYPES:
+            return _leave(Verdict.IGNORE, Reason.VM_SUCCESS, f"{operation[:200]} succeeded on a VM", event)
+    elif not lowered.startswith(SCALE_SET_OPERATION_PREFIX.lower()):
+        return _leave(
+            Verdict.IGNORE, Reason.NOT_COMPUTE_OPERATION, f"operation {operation[:200]!r} is not a scale-set one", event
+        )
     resource = event.data.get("resourceUri") or event.subject
-    if not isinstance(resource, str) or len(resource) > MAX_ID_LENGTH:
-        raise MalformedEvent("data.resourceUri is missing or not a resource id")
-    match = _SCALE_SET.match(_clean(resource))
-    if match is None:
-        raise MalformedEvent(f"data.resourceUri is not a scale-set resource id: {resource[:200]!r}")
-    return _scale_set(event, match, subscription_id, operation=operation)
+    parsed = _resource(resource, event, subscription_id, "data.resourceUri")
+    if isinstance(parsed, Classification):
+        return parsed
+    if lowered.startswith(VM_OPERATION_PREFIX.lower()):
+        if parsed.is_scale_set:
+            return _leave(Verdict.REJECT, Reason.ID_MISMATCH, f"a VM operation on scale-set id {parsed}", event)
+        return Classification(
+            Verdict.LOOKUP_VM,
+            f"{event.event_type.rsplit('.', 1)[-1]} on VM {parsed.name}: evaluate its scale set if it has one",
+            event,
+            resource_group=parsed.resource_group,
+            vm_id=str(parsed),
+            details={"vm": parsed.name, "operation": operation},
+        )
+    if not parsed.is_scale_set:
+        return _leave(Verdict.REJECT, Reason.ID_MISMATCH, f"a scale-set operation on VM id {parsed}", event)
+    return _scale_set(event, parsed, operation=operation)
 
 
 def _classify_health_event(event: Event, subscription_id: str) -> Classification:
@@ -198,41 +248,32 @@ def _classify_health_event(event: Event, subscription_id: str) -> Classification
     target = props.get("targetResourceId") if isinstance(props, Mapping) else None
     if not isinstance(target, str) or not target or len(target) > MAX_ID_LENGTH:
         raise MalformedEvent("data.resourceInfo.properties.targetResourceId is missing")
-    target = _clean(target)
-    state = str(props.get("availabilityState") or "") if isinstance(props, Mapping) else ""
-    match = _SCALE_SET.match(target)
-    if match is not None:
-        return _scale_set(event, match, subscription_id, availabilityState=state)
-    vm = _VIRTUAL_MACHINE.match(target)
-    if vm is None:
-        return Classification(Verdict.IGNORE, f"health event for {target[:200]}, not a virtual machine", event)
-    if vm["sub"].lower() != subscription_id.lower():
-        return Classification(Verdict.REJECT, f"event for subscription {vm['sub'][:64]}, not {subscription_id}", event)
+    state = props.get("availabilityState") if isinstance(props, Mapping) else None
+    state = state[:64] if isinstance(state, str) else ""
+    parsed = _resource(target, event, subscription_id, "targetResourceId")
+    if isinstance(parsed, Classification):
+        if parsed.code == IdProblem.WRONG_PROVIDER:  # the health topic covers every resource type
+            return _leave(Verdict.IGNORE, Reason.HEALTH_NOT_VM, f"health event for {target[:200]}, not a VM", event)
+        return parsed
+    if parsed.is_scale_set:
+        return _scale_set(event, parsed, availabilityState=state)
     return Classification(
         Verdict.LOOKUP_VM,
         "health of a VM changed: evaluate its scale set if it belongs to one",
         event,
-        resource_group=vm["rg"],
-        vm_id=target,
-        details={"availabilityState": state, "vm": vm["name"]},
+        resource_group=parsed.resource_group,
+        vm_id=str(parsed),
+        details={"availabilityState": state, "vm": parsed.name},
     )
 
 
-def _scale_set(event: Event, match: re.Match[str], subscription_id: str, **details: str) -> Classification:
-    if match["sub"].lower() != subscription_id.lower():
-        return Classification(
-            Verdict.REJECT, f"event for subscription {match['sub'][:64]}, not {subscription_id}", event
-        )
-    scale_set_id = (
-        f"/subscriptions/{match['sub']}/resourceGroups/{match['rg']}"
-        f"/providers/Microsoft.Compute/virtualMachineScaleSets/{match['name']}"
-    )
+def _scale_set(event: Event, parsed: ResourceId, **details: str) -> Classification:
     return Classification(
         Verdict.EVALUATE,
-        f"{event.event_type.rsplit('.', 1)[-1]} on scale set {match['name']}",
+        f"{event.event_type.rsplit('.', 1)[-1]} on scale set {parsed.name}",
         event,
-        scale_set_id=scale_set_id,
-        resource_group=match["rg"],
-        scale_set=match["name"],
+        scale_set_id=parsed.scale_set_id,
+        resource_group=parsed.resource_group,
+        scale_set=parsed.name,
         details={k: v for k, v in details.items() if v},
     )

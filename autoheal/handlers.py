@@ -8,6 +8,7 @@ raise so that Event Grid redelivers.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -17,9 +18,11 @@ from typing import Any
 
 from . import telemetry
 from .engine import SweepResult, Target
-from .events import Classification, MalformedEvent, Verdict, classify, parse_event
+from .events import Classification, MalformedEvent, Reason, Verdict, classify, parse_event
 from .gateway import ArmError
-from .model import iso, parse_resource_id
+from .model import iso
+from .resource_ids import InvalidResourceId
+from .resource_ids import parse as parse_resource_id
 from .runtime import Runtime
 
 log = telemetry.get_logger("autoheal.events")
@@ -36,10 +39,13 @@ class EventOutcome:
     event_type: str = ""
     scale_set_id: str = ""
     actions: list[dict[str, Any]] = field(default_factory=list)
+    code: str = ""  # reason code of an event left alone (`autoheal.events.Reason`, `resource_ids.IdProblem`)
+    subject: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "status": self.status,
+            "reasonCode": self.code,
             "reason": self.reason,
             "eventId": self.event_id,
             "eventType": self.event_type,
@@ -62,27 +68,35 @@ class EventHandler:
         return [self.handle(payload) for payload in payloads]
 
     def handle(self, payload: Any) -> EventOutcome:
+        outcome = self._handle(payload)
+        if outcome.status != "evaluated":
+            _log_dropped(outcome)
+        return outcome
+
+    def _handle(self, payload: Any) -> EventOutcome:
         try:
             event = parse_event(payload)
             verdict = classify(event, self.runtime.settings.subscription_id)
         except MalformedEvent as exc:
-            event_id = str(payload.get("id"))[:100] if isinstance(payload, dict) else ""
-            log.warning("malformed event %s dropped: %s", event_id or "(no id)", exc, extra={"eventId": event_id})
-            return EventOutcome("malformed", str(exc), event_id)
-        dims = {"eventId": event.id, "eventType": event.event_type}
+            return EventOutcome(
+                "malformed",
+                str(exc),
+                _field(payload, "id"),
+                _type_of(payload),
+                code=exc.code,
+                subject=_field(payload, "subject"),
+            )
+        known = {"event_id": event.id, "event_type": event.event_type, "subject": event.subject}
         if verdict.verdict is Verdict.IGNORE:
-            log.debug("event %s ignored: %s", event.id, verdict.reason, extra=dims)
-            return EventOutcome("ignored", verdict.reason, event.id, event.event_type)
+            return EventOutcome("ignored", verdict.reason, code=verdict.code, **known)
         if verdict.verdict is Verdict.REJECT:
-            log.warning("event %s rejected: %s", event.id, verdict.reason, extra=dims)
-            return EventOutcome("rejected", verdict.reason, event.id, event.event_type)
+            return EventOutcome("rejected", verdict.reason, code=verdict.code, **known)
         if self._duplicate(event.id):
-            log.info("event %s already handled (redelivery)", event.id, extra=dims)
-            return EventOutcome("duplicate", "this event id was already handled", event.id, event.event_type)
+            return EventOutcome("duplicate", "this event id was already handled", code=Reason.DUPLICATE, **known)
         if verdict.verdict is Verdict.LOOKUP_VM:
             verdict = self._scale_set_of_vm(verdict)
             if verdict.verdict is not Verdict.EVALUATE:
-                return EventOutcome("not-a-member", verdict.reason, event.id, event.event_type)
+                return EventOutcome("not-a-member", verdict.reason, code=verdict.code, **known)
         return self._evaluate(verdict)
 
     def _scale_set_of_vm(self, verdict: Classification) -> Classification:
@@ -91,25 +105,37 @@ class EventHandler:
             vm = self.runtime.gateway.get_virtual_machine(verdict.resource_group, vm_name)
         except ArmError as exc:
             if exc.transient:
+                self._forget(verdict.event.id, "")
                 raise
-            return Classification(Verdict.IGNORE, f"VM {vm_name} could not be read: {exc.code}", verdict.event)
-        scale_set_id = str(((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id") or "")
-        if not scale_set_id:
-            return Classification(Verdict.IGNORE, f"VM {vm_name} does not belong to a scale set", verdict.event)
-        ids = parse_resource_id(scale_set_id)
+            return Classification(
+                Verdict.IGNORE, f"VM {vm_name} could not be read: {exc.code}", verdict.event, code=Reason.VM_UNREADABLE
+            )
+        member_of = ((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id")
+        if not member_of:
+            return Classification(
+                Verdict.IGNORE, f"VM {vm_name} does not belong to a scale set", verdict.event, code=Reason.NOT_A_MEMBER
+            )
+        try:
+            ids = parse_resource_id(member_of, subscription_id=self.runtime.settings.subscription_id)
+        except InvalidResourceId as exc:
+            return Classification(
+                Verdict.IGNORE,
+                f"VM {vm_name} names scale set {str(member_of)[:200]!r}: {exc}",
+                verdict.event,
+                code=exc.problem,
+            )
         return Classification(
             Verdict.EVALUATE,
-            f"health of Flexible instance {vm_name} changed",
+            f"{verdict.event.event_type.rsplit('.', 1)[-1]} on Flexible instance {vm_name}",
             verdict.event,
-            scale_set_id=scale_set_id,
-            resource_group=ids.get("resourcegroups", ""),
-            scale_set=ids.get("virtualmachinescalesets", ""),
+            scale_set_id=ids.scale_set_id,
+            resource_group=ids.resource_group,
+            scale_set=ids.name,
         )
 
     def _evaluate(self, verdict: Classification) -> EventOutcome:
         event = verdict.event
         if not self._claim_evaluation(verdict.scale_set_id.lower()):
-            log.info("event %s coalesced with a recent evaluation of %s", event.id, verdict.scale_set_id)
             return EventOutcome(
                 "coalesced",
                 f"{verdict.scale_set} was evaluated less than "
@@ -117,6 +143,8 @@ class EventHandler:
                 event.id,
                 event.event_type,
                 verdict.scale_set_id,
+                code=Reason.COALESCED,
+                subject=event.subject,
             )
         try:
             result = self.runtime.engine().sweep(
@@ -128,10 +156,24 @@ class EventHandler:
                 log.warning("transient ARM failure on event %s, Event Grid will redeliver: %s", event.id, exc)
                 raise
             log.error("event %s: ARM refused to read %s: %s", event.id, verdict.scale_set_id, exc)
-            return EventOutcome("ignored", f"ARM error {exc.code}", event.id, event.event_type, verdict.scale_set_id)
+            return EventOutcome(
+                "ignored",
+                f"ARM error {exc.code}",
+                event.id,
+                event.event_type,
+                verdict.scale_set_id,
+                code=Reason.ARM_REFUSED,
+                subject=event.subject,
+            )
         if not result.results:
             return EventOutcome(
-                "gone", "the scale set no longer exists", event.id, event.event_type, verdict.scale_set_id
+                "gone",
+                "the scale set no longer exists",
+                event.id,
+                event.event_type,
+                verdict.scale_set_id,
+                code=Reason.GONE,
+                subject=event.subject,
             )
         scale_set = result.results[0]
         if scale_set.error:
@@ -139,7 +181,15 @@ class EventHandler:
                 self._forget(event.id, verdict.scale_set_id.lower())
                 raise RuntimeError(f"evaluation of {verdict.scale_set_id} failed, to be redelivered: {scale_set.error}")
             log.error("event %s: %s could not be evaluated: %s", event.id, verdict.scale_set_id, scale_set.error)
-            return EventOutcome("ignored", scale_set.error, event.id, event.event_type, verdict.scale_set_id)
+            return EventOutcome(
+                "ignored",
+                scale_set.error,
+                event.id,
+                event.event_type,
+                verdict.scale_set_id,
+                code=Reason.EVALUATION_FAILED,
+                subject=event.subject,
+            )
         return EventOutcome(
             "evaluated", verdict.reason, event.id, event.event_type, verdict.scale_set_id, scale_set.actions()
         )
@@ -173,6 +223,50 @@ class EventHandler:
         with self._lock:
             self._seen.pop(event_id, None)
             self._last_evaluation.pop(key, None)
+
+
+def _field(payload: Any, name: str) -> str:
+    value = payload.get(name) if isinstance(payload, dict) else None
+    return _printable(value if isinstance(value, str) else "" if value is None else repr(value))
+
+
+def _type_of(payload: Any) -> str:
+    if not isinstance(payload, dict):
+        return ""
+    return _field(payload, "eventType") or _field(payload, "type")
+
+
+def _printable(text: str, limit: int = 200) -> str:
+    """Attacker-controlled text in a log line: bounded, one line, no control characters."""
+    cut = text[:limit]
+    cleaned = "".join(ch if ch.isprintable() else "?" for ch in cut)
+    return cleaned + ("…" if len(text) > limit else "")
+
+
+_DROP_LEVELS = {"malformed": logging.WARNING, "rejected": logging.WARNING, "gone": logging.INFO}
+
+
+def _log_dropped(outcome: EventOutcome) -> None:
+    """One line per event left alone (id, type, subject, reason code, reason) and a counter per reason."""
+    code = str(outcome.code or outcome.status)
+    level = _DROP_LEVELS.get(outcome.status, logging.INFO)
+    log.log(
+        level,
+        "event %s dropped (%s, %s): type=%s subject=%s: %s",
+        _printable(outcome.event_id) or "(no id)",
+        outcome.status,
+        code,
+        _printable(outcome.event_type) or "-",
+        _printable(outcome.subject) or "-",
+        _printable(outcome.reason, 400),
+        extra=telemetry.dimensions(
+            eventId=_printable(outcome.event_id),
+            reasonCode=code,
+            outcome=outcome.status,
+            scaleSetId=outcome.scale_set_id,
+        ),
+    )
+    telemetry.record_event_dropped(outcome.status, code)
 
 
 _handler: EventHandler | None = None
@@ -236,6 +330,8 @@ def status(runtime: Runtime, *, limit: int = 50) -> dict[str, Any]:
     return {
         "subscriptionId": runtime.settings.subscription_id,
         "mode": runtime.settings.mode,
+        # Settings that could not be used as given (a notification channel turned off, a typo'd name).
+        "settingsProblems": list(runtime.settings.problems),
         "lastSweep": ledger.load_status("last-sweep"),
         "records": [
             {

@@ -198,23 +198,10 @@ def iso(moment: datetime | None, *, seconds: bool = False) -> str | None:
 
 
 def parse_resource_id(resource_id: str) -> dict[str, str]:
-    """Split an ARM id into lower-cased segment names → values (subscriptions, resourcegroups, ...).
+    """Lenient split of a trusted ARM id into lower-cased segment names → values; see `autoheal.resource_ids`."""
+    from .resource_ids import segments
 
-    ARM ids are case-insensitive; callers compare names, not positions. Tolerates stray spaces, which
-    Microsoft's own event samples contain.
-    """
-    parts = [p.strip() for p in resource_id.strip().strip("/").split("/") if p.strip()]
-    out: dict[str, str] = {}
-    i = 0
-    while i + 1 < len(parts):
-        key = parts[i].lower()
-        if key == "providers":
-            out.setdefault("provider", parts[i + 1])
-            i += 2
-            continue
-        out[key] = parts[i + 1]
-        i += 2
-    return out
+    return segments(resource_id)
 
 
 def scale_set_id(subscription_id: str, resource_group: str, name: str) -> str:

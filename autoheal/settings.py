@@ -7,6 +7,7 @@ and what it accepts. `SETTINGS` is the single table the README and the Bicep con
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
@@ -24,6 +25,12 @@ class SettingsError(ValueError):
 
 @dataclass(frozen=True)
 class Setting:
+    """One app setting, declared once: its name, the `Settings` attribute, default, validator and docs.
+
+    `channel` (derived from the name when not given): teams | email | notify for notification settings,
+    whose invalid values disable that channel (or fall back to the default) instead of stopping start-up.
+    """
+
     name: str
     attr: str
     default: str
@@ -31,6 +38,50 @@ class Setting:
     meaning: str
     accepts: str
     secret: bool = False  # never logged; a Key Vault reference in Azure
+    group: str = ""  # arm | diagnosis | guardrails | ledger | triggers | notifications (from the Group above it)
+    channel: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.channel:
+            derived = next((c for prefix, c in _CHANNEL_PREFIXES if self.name.startswith(prefix)), "")
+            object.__setattr__(self, "channel", derived)
+
+
+@dataclass(frozen=True)
+class Group:
+    key: str
+    title: str
+
+
+_CHANNEL_PREFIXES = (
+    ("AUTOHEAL_TEAMS_", "teams"),
+    ("AUTOHEAL_EMAIL_", "email"),
+    ("AUTOHEAL_SMTP_", "email"),
+    ("AUTOHEAL_NOTIFY_", "notify"),
+    ("AUTOHEAL_PORTAL_URL", "notify"),
+)
+# What turning a channel off means: these attributes get these values (the Notifier then builds no channel).
+CHANNEL_OFF: dict[str, dict[str, Any]] = {
+    "teams": {"teams_webhook_url": ""},
+    "email": {"email_endpoint": "", "smtp_host": ""},
+}
+KEY_VAULT_REFERENCE_PREFIX = "@Microsoft.KeyVault("
+# AUTOHEAL_* names that are azd environment variables for `azd provision` (infra/main.parameters.json),
+# not app settings: no "unknown setting" warning for them.
+DEPLOYMENT_ONLY = (
+    "AUTOHEAL_READ_ONLY_ROLE",
+    "AUTOHEAL_DEPLOY_EVENT_SUBSCRIPTIONS",
+    "AUTOHEAL_EXISTING_RESOURCES_TOPIC_NAME",
+    "AUTOHEAL_EXISTING_RESOURCES_TOPIC_RESOURCE_GROUP",
+    "AUTOHEAL_EXISTING_RESOURCES_TOPIC_PRINCIPAL_ID",
+    "AUTOHEAL_EXISTING_HEALTH_TOPIC_NAME",
+    "AUTOHEAL_EXISTING_HEALTH_TOPIC_RESOURCE_GROUP",
+    "AUTOHEAL_EXISTING_HEALTH_TOPIC_PRINCIPAL_ID",
+    "AUTOHEAL_ENABLE_HEALTH_EVENTS",
+    "AUTOHEAL_ENABLE_EMAIL",
+    "AUTOHEAL_TEAMS_WEBHOOK_IN_KEY_VAULT",
+    "AUTOHEAL_ALERT_EMAIL",
+)
 
 
 def _duration(low: timedelta | None = None, high: timedelta | None = None) -> Callable[[str], timedelta]:
@@ -134,16 +185,65 @@ def _uuid_or_empty(raw: str) -> str:
     return text
 
 
+# NCRONTAB fields (seconds first) and their ranges, as the Functions timer reads them
+# (learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions).
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
+_CRON_FIELDS = (
+    ("second", 0, 59, {}),
+    ("minute", 0, 59, {}),
+    ("hour", 0, 23, {}),
+    ("day", 1, 31, {}),
+    (
+        "month",
+        1,
+        12,
+        {m: i + 1 for i, m in enumerate(_MONTHS)},
+    ),
+    ("day-of-week", 0, 6, {d: i for i, d in enumerate(_DAYS)}),
+)
+
+
+def _cron_value(text: str, low: int, high: int, names: Mapping[str, int], field_name: str) -> int:
+    value = names.get(text.lower()) if not text.isdigit() else int(text)
+    if value is None or not low <= value <= high:
+        raise ValueError(f"{field_name} {text!r} is outside {low}-{high}")
+    return value
+
+
 def _ncrontab(raw: str) -> str:
-    """Azure Functions timer schedule: six NCRONTAB fields (seconds first)."""
+    """Azure Functions timer schedule: six NCRONTAB fields (seconds first), each value and step in range."""
     text = " ".join(raw.split())
     parts = text.split(" ")
     if len(parts) != 6:
         raise ValueError("needs six fields: second minute hour day month day-of-week")
-    allowed = set("0123456789*/,-")
-    for part in parts[:5]:
-        if not set(part) <= allowed:
-            raise ValueError(f"unexpected characters in {part!r}")
+    for part, (field_name, low, high, names) in zip(parts, _CRON_FIELDS, strict=True):
+        for item in part.split(","):
+            base, slash, step = item.partition("/")
+            if slash and (not step.isdigit() or not 1 <= int(step) <= high):
+                raise ValueError(f"{field_name} step {step!r} is outside 1-{high}")
+            if base == "*":
+                continue
+            first, dash, last = base.partition("-")
+            start = _cron_value(first, low, high, names, field_name)
+            if dash and _cron_value(last, low, high, names, field_name) < start:
+                raise ValueError(f"{field_name} range {base!r} runs backwards")
+    return text
+
+
+def _storage_connection(raw: str) -> str:
+    """`UseDevelopmentStorage=true` or `Key=value;...` naming an account or a table endpoint."""
+    text = raw.strip()
+    if not text:
+        return text
+    pairs = [part.partition("=") for part in text.split(";") if part.strip()]
+    if any(not sep or not key.strip() for key, sep, _ in pairs):
+        raise ValueError("not a storage connection string (Key=value;Key=value)")
+    keys = {key.strip().lower(): value.strip() for key, _, value in pairs}
+    if keys.get("usedevelopmentstorage", "").lower() == "true":
+        return text
+    if not (keys.get("accountname") or keys.get("tableendpoint")):
+        raise ValueError("a storage connection string names AccountName or TableEndpoint")
     return text
 
 
@@ -195,8 +295,8 @@ def _owners(raw: str) -> tuple[str, ...]:
     return items
 
 
-SETTINGS: tuple[Setting, ...] = (
-    # Where to act
+_DECLARED: tuple[Setting | Group, ...] = (
+    Group("arm", "Where to act: the subscription, the identity and Azure Resource Manager"),
     Setting(
         "AZURE_SUBSCRIPTION_ID",
         "subscription_id",
@@ -229,7 +329,7 @@ SETTINGS: tuple[Setting, ...] = (
         "CA bundle (PEM) to trust for the ARM endpoint; only the local emulator needs it.",
         "a file path, or empty",
     ),
-    # Diagnosis thresholds
+    Group("diagnosis", "Diagnosis thresholds, and what enabling automatic repairs writes"),
     Setting(
         "AUTOHEAL_GRACE_MARGIN",
         "grace_margin",
@@ -263,7 +363,6 @@ SETTINGS: tuple[Setting, ...] = (
         "If set, the repairs grace period scale sets should have; a different one yields set-grace-period.",
         "empty, or an ISO 8601 duration from PT10M to PT90M",
     ),
-    # What enabling automatic repairs sets
     Setting(
         "AUTOHEAL_REPAIR_GRACE_PERIOD",
         "repair_grace_period",
@@ -280,7 +379,7 @@ SETTINGS: tuple[Setting, ...] = (
         "repairAction written when automatic repairs are enabled.",
         "Replace, Reimage or Restart",
     ),
-    # Guardrails
+    Group("guardrails", "Guardrails: mode, scope, budgets, retries (invalid values stop start-up)"),
     Setting(
         "AUTOHEAL_MODE",
         "mode",
@@ -420,7 +519,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Polling interval for Azure long-running operations when Azure gives no Retry-After.",
         "an integer 0-300",
     ),
-    # Ledger (Table Storage)
+    Group("ledger", "Ledger (Table Storage)"),
     Setting(
         "AUTOHEAL_LEDGER_TABLE",
         "ledger_table",
@@ -433,9 +532,9 @@ SETTINGS: tuple[Setting, ...] = (
         "AzureWebJobsStorage",
         "storage_connection_string",
         "",
-        _text,
+        _storage_connection,
         "Storage connection string (local runs and Azurite); in Azure use the identity-based settings below.",
-        "a connection string, or empty",
+        "a storage connection string (AccountName=...;AccountKey=... or UseDevelopmentStorage=true), or empty",
         secret=True,
     ),
     Setting(
@@ -454,7 +553,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Table endpoint for identity-based access, if not the account's default.",
         "an https:// URL, or empty",
     ),
-    # Triggers
+    Group("triggers", "Triggers: the sweep timer and Event Grid events"),
     Setting(
         "AUTOHEAL_SWEEP_SCHEDULE",
         "sweep_schedule",
@@ -506,7 +605,10 @@ SETTINGS: tuple[Setting, ...] = (
         "Events for one scale set within this window cause one evaluation (a scale-out writes many events).",
         "an ISO 8601 duration from PT0S to PT1H",
     ),
-    # Notifications
+    Group(
+        "notifications",
+        "Notifications (an invalid value, or an unresolved Key Vault reference, disables its channel only)",
+    ),
     Setting(
         "AUTOHEAL_TEAMS_WEBHOOK_URL",
         "teams_webhook_url",
@@ -602,7 +704,23 @@ SETTINGS: tuple[Setting, ...] = (
     ),
 )
 
+
+def _assign_groups(declared: tuple[Setting | Group, ...]) -> tuple[Setting, ...]:
+    """Each setting belongs to the last `Group` declared above it."""
+    out: list[Setting] = []
+    current = ""
+    for item in declared:
+        if isinstance(item, Group):
+            current = item.key
+        else:
+            out.append(dataclasses.replace(item, group=item.group or current))
+    return tuple(out)
+
+
+SETTINGS: tuple[Setting, ...] = _assign_groups(_DECLARED)
+GROUPS: tuple[Group, ...] = tuple(item for item in _DECLARED if isinstance(item, Group))
 _BY_ATTR = {s.attr: s for s in SETTINGS}
+_BY_NAME = {s.name: s for s in SETTINGS}
 
 
 @dataclass(frozen=True)
@@ -660,6 +778,8 @@ class Settings:
     notify_style: str
     notify_dedupe_window: timedelta
     portal_url: str
+    # Not a setting: what load_settings() could not accept and worked around (channels off, typos).
+    problems: tuple[str, ...] = field(default=(), kw_only=True, compare=False)
 
     @property
     def remediate(self) -> bool:
@@ -675,36 +795,87 @@ def default_settings(**changes: Any) -> Settings:
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    """Read and validate every setting; raise SettingsError naming all the bad ones at once."""
+    """Read and validate every setting.
+
+    Guardrail, scope, ARM, ledger and trigger settings that fail validation raise one SettingsError naming
+    each of them (start-up fails loudly). A notification setting that fails validation, or arrives as an
+    unresolved Key Vault reference, turns its channel off with an ERROR log and a line in
+    `Settings.problems` (shown by the status endpoint): detection and remediation go on.
+    """
     source = os.environ if env is None else env
     values: dict[str, Any] = {}
+    fatal: list[str] = []
     problems: list[str] = []
+    channels_off: dict[str, list[str]] = {}
     for setting in SETTINGS:
         raw = source.get(setting.name)
         raw = setting.default if raw is None else raw
         try:
+            if raw.strip().startswith(KEY_VAULT_REFERENCE_PREFIX):
+                raise ValueError("an unresolved Key Vault reference (check the identity's access and the secret)")
             values[setting.attr] = setting.parse(raw)
         except (ValueError, KeyError, isodate.ISO8601Error) as exc:
             reason = f" ({exc})" if isinstance(exc, ValueError) and str(exc) else ""
             shown = "(secret value hidden)" if setting.secret else repr(raw)
-            problems.append(f"{setting.name}={shown} is invalid{reason}: expected {setting.accepts}")
-    if problems:
-        raise SettingsError("invalid app settings: " + "; ".join(problems))
-    known = {f.name for f in fields(Settings)}
-    missing = set(_BY_ATTR) - known
-    if missing:  # pragma: no cover - a programming error caught by the settings tests
-        raise RuntimeError(f"settings table and Settings dataclass disagree: {sorted(missing)}")
-    return Settings(**values)
+            message = f"{setting.name}={shown} is invalid{reason}: expected {setting.accepts}"
+            if not setting.channel:
+                fatal.append(message)
+                continue
+            values[setting.attr] = setting.parse(setting.default)
+            if setting.channel in CHANNEL_OFF:
+                channels_off.setdefault(setting.channel, []).append(message)
+            else:
+                problems.append(f"{message}; using the default {setting.default!r}")
+                _report(setting.name, problems[-1])
+    if fatal:
+        raise SettingsError("invalid app settings: " + "; ".join(fatal))
+    for channel, messages in channels_off.items():
+        values.update(CHANNEL_OFF[channel])
+        for message in messages:
+            problems.append(f"{channel} notifications are off: {message}")
+            _report(message.split("=", 1)[0], problems[-1])
+    problems.extend(_unknown_names(source))
+    known = {f.name for f in fields(Settings)} - {"problems"}
+    if known != set(_BY_ATTR):  # pragma: no cover - a programming error caught by the settings tests
+        raise RuntimeError(f"settings table and Settings dataclass disagree: {sorted(known ^ set(_BY_ATTR))}")
+    return Settings(**values, problems=tuple(problems))
+
+
+def _report(name: str, message: str) -> None:
+    from . import telemetry
+
+    telemetry.get_logger("autoheal.settings").error("setting %s", message, extra={"setting": name})
+    telemetry.record_settings_problem(name)
+
+
+def _unknown_names(source: Mapping[str, str]) -> list[str]:
+    """Typos in AUTOHEAL_* names are otherwise silently ignored: warn, naming the closest known setting."""
+    known = [s.name for s in SETTINGS if s.name.startswith("AUTOHEAL_")]
+    warnings = []
+    for name in sorted(n for n in source if n.upper().startswith("AUTOHEAL_")):
+        if name in _BY_NAME or name in DEPLOYMENT_ONLY:
+            continue
+        close = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"unknown setting {name} is ignored{hint}")
+        from . import telemetry
+
+        telemetry.get_logger("autoheal.settings").warning("%s", warnings[-1], extra={"setting": name})
+    return warnings
 
 
 def settings_markdown() -> str:
-    """The README's settings table, generated from `SETTINGS` (a test keeps the README in step)."""
-    rows = ["| Setting | Default | Meaning | Accepts |", "| --- | --- | --- | --- |"]
-    for s in SETTINGS:
-        default = f"`{s.default}`" if s.default else "(empty)"
-        secret = " Secret: a Key Vault reference in Azure." if s.secret else ""
-        rows.append(f"| `{s.name}` | {default} | {s.meaning}{secret} | {s.accepts} |")
-    return "\n".join(rows)
+    """The README's settings tables, one per group, generated from `SETTINGS` (a test keeps the README in step)."""
+    out: list[str] = []
+    for group in GROUPS:
+        if out:
+            out.append("")
+        out += [f"**{group.title}**", "", "| Setting | Default | Meaning | Accepts |", "| --- | --- | --- | --- |"]
+        for s in (s for s in SETTINGS if s.group == group.key):
+            default = f"`{s.default}`" if s.default else "(empty)"
+            secret = " Secret: a Key Vault reference in Azure." if s.secret else ""
+            out.append(f"| `{s.name}` | {default} | {s.meaning}{secret} | {s.accepts} |")
+    return "\n".join(out)
 
 
 def iso_duration(value: timedelta) -> str:

@@ -12,7 +12,7 @@ Names the alerts and `docs/queries.kql` rely on: decision log messages start wit
 dimensions `scaleSetId`, `findingCode`, `actionCode`, `outcome`, `mode`, `correlationId`, `eventId`,
 `reasonCode`; metrics `autoheal.findings`, `autoheal.actions`, `autoheal.held`, `autoheal.sweep.duration`,
 `autoheal.sweep.scale_sets`, `autoheal.arm.requests`, `autoheal.arm.throttle_wait`, `autoheal.instances`,
-`autoheal.notifications`.
+`autoheal.notifications`, `autoheal.events.dropped`, `autoheal.settings.problems`.
 """
 
 from __future__ import annotations
@@ -103,6 +103,16 @@ class _Instruments:
         )
         self.notifications = meter.create_counter(
             "autoheal.notifications", unit="{message}", description="Notification messages by channel and outcome."
+        )
+        self.events_dropped = meter.create_counter(
+            "autoheal.events.dropped",
+            unit="{event}",
+            description="Events left alone (malformed, rejected, ignored, duplicate, ...), by outcome and reason code.",
+        )
+        self.settings_problems = meter.create_counter(
+            "autoheal.settings.problems",
+            unit="{setting}",
+            description="Settings that failed validation at start-up and disabled a channel, by setting name.",
         )
 
 
@@ -221,6 +231,15 @@ def record_instances(scale_set_id: str, counts: Mapping[str, int]) -> None:
 def record_notification(channel: str, outcome: str) -> None:
     """outcome: sent | failed."""
     _metrics().notifications.add(1, dimensions(channel=channel, outcome=outcome))
+
+
+def record_event_dropped(outcome: str, reason_code: str) -> None:
+    """An event left alone: outcome malformed | rejected | ignored | duplicate | coalesced | ..."""
+    _metrics().events_dropped.add(1, dimensions(outcome=outcome, reasonCode=reason_code or "unspecified"))
+
+
+def record_settings_problem(setting: str) -> None:
+    _metrics().settings_problems.add(1, dimensions(setting=setting))
 
 
 # -- configuration ------------------------------------------------------------------------------------------

@@ -289,7 +289,24 @@ var healthEventTypes = [
   'Microsoft.ResourceNotifications.HealthResources.AvailabilityStatusChanged'
   'Microsoft.ResourceNotifications.HealthResources.ResourceAnnotated'
 ]
+// Failures of a Flexible scale set's own VMs: one more subscription on the same topic, failures only, so
+// the function is not woken for every successful VM write in the subscription.
+var vmFailureEventTypes = [
+  'Microsoft.Resources.ResourceWriteFailure'
+  'Microsoft.Resources.ResourceActionFailure'
+  'Microsoft.Resources.ResourceDeleteFailure'
+]
 var scaleSetOperationPrefix = 'Microsoft.Compute/virtualMachineScaleSets/'
+var vmOperationPrefix = 'Microsoft.Compute/virtualMachines/'
+var vmFailureEventFilters = [
+  {
+    operatorType: 'StringBeginsWith'
+    key: 'data.operationName'
+    values: [
+      vmOperationPrefix
+    ]
+  }
+]
 var resourceEventFilters = [
   {
     operatorType: 'StringBeginsWith'
@@ -519,6 +536,23 @@ module resourceEventSubscription 'app/event-subscription.bicep' = if (deployEven
     functionName: eventFunctionName
     includedEventTypes: resourceEventTypes
     advancedFilters: resourceEventFilters
+    deadLetterStorageId: storage.outputs.id
+    deadLetterContainerName: deadLetterContainerName
+    deadLetterIdentity: empty(existingResourcesTopicName) ? 'UserAssigned' : (empty(existingResourcesTopicPrincipalId) ? 'None' : 'SystemAssigned')
+    eventGridIdentityId: identity.outputs.eventGridIdentityId
+  }
+}
+
+module vmFailureEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions) {
+  name: 'eventgrid-subscription-vm-failures'
+  scope: resourceGroup(resourcesTopicRg)
+  params: {
+    topicName: topics.outputs.resourcesTopicName
+    subscriptionName: 'autoheal-vm-failures'
+    functionAppId: functionApp.outputs.id
+    functionName: eventFunctionName
+    includedEventTypes: vmFailureEventTypes
+    advancedFilters: vmFailureEventFilters
     deadLetterStorageId: storage.outputs.id
     deadLetterContainerName: deadLetterContainerName
     deadLetterIdentity: empty(existingResourcesTopicName) ? 'UserAssigned' : (empty(existingResourcesTopicPrincipalId) ? 'None' : 'SystemAssigned')

@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar, cast
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 from ..credentials import default_credential
 from ..model import ScaleSetSnapshot, parse_resource_id
@@ -156,6 +156,12 @@ class ArmMeter:
                 "remainingReads": self.remaining_reads,
                 "remainingWrites": self.remaining_writes,
             }
+
+
+def _q(segment: str) -> str:
+    """One URL path segment, percent-encoded as the SDK's own operations do with theirs
+    (azure-mgmt-compute `_utils/serialization.py`, `Serializer.url`: `quote(value, safe="")`)."""
+    return quote(str(segment), safe="")
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:
@@ -352,11 +358,13 @@ class ComputeGateway:
         if (theirs.scheme, theirs.netloc.lower()) != (ours.scheme, ours.netloc.lower()):
             raise ArmError(f"refusing to follow nextLink to another host: {next_link}", code="InvalidNextLink")
 
+    def _group_path(self, resource_group: str | None = None) -> str:
+        # Every path segment is quoted (safe=""): a name from an event can never add "/", "?" or ".." to a URL.
+        path = f"/subscriptions/{_q(self.subscription_id)}"
+        return f"{path}/resourceGroups/{_q(resource_group)}" if resource_group else path
+
     def _scale_set_path(self, resource_group: str, name: str) -> str:
-        return (
-            f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}"
-            f"{COMPUTE}/virtualMachineScaleSets/{name}"
-        )
+        return f"{self._group_path(resource_group)}{COMPUTE}/virtualMachineScaleSets/{_q(name)}"
 
     def _call(self, describe: str, start: Callable[[], Any]) -> Any:
         """Start an SDK operation (an LRO poller or a plain call) and wait for its final answer."""
@@ -381,10 +389,11 @@ class ComputeGateway:
     @requires("Microsoft.Compute/virtualMachineScaleSets/read")
     def list_scale_sets(self, resource_group: str | None = None) -> list[dict[str, Any]]:
         """Every scale set of the subscription (or of one resource group), as ARM JSON."""
-        scope = f"/subscriptions/{self.subscription_id}"
-        if resource_group:
-            scope += f"/resourceGroups/{resource_group}"
-        return list(self._paged(f"{scope}{COMPUTE}/virtualMachineScaleSets", {}, policy=VMSS_HIGH_COST_GET))
+        return list(
+            self._paged(
+                f"{self._group_path(resource_group)}{COMPUTE}/virtualMachineScaleSets", {}, policy=VMSS_HIGH_COST_GET
+            )
+        )
 
     @requires("Microsoft.Compute/virtualMachineScaleSets/read")
     def get_scale_set(self, resource_group: str, name: str) -> dict[str, Any]:
@@ -407,7 +416,7 @@ class ComputeGateway:
         ids = parse_resource_id(str(resource.get("id") or ""))
         resource_group, name = ids["resourcegroups"], ids["virtualmachinescalesets"]
         if _is_flexible(resource):
-            path = f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}{COMPUTE}/virtualMachines"
+            path = f"{self._group_path(resource_group)}{COMPUTE}/virtualMachines"
             flt = f"'virtualMachineScaleSet/id' eq '{resource['id']}'"
             return list(self._paged(path, {"$filter": flt, "$expand": "instanceView"}, policy=VM_HIGH_COST_GET))
         path = f"{self._scale_set_path(resource_group, name)}/virtualMachines"
@@ -418,19 +427,19 @@ class ComputeGateway:
     def list_resource_groups(self) -> list[dict[str, Any]]:
         """The subscription's resource groups (ARM, not Compute: no Compute throttling budget spent), for
         `managedBy`: the node resource group of an AKS cluster, a Databricks managed group, ..."""
-        path = f"/subscriptions/{self.subscription_id}/resourcegroups"
+        path = f"/subscriptions/{_q(self.subscription_id)}/resourcegroups"
         return list(self._paged(path, {"api-version": RESOURCES_API_VERSION}))
 
     @requires("Microsoft.Compute/virtualMachines/read")
     def get_virtual_machine(self, resource_group: str, name: str) -> dict[str, Any]:
         """One VM (a Flexible scale set's instance names its scale set in properties.virtualMachineScaleSet)."""
-        path = f"/subscriptions/{self.subscription_id}/resourceGroups/{resource_group}{COMPUTE}/virtualMachines/{name}"
+        path = f"{self._group_path(resource_group)}{COMPUTE}/virtualMachines/{_q(name)}"
         return self._get_json(path, {}, policy=VM_LOW_COST_GET)
 
     @requires("Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
     def get_instance_resiliency(self, resource_group: str, name: str, instance_id: str) -> dict[str, Any]:
         """One instance with `resilientVMDeletionStatus` (works for Flexible too): only for suspects."""
-        path = f"{self._scale_set_path(resource_group, name)}/virtualMachines/{instance_id}"
+        path = f"{self._scale_set_path(resource_group, name)}/virtualMachines/{_q(instance_id)}"
         return self._get_json(path, {"$expand": "resiliencyView"}, policy=SCALE_SET_VMS_GET)
 
     def snapshot(self, resource: Mapping[str, Any], *, instance_view: bool = True) -> ScaleSetSnapshot:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Iterator
-from datetime import datetime
 from typing import Any
 
 import azure.functions as func
@@ -52,19 +51,34 @@ def all_samples() -> list[str]:
     return sorted(str(p.relative_to(EVENT_EXAMPLES)) for p in EVENT_EXAMPLES.rglob("*examples/*/*.json"))
 
 
-def to_function_event(payload: dict[str, Any]) -> func.EventGridEvent:
-    """What the Functions host hands the trigger, for either schema."""
-    cloud = any(k.lower() == "specversion" for k in payload)
-    when = payload.get("time" if cloud else "eventTime")
-    return func.EventGridEvent(
-        id=payload["id"],
-        data=payload.get("data"),
-        topic=payload.get("source" if cloud else "topic") or "",
-        subject=payload.get("subject") or "",
-        event_type=payload.get("type" if cloud else "eventType"),
-        event_time=datetime.fromisoformat(when[:26].replace("Z", "")) if when else None,
-        data_version=payload.get("dataVersion") or "",
-    )
+def wire(payload: dict[str, Any]) -> dict[str, Any]:
+    """A Microsoft sample as Event Grid puts it on the wire.
+
+    The docs' CloudEvents samples spell `specVersion`; the CloudEvents JSON format has lower-case attribute
+    names only (github.com/cloudevents/spec, cloudevents/spec.md "Attribute Naming Convention"), which is
+    what Event Grid delivers and what the worker's converter looks for.
+    """
+    return {("specversion" if k == "specVersion" else k): v for k, v in payload.items()}
+
+
+def decode(body: bytes | str) -> list[Any]:
+    """What the Functions host hands the trigger for one delivery body: the host invokes the function once
+    per array element, each decoded by azure-functions' own Event Grid converter (either schema)."""
+    from azure.functions.eventgrid import EventGridEventInConverter
+    from azure.functions.meta import Datum
+
+    decoded = json.loads(body)
+    elements = decoded if isinstance(decoded, list) else [decoded]
+    return [
+        EventGridEventInConverter.decode(Datum(json.dumps(element), "json"), trigger_metadata={})
+        for element in elements
+    ]
+
+
+def to_function_event(payload: dict[str, Any]) -> func.EventGridEvent | func.CloudEvent:
+    """The object the worker passes the function for this payload (as delivered on the wire)."""
+    (event,) = decode(json.dumps(wire(payload)))
+    return event
 
 
 def retarget(relative: str, resource_id: str, *, operation: str | None = None, event_id: str | None = None) -> dict:

@@ -11,7 +11,16 @@ from azure.functions.timer import TimerRequest
 
 from autoheal.gateway import ArmError
 from autoheal.runtime import set_runtime
-from tests.functions.conftest import SUB, all_samples, retarget, sample, scale_set_id, to_function_event
+from tests.functions.conftest import (
+    SUB,
+    all_samples,
+    decode,
+    retarget,
+    sample,
+    scale_set_id,
+    to_function_event,
+    wire,
+)
 
 RESOURCE_FAILURE = "Microsoft.Resources/examples/event-grid-schema/resource_write_failure.json"
 RESOURCE_FAILURE_CE = "Microsoft.Resources/examples/cloud-events-schema/resource_write_failure.json"
@@ -41,8 +50,9 @@ def test_every_microsoft_sample_is_handled_without_arm_calls(functions, runtime,
     demo_emulator.reset_stats()
     functions["on_resource_event"].get_user_function()(to_function_event(sample(relative)))
     assert demo_emulator.stats()["requests"] == 0
-    messages = " ".join(r.getMessage() for r in caplog.records)
-    assert ("ignored" in messages) or ("rejected" in messages)
+    dropped = [r for r in caplog.records if "dropped (" in r.getMessage()]
+    assert len(dropped) == 1 and getattr(dropped[0], "reasonCode", "")
+    assert "(ignored, " in dropped[0].getMessage() or "(rejected, " in dropped[0].getMessage()
 
 
 @pytest.mark.parametrize("relative", [RESOURCE_FAILURE, RESOURCE_FAILURE_CE])
@@ -106,7 +116,9 @@ def test_foreign_subscription_is_rejected_and_logged(functions, runtime, demo_em
     caplog.set_level(logging.WARNING, logger="autoheal")
     functions["on_resource_event"].get_user_function()(to_function_event(retarget(RESOURCE_FAILURE, other)))
     assert demo_emulator.stats()["requests"] == 0
-    assert any("rejected" in r.getMessage() and "11111111" in r.getMessage() for r in caplog.records)
+    assert any(
+        "(rejected, id-foreign-subscription)" in r.getMessage() and "11111111" in r.getMessage() for r in caplog.records
+    )
 
 
 def test_redelivered_event_is_handled_once(functions, runtime, demo_emulator):
@@ -195,3 +207,106 @@ def test_event_on_an_unreadable_scale_set_is_logged_not_redelivered(functions, r
     functions["on_resource_event"].get_user_function()(to_function_event(event))  # returns: no redelivery
     assert any("AuthorizationFailed" in r.getMessage() for r in caplog.records)
     assert runtime.ledger.records_for(scale_set_id("rg-platform", "render-farm")) == []
+
+
+def test_the_worker_hands_cloud_events_as_cloud_event_objects(functions, runtime, demo_emulator):
+    """Issue 13 item 1: every CloudEvents delivery crashed the function (it read `event_type`, `topic`)."""
+    target = scale_set_id("rg-platform", "render-farm")
+    event = to_function_event(retarget(RESOURCE_FAILURE_CE, target, event_id="ce-1"))
+    assert isinstance(event, func.CloudEvent) and not hasattr(event, "event_type")
+    functions["on_resource_event"].get_user_function()(event)
+    assert {r.finding_code for r in runtime.ledger.records_for(target)} == {"provisioning-failed"}
+
+
+def test_a_batch_delivery_of_both_schemas(functions, runtime, demo_emulator, caplog):
+    """One raw body of several events: the host invokes the function per element; a list is accepted too."""
+    caplog.set_level(logging.INFO, logger="autoheal")
+    events = [
+        retarget(RESOURCE_FAILURE, scale_set_id("rg-platform", "render-farm"), event_id="b-1"),
+        retarget(DELETE_FAILURE, scale_set_id("rg-data", "etl-workers"), event_id="b-2"),
+        {"id": "b-3", "eventType": "Microsoft.Storage.BlobCreated", "subject": "x", "data": {}, "dataVersion": "1"},
+    ]
+    decoded = decode(json.dumps(events))
+    assert [type(e).__name__ for e in decoded] == ["EventGridEvent"] * 3
+    for event in decoded:
+        functions["on_resource_event"].get_user_function()(event)
+    cloud = decode(
+        json.dumps([wire(retarget(HEALTH_CE, scale_set_id("rg-platform", "queue-workers") + "/virtualMachines/2"))])
+    )
+    functions["on_resource_event"].get_user_function()(cloud)  # a list of objects
+    assert runtime.ledger.records_for(scale_set_id("rg-platform", "render-farm"))
+    assert runtime.ledger.records_for(scale_set_id("rg-data", "etl-workers"))
+    assert runtime.ledger.records_for(scale_set_id("rg-platform", "queue-workers"))
+    assert any("event b-3 dropped (ignored, event-type-not-handled)" in r.getMessage() for r in caplog.records)
+
+
+def test_camel_case_spec_version_is_dropped_with_a_reason(functions, runtime, demo_emulator, caplog):
+    """The converter only knows lower-case `specversion`: a camel-case body arrives as an EventGridEvent
+    without an event type. It is logged as malformed, not a crash."""
+    caplog.set_level(logging.WARNING, logger="autoheal")
+    body = json.dumps(retarget(RESOURCE_FAILURE_CE, scale_set_id("rg-platform", "render-farm"), event_id="camel-1"))
+    (event,) = decode(body)
+    assert isinstance(event, func.EventGridEvent) and event.event_type is None
+    functions["on_resource_event"].get_user_function()(event)
+    assert demo_emulator.stats()["requests"] == 0
+    assert any("camel-1 dropped (malformed, malformed)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("relative", [RESOURCE_FAILURE, RESOURCE_FAILURE_CE, ACTION_FAILURE, DELETE_FAILURE])
+def test_a_flexible_vm_failure_evaluates_its_scale_set(functions, runtime, demo_emulator, relative):
+    """Issue 13 item 4: failures of a Flexible scale set's own VMs were ignored until the next sweep."""
+    flex = next(
+        vm
+        for vm in demo_emulator.instances("rg-data", "ingest-flex")
+        if vm["properties"]["provisioningState"] == "Failed"
+    )
+    event = retarget(relative, flex["id"], operation="Microsoft.Compute/virtualMachines/write")
+    demo_emulator.reset_stats()
+    functions["on_resource_event"].get_user_function()(to_function_event(event))
+    ops = demo_emulator.stats()["byOperation"]
+    assert ops["VirtualMachines_Get"] == 1
+    records = runtime.ledger.records_for(scale_set_id("rg-data", "ingest-flex"))
+    assert "create-timed-out" in {r.finding_code for r in records}
+
+
+def test_a_vm_success_is_dropped_without_arm_calls(functions, runtime, demo_emulator, caplog):
+    caplog.set_level(logging.INFO, logger="autoheal")
+    vm = f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Compute/virtualMachines/x1"
+    event = retarget(
+        "Microsoft.Resources/examples/event-grid-schema/resource_write_success.json",
+        vm,
+        operation="Microsoft.Compute/virtualMachines/write",
+        event_id="vm-ok",
+    )
+    functions["on_resource_event"].get_user_function()(to_function_event(event))
+    assert demo_emulator.stats()["requests"] == 0
+    assert any("vm-ok dropped (ignored, vm-operation-succeeded)" in r.getMessage() for r in caplog.records)
+
+
+def test_a_traversal_id_is_rejected_not_remediated(functions, runtime, demo_emulator, caplog):
+    """Issue 13 item 2: `.../web/virtualMachines/../../../virtualMachineScaleSets/other` was treated as `web`."""
+    caplog.set_level(logging.WARNING, logger="autoheal")
+    sneaky = scale_set_id("rg-shop", "checkout-api") + "/virtualMachines/../../../virtualMachineScaleSets/render-farm"
+    functions["on_resource_event"].get_user_function()(to_function_event(retarget(RESOURCE_FAILURE, sneaky)))
+    assert demo_emulator.stats()["requests"] == 0
+    assert any("(rejected, id-dot-segment)" in r.getMessage() for r in caplog.records)
+
+
+def test_an_unresolved_key_vault_reference_turns_teams_off_and_status_says_so(functions, runtime, monkeypatch):
+    """Issue 13 item 5: App Service passes `@Microsoft.KeyVault(...)` literally when it cannot resolve it."""
+    from autoheal.runtime import Runtime, get_runtime
+
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)
+    monkeypatch.setenv(
+        "AUTOHEAL_TEAMS_WEBHOOK_URL", "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/t/)"
+    )
+    set_runtime(None)
+    started = get_runtime()  # no SettingsError: detection and remediation still start
+    assert started.settings.teams_webhook_url == "" and started.notifier.channels == []
+    set_runtime(Runtime(started.settings, ledger=runtime.ledger))
+    response = functions["status"].get_user_function()(
+        func.HttpRequest(method="GET", url="/api/status", params={}, body=b"")
+    )
+    problems = json.loads(response.get_body())["settingsProblems"]
+    assert len(problems) == 1 and problems[0].startswith("teams notifications are off: AUTOHEAL_TEAMS_WEBHOOK_URL=")
+    assert "unresolved Key Vault reference" in problems[0] and "kv.vault" not in problems[0]

@@ -162,6 +162,33 @@ def test_parameters_file_matches_main_and_code_defaults():
     assert document["parameters"]["location"]["value"] == "${AZURE_LOCATION}"
 
 
+@pytest.mark.parametrize(
+    "setting",
+    [s for s in SETTINGS if s.name.startswith("AUTOHEAL_") and s.name not in NOT_IN_AZURE],
+    ids=lambda s: s.name,
+)
+def test_every_setting_can_be_tuned_with_azd_env_set(setting):
+    """Issue 13 item 8: `azd env set` reached ~15 of ~48 settings; the rest silently did nothing.
+
+    azd substitutes `${NAME=default}` in main.parameters.json from the azd environment, so each setting's
+    parameter is fed by an azd variable of exactly the app setting's name, defaulting to the code's default.
+    """
+    document = json.loads((INFRA / "main.parameters.json").read_text())
+    entry = document["parameters"].get(camel(setting.name))
+    assert entry is not None, f"main.parameters.json: add {camel(setting.name)} = ${{{setting.name}={setting.default}}}"
+    assert entry["value"] == f"${{{setting.name}={setting.default}}}"
+
+
+def test_every_azd_variable_is_a_setting_or_a_deployment_switch():
+    from autoheal.settings import DEPLOYMENT_ONLY
+
+    text = (INFRA / "main.parameters.json").read_text()
+    used = set(re.findall(r"\$\{(AUTOHEAL_\w+)", text))
+    names = {s.name for s in SETTINGS}
+    assert used - names == set(DEPLOYMENT_ONLY)
+    assert not set(DEPLOYMENT_ONLY) & names
+
+
 # -- Event Grid -----------------------------------------------------------------------------------------
 
 
@@ -178,11 +205,13 @@ def test_event_subscriptions_cover_exactly_the_accepted_event_types():
     from autoheal import events
 
     subscriptions = event_subscriptions()
-    assert set(subscriptions) == {"resourceEventSubscription", "healthEventSubscription"}
+    assert set(subscriptions) == {"resourceEventSubscription", "vmFailureEventSubscription", "healthEventSubscription"}
     resource = subscriptions["resourceEventSubscription"]
     health = subscriptions["healthEventSubscription"]
     assert resource["includedEventTypes"] == list(events.RESOURCE_EVENT_TYPES)
     assert health["includedEventTypes"] == list(events.HEALTH_EVENT_TYPES)
+    assert subscriptions["vmFailureEventSubscription"]["includedEventTypes"] == list(events.VM_FAILURE_EVENT_TYPES)
+    assert set(events.VM_FAILURE_EVENT_TYPES) <= set(events.RESOURCE_EVENT_TYPES)
     assert set(resource["includedEventTypes"]) | set(health["includedEventTypes"]) == set(events.ACCEPTED_EVENT_TYPES)
 
 
@@ -195,6 +224,17 @@ def test_resource_events_are_filtered_to_scale_set_operations():
         {"operatorType": "StringBeginsWith", "key": "data.operationName", "values": [filters[0]["values"][0]]}
     ]
     assert prefix == events.SCALE_SET_OPERATION_PREFIX
+
+
+def test_vm_failure_events_are_filtered_to_vm_operations():
+    """Issue 13 item 4: a Flexible scale set's VM failures reach the function (and plain VM successes do not)."""
+    from autoheal import events
+
+    filters = event_subscriptions()["vmFailureEventSubscription"]["advancedFilters"]
+    assert [(f["operatorType"], f["key"]) for f in filters] == [("StringBeginsWith", "data.operationName")]
+    assert [resolve(main(), v) for v in filters[0]["values"]] == [events.VM_OPERATION_PREFIX]
+    # Event Grid's StringBeginsWith is case-insensitive: the VM prefix must not also match scale-set operations.
+    assert not events.SCALE_SET_OPERATION_PREFIX.lower().startswith(events.VM_OPERATION_PREFIX.lower())
 
 
 def test_health_events_keep_every_vm_and_scale_set_target():

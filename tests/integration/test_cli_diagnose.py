@@ -137,7 +137,7 @@ def test_unknown_subscription_is_one_clear_line(capsys, demo_emulator):
 
 def test_missing_subscription_and_bad_setting(capsys, monkeypatch):
     monkeypatch.delenv("AZURE_SUBSCRIPTION_ID", raising=False)
-    assert main(["diagnose"]) == 1
+    assert main(["diagnose"]) == 2  # bad input (issue 13): exit 2
     assert "no subscription" in capsys.readouterr().err
     monkeypatch.setenv("AUTOHEAL_STORM_THRESHOLD_PERCENT", "150")
     assert main(["diagnose", "--subscription", "x"]) == 2
@@ -149,7 +149,14 @@ def test_console_script_unreachable_endpoint(tmp_path: Path):
 
     script = Path(sys.executable).with_name("vmss-autoheal")
     result = subprocess.run(
-        [str(script), "diagnose", "--subscription", "s", "--endpoint", f"https://127.0.0.1:{free_port()}"],
+        [
+            str(script),
+            "diagnose",
+            "--subscription",
+            demo.SUBSCRIPTION,
+            "--endpoint",
+            f"https://127.0.0.1:{free_port()}",
+        ],
         capture_output=True,
         text=True,
         timeout=120,

@@ -124,11 +124,54 @@ def test_malformed_payloads_say_why(payload, why):
         parse_event(payload)
 
 
-def test_malformed_resource_event_data():
-    with pytest.raises(MalformedEvent, match="resourceUri"):
-        classify(parse_event(resource_event(resourceUri="x" * 5000)), SUB)
-    with pytest.raises(MalformedEvent, match="not a scale-set resource id"):
-        classify(parse_event(resource_event(resourceUri="/subscriptions/x/resourceGroups/y")), SUB)
+@pytest.mark.parametrize(
+    ("resource", "code"),
+    [
+        ("x" * 5000, "id-too-long"),
+        ("/subscriptions/x/resourceGroups/y", "id-not-arm"),
+        (VMSS + "/virtualMachines/../../../virtualMachineScaleSets/other", "id-dot-segment"),
+        (VMSS.replace("/web", "/we%2Fb"), "id-encoded-character"),
+        (VMSS.replace("/providers", "//providers"), "id-empty-segment"),
+        (VMSS.replace("Microsoft.Compute", "Microsoft.Storage"), "id-wrong-provider"),
+        (VMSS.replace(SUB, "00000000-0000-0000-0000-000000000001"), "id-foreign-subscription"),
+        (VMSS.replace("/web", "/" + "w" * 65), "id-bad-name"),
+        (
+            f"/subscriptions/{SUB}/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1",
+            "id-does-not-match-operation",
+        ),
+    ],
+)
+def test_hostile_resource_ids_are_rejected_with_a_reason_code(resource, code):
+    """Issue 13 item 2: a traversal id was classified as scale set `web` and remediated."""
+    verdict = classify(parse_event(resource_event(resourceUri=resource)), SUB)
+    assert verdict.verdict is Verdict.REJECT and verdict.code == code, verdict
+
+
+@pytest.mark.parametrize(
+    "event_type",
+    [
+        "Microsoft.Resources.ResourceWriteFailure",
+        "Microsoft.Resources.ResourceActionFailure",
+        "Microsoft.Resources.ResourceDeleteFailure",
+    ],
+)
+def test_flexible_vm_failures_look_up_their_scale_set(event_type):
+    vm = f"/subscriptions/{SUB}/resourceGroups/rg-vms/providers/Microsoft.Compute/virtualMachines/web_ab12cd"
+    payload = resource_event(event_type, resourceUri=vm, operationName="Microsoft.Compute/virtualMachines/write")
+    verdict = classify(parse_event(payload), SUB)
+    assert verdict.verdict is Verdict.LOOKUP_VM
+    assert verdict.details["vm"] == "web_ab12cd" and verdict.resource_group == "rg-vms"
+
+
+def test_vm_successes_are_ignored_with_a_reason_code():
+    vm = f"/subscriptions/{SUB}/resourceGroups/rg-vms/providers/Microsoft.Compute/virtualMachines/web_ab12cd"
+    payload = resource_event(
+        "Microsoft.Resources.ResourceWriteSuccess",
+        resourceUri=vm,
+        operationName="Microsoft.Compute/virtualMachines/write",
+    )
+    verdict = classify(parse_event(payload), SUB)
+    assert (verdict.verdict, verdict.code) == (Verdict.IGNORE, "vm-operation-succeeded")
 
 
 def test_load_events_accepts_one_or_many():
@@ -188,5 +231,8 @@ def test_fuzzed_payloads_never_escape_the_handler(payload, caplog):
     handler = EventHandler(Runtime(default_settings(subscription_id=SUB)))
     outcome = handler.handle(payload)
     assert outcome.status in {"malformed", "ignored", "rejected"}, outcome
-    assert outcome.reason
-    assert any(outcome.reason[:40] in r.getMessage() for r in caplog.records)
+    assert outcome.reason and outcome.code
+    assert any(
+        f"({outcome.status}, {outcome.code})" in r.getMessage() and getattr(r, "reasonCode", "") == outcome.code
+        for r in caplog.records
+    )
