@@ -164,7 +164,8 @@ def parse_scale_set_row(row: Mapping[str, Any]) -> ScaleSetRow:
     if parts is None or resource_id.lower().rstrip("/").split("/")[-2:-1] != ["virtualmachinescalesets"]:
         raise RowError(f"not a scale set id: {resource_id!r}")
     subscription_id, resource_group, name = parts
-    resource: dict[str, Any] = {k: row[k] for k in _RESOURCE_KEYS if row.get(k) not in (None, "")}
+    # ARG fills absent columns with null, "" or {}: leave them out, as ARM does.
+    resource: dict[str, Any] = {k: row[k] for k in _RESOURCE_KEYS if row.get(k) not in (None, "", {}, [])}
     resource["id"] = resource_id
     resource["name"] = _text(row, "name") or name
     resource["type"] = VMSS_TYPE
