@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -197,3 +199,41 @@ def test_readers_ask_the_fixed_queries():
 )
 def test_quota_reset_header(header, seconds):
     assert parse_resets_after(header) == seconds
+
+
+# --- the query texts against Microsoft's KQL grammar ------------------------------------------------------
+
+KQL_CHECK = Path(__file__).with_name("kql_check.cjs")
+KUSTO_PACKAGE = Path(__file__).parents[2] / "node_modules" / "@kusto" / "language-service-next"
+
+
+def kusto_diagnostics(queries: dict[str, str]) -> dict[str, list[dict]]:
+    """Diagnostics of Microsoft's Kusto language service (parser + binder) with ARG's table schemas."""
+    assert shutil.which("node"), "Node.js is needed (README: requirements)"
+    assert KUSTO_PACKAGE.is_dir(), "@kusto/language-service-next is missing: run `make node`"
+    done = subprocess.run(
+        ["node", str(KQL_CHECK)], input=json.dumps(queries), capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_the_fixed_queries_are_valid_kql_for_resource_graphs_tables():
+    controls = {
+        "syntax": "resources | wher type =~ 'x'",
+        "column": "resources | project id, provisioningState",
+        "table": "virtualmachinescalesets | project id",
+    }
+    found = kusto_diagnostics({**inventory.QUERIES, **controls})
+    assert {name: found[name] for name in inventory.QUERIES} == {name: [] for name in inventory.QUERIES}
+    # The checker does catch mistakes: a misspelt operator, a column ARG has not, an unknown table.
+    assert "KS176" in [d["code"] for d in found["syntax"]]  # "Query operator expected."
+    assert any("provisioningState" in d["message"] for d in found["column"])
+    assert any("virtualmachinescalesets" in d["message"] for d in found["table"])
+
+
+def test_the_fixed_queries_stay_inside_the_emulators_kql_subset():
+    from emulator import kql
+
+    for text in inventory.QUERIES.values():
+        assert kql.parse(text).table in kql.TABLES
