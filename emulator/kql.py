@@ -207,7 +207,7 @@ class _Parser:
             return lambda rows: [{column: expr(row) for column, expr in columns} for row in rows]
         if name == "extend":
             columns = self.columns(allow_plain=False)
-            return lambda rows: [{**row, **{column: expr(row) for column, expr in columns}} for row in rows]
+            return lambda rows: [_extend(row, columns) for row in rows]
         if name in {"order", "sort"}:
             self.expect("by")
             keys = self.sort_keys()
@@ -333,6 +333,13 @@ class _Parser:
         return _path(path)
 
 
+def _extend(row: Row, columns: list[tuple[str, Expr]]) -> Row:
+    # In place: `Query.run` callers hand over rows that belong to this query (see its docstring).
+    values = [(column, expr(row)) for column, expr in columns]
+    row.update(values)
+    return row
+
+
 def _unquote(literal: str) -> str:
     body = literal[1:-1]
     return re.sub(r"\\(.)", lambda m: {"n": "\n", "t": "\t"}.get(m.group(1), m.group(1)), body)
@@ -365,8 +372,12 @@ def _sorted(rows: list[Row], keys: list[tuple[Expr, bool]]) -> list[Row]:
 class Query:
     table: str
     stages: tuple[Callable[[list[Row]], list[Row]], ...]
+    # Lower-cased `type` the first `where` demands (`where type =~ '...'`), so the caller may skip building
+    # rows of other types; the `where` still runs, so the hint can only save work, never change a result.
+    type_hint: str | None = None
 
     def run(self, rows: Iterable[Row]) -> list[Row]:
+        """Evaluate over `rows`: top-level row dicts must be the query's own (`extend` adds to them in place)."""
         result = list(rows)
         for stage in self.stages:
             result = stage(result)
@@ -378,4 +389,16 @@ def parse(text: str) -> Query:
     if not isinstance(text, str) or not text.strip():
         raise QueryError("ParserFailure", "the query is empty", position=0)
     table, stages = _Parser(text).query()
-    return Query(table, tuple(stages))
+    return Query(table, tuple(stages), _type_hint(text))
+
+
+def _type_hint(text: str) -> str | None:
+    hint = _TYPE_HINT.match(text)
+    if hint is None:
+        return None
+    # `where type =~ 'x' and a or b` may keep other types: no hint when the clause has an `or` anywhere.
+    clause = re.sub(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", "''", text[hint.end(2) + 1 :]).split("|", 1)[0]
+    return None if re.search(r"\bor\b", clause, re.IGNORECASE) else hint.group(2).lower()
+
+
+_TYPE_HINT = re.compile(r"^\s*\w+\s*\|\s*where\s+type\s*(=~|==)\s*'([^'\\]*)'\s*(?:$|\||and\b)", re.IGNORECASE)

@@ -44,12 +44,13 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import kql
+from . import kql, payloads
 from .messages import Request, Response
 from .state import FleetState, ScaleSet
 from .stats import RequestLog
@@ -68,6 +69,7 @@ API_VERSIONS = (
 )
 MAX_PAGE = 1000  # "the maximum allowed value of 1000 returned records" (paging-results)
 DEFAULT_PAGE = 100  # "By default, Resource Graph limits any query to returning only 100 records" (work-with-data)
+_KEPT_RESULTS = 16  # results kept for their next pages (oldest evicted first)
 TENANT_ID = "72f988bf-0000-4000-8000-00000000e001"  # the emulator's tenant (fleets carry none)
 
 _VMSS = "microsoft.compute/virtualmachinescalesets"
@@ -90,6 +92,7 @@ class ResourceGraph:
         self._windows: dict[str, tuple[float, int]] = {}  # user -> (window start, queries in it)
         self._index: tuple[datetime, dict[str, list[dict[str, Any]]]] | None = None
         self._pinned: dict[str, list[tuple[str, dict[str, Any]]]] = {}  # scale set id (lower) -> [(table, row)]
+        self._results: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()  # results being paged (by token)
 
     # --- configuration -----------------------------------------------------------------------------
 
@@ -126,7 +129,8 @@ class ResourceGraph:
         """Read the fleet document's optional `resourceGraph` key (a fleet path is read again)."""
         document = fleet
         if isinstance(fleet, str | Path):
-            document = json.loads(Path(fleet).read_text(encoding="utf-8"))
+            text = Path(fleet).read_text(encoding="utf-8")
+            document = json.loads(text) if '"resourceGraph"' in text else None  # big fleets: parse only if needed
         with self._lock:
             self._pinned.clear()
             self._index = None
@@ -266,17 +270,21 @@ class ResourceGraph:
             raise _ArgError(_invalid(request, "EmulatorUnsupported", "only resultFormat 'objectArray' is emulated."))
         top = _option_int(request, options, "$top", DEFAULT_PAGE, 1, MAX_PAGE)
         skip = _option_int(request, options, "$skip", 0, 0, None)
+        text = body.get("query", "")
+        result_id = None
         token = options.get("$skipToken")
         if token:
-            skip, top = _read_token(request, token, body.get("query", ""))
+            skip, top, result_id = _read_token(request, token, text)
         try:
-            query = kql.parse(body.get("query", ""))
+            query = kql.parse(text)
         except kql.QueryError as error:
             raise _ArgError(_query_error(request, error)) from error
-        in_scope = {str(s).lower() for s in subscriptions}
+        in_scope = self._state.subscription_id.lower() in {str(s).lower() for s in subscriptions}
         # Evaluated and serialized under the fleet lock: rows of the live view share the fleet's dicts.
-        with self._state.lock:
-            rows = query.run(row for row in self._rows(query.table) if str(row["subscriptionId"]).lower() in in_scope)
+        with self._state.lock, payloads.bulk_allocation():  # rows are acyclic: no GC passes over the fleet
+            rows = self._results.get(result_id) if result_id else None
+            if rows is None:
+                rows = query.run(self._rows(query.table, query.type_hint)) if in_scope else []
             page = rows[skip : skip + top]
             document: dict[str, Any] = {
                 "totalRecords": len(rows),
@@ -287,68 +295,80 @@ class ResourceGraph:
             }
             if skip + top < len(rows):
                 if "id" in rows[0]:
-                    document["$skipToken"] = _make_token(skip + top, top, body.get("query", ""))
+                    # The token captures the query's result, as ARG's does "the context of the query": later
+                    # pages come from it (consistent, and not evaluated again); an evicted one is re-evaluated.
+                    result_id = result_id or self._keep(rows)
+                    document["$skipToken"] = _make_token(skip + top, top, text, result_id)
                 else:  # without an id column ARG cannot page: it truncates (paging-results)
                     document["resultTruncated"] = "true"
             payload = json.dumps(document, separators=(",", ":")).encode()
         return Response(200, payload, {"Content-Type": "application/json; charset=utf-8"})
 
+    def _keep(self, rows: list[dict[str, Any]]) -> str:
+        result_id = uuid.uuid4().hex[:12]
+        self._results[result_id] = rows
+        while len(self._results) > _KEPT_RESULTS:
+            self._results.popitem(last=False)
+        return result_id
+
     # --- rows ----------------------------------------------------------------------------------------
 
-    def _rows(self, table: str) -> Iterator[dict[str, Any]]:
-        """The table's rows: live (lagSeconds 0) or from the index, with pinned scale sets substituted."""
+    def _rows(self, table: str, type_hint: str | None = None) -> Iterator[dict[str, Any]]:
+        """The table's rows (each the caller's own dict): live (lagSeconds 0) or from the index, with pinned
+        scale sets substituted. `type_hint` skips building rows of other types (kql.Query.type_hint)."""
         with self._lock:
             pinned = {key: list(rows) for key, rows in self._pinned.items()}
         if self.lag_seconds > 0:
-            tables = self._indexed()
-            rows = tables.get(table, [])
+            shared = self._indexed().get(table, [])
+            rows: Iterable[dict[str, Any]] = (
+                dict(row) for row in shared if type_hint is None or row["type"] == type_hint
+            )
         else:
-            with self._state.lock:
-                self._state.run_due()
-                rows = list(self._live(table))
+            self._state.run_due()
+            rows = self._live(table, type_hint)
         for row in rows:
-            owner = _scale_set_key(row)
-            if owner is None or owner not in pinned:
+            if not pinned or _scale_set_key(row) not in pinned:
                 yield row
         for rows_of_pinned in pinned.values():
-            yield from (row for kind, row in rows_of_pinned if kind == table)
+            yield from (dict(row) for kind, row in rows_of_pinned if kind == table)
 
     def _indexed(self) -> dict[str, list[dict[str, Any]]]:
-        with self._state.lock:
-            now = self._state.run_due()
-            index = self._index
-            if index is None or (now - index[0]).total_seconds() >= self.lag_seconds:
-                tables = {name: list(self._live(name)) for name in kql.TABLES}
-                index = (now, json.loads(json.dumps(tables)))  # a copy: ARM changes must not show through
-                self._index = index
-            return index[1]
+        now = self._state.run_due()
+        index = self._index
+        if index is None or (now - index[0]).total_seconds() >= self.lag_seconds:
+            tables = {name: list(self._live(name)) for name in kql.TABLES}
+            index = (now, json.loads(json.dumps(tables)))  # a copy: ARM changes must not show through
+            self._index = index
+        return index[1]
 
-    def _live(self, table: str) -> Iterator[dict[str, Any]]:
+    def _live(self, table: str, type_hint: str | None = None) -> Iterator[dict[str, Any]]:
         state = self._state
         if table == "resourcecontainers":
+            if type_hint not in (None, _RG):
+                return
             location = next((s.location for s in state.scale_sets.values()), "westeurope")
             for key, name in sorted(state.resource_groups.items()):
-                yield {
-                    **_columns(f"/subscriptions/{state.subscription_id}/resourceGroups/{name}", _RG),
-                    "name": name,
-                    "location": location,
-                    "managedBy": self.managed_by.get(key, ""),
-                    "properties": {"provisioningState": "Succeeded"},
-                }
+                row = _resource_row({"id": f"/subscriptions/{state.subscription_id}/resourceGroups/{name}"}, _RG)
+                row.update(
+                    location=location,
+                    managedBy=self.managed_by.get(key, ""),
+                    properties={"provisioningState": "Succeeded"},
+                )
+                yield row
             return
         for scale_set in state.scale_sets.values():
-            for kind, row in self._scale_set_rows(scale_set):
-                if kind == table:
-                    yield row
+            yield from (row for kind, row in self._scale_set_rows(scale_set, type_hint) if kind == table)
 
-    def _scale_set_rows(self, scale_set: ScaleSet) -> Iterator[tuple[str, dict[str, Any]]]:
-        # Rows share the fleet's dicts (no copy): serialized under the fleet lock, copied when pinned/indexed.
-        yield "resources", _resource_row(scale_set.resource, _VMSS)
-        for vm in scale_set.vms.values():
-            if scale_set.flexible:
-                yield "resources", _resource_row(vm.payload, _VM)
-            else:
-                yield "computeresources", _resource_row(vm.payload, _VMSS_VM)
+    @staticmethod
+    def _scale_set_rows(scale_set: ScaleSet, type_hint: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:
+        # Rows share the fleet's nested dicts: serialized under the fleet lock, copied when pinned/indexed.
+        if type_hint in (None, _VMSS):
+            yield "resources", _resource_row(scale_set.resource, _VMSS)
+        vm_type = _VM if scale_set.flexible else _VMSS_VM
+        if type_hint in (None, vm_type):
+            table = "resources" if scale_set.flexible else "computeresources"
+            for vm in scale_set.vms.values():
+                yield table, _resource_row(vm.payload, vm_type)
 
 
 class _ArgError(Exception):
@@ -357,56 +377,39 @@ class _ArgError(Exception):
         self.response = response
 
 
-def _columns(resource_id: str, arg_type: str) -> dict[str, Any]:
-    parts = resource_id.split("/")
+def _resource_row(payload: dict[str, Any], arg_type: str) -> dict[str, Any]:
+    """ARG's row for an ARM payload: its standard columns, `type` lower-cased, the model without the instance
+    view (of which only the power state shows, under properties.extended)."""
+    resource_id = str(payload["id"])
+    parts = resource_id.split("/", 6)
+    properties = payload.get("properties")
+    view = properties.get("instanceView") if properties else None
+    if view is not None:
+        properties = dict(properties)
+        del properties["instanceView"]
+        for status in view.get("statuses") or ():
+            if str(status.get("code", "")).lower().startswith("powerstate/"):
+                properties["extended"] = {"instanceView": {"powerState": status}}
+                break
+    get = payload.get
     return {
         "id": resource_id,
-        "name": parts[-1],
+        "name": get("name") or resource_id.rsplit("/", 1)[-1],
         "type": arg_type,
         "tenantId": TENANT_ID,
-        "kind": "",
-        "location": "",
+        "kind": get("kind") or "",
+        "location": get("location") or "",
         "resourceGroup": parts[4].lower() if len(parts) > 4 else "",
         "subscriptionId": parts[2] if len(parts) > 2 else "",
-        "managedBy": "",
-        "sku": None,
-        "plan": None,
-        "properties": None,
-        "tags": None,
-        "identity": None,
-        "zones": None,
-        "extendedLocation": None,
+        "managedBy": get("managedBy") or "",
+        "sku": get("sku"),
+        "plan": get("plan"),
+        "properties": properties if properties is not None else None,
+        "tags": get("tags") or {},
+        "identity": get("identity"),
+        "zones": get("zones"),
+        "extendedLocation": get("extendedLocation"),
     }
-
-
-def _resource_row(payload: dict[str, Any], arg_type: str) -> dict[str, Any]:
-    row = _columns(str(payload["id"]), arg_type)
-    properties = payload.get("properties") or {}
-    if "instanceView" in properties:
-        # ARG keeps the model; of the instance view only the power state shows (properties.extended).
-        view = properties["instanceView"] or {}
-        properties = {k: v for k, v in properties.items() if k != "instanceView"}
-        power = next(
-            (s for s in view.get("statuses") or [] if str(s.get("code", "")).lower().startswith("powerstate/")), None
-        )
-        if power is not None:
-            properties["extended"] = {"instanceView": {"powerState": power}}
-    row.update(
-        {
-            "name": payload.get("name") or row["name"],
-            "kind": payload.get("kind") or "",
-            "location": payload.get("location") or "",
-            "managedBy": payload.get("managedBy") or "",
-            "sku": payload.get("sku"),
-            "plan": payload.get("plan"),
-            "properties": properties,
-            "tags": payload.get("tags") or {},
-            "identity": payload.get("identity"),
-            "zones": payload.get("zones"),
-            "extendedLocation": payload.get("extendedLocation"),
-        }
-    )
-    return row
 
 
 def _scale_set_key(row: dict[str, Any]) -> str | None:
@@ -457,21 +460,22 @@ def _option_int(request: Request, options: dict[str, Any], name: str, default: i
     return value
 
 
-def _make_token(skip: int, top: int, query: str) -> str:
-    state = {"skip": skip, "top": top, "query": hashlib.sha256(query.encode()).hexdigest()[:12]}
+def _make_token(skip: int, top: int, query: str, result_id: str) -> str:
+    state = {"skip": skip, "top": top, "query": hashlib.sha256(query.encode()).hexdigest()[:12], "result": result_id}
     return base64.b64encode(json.dumps(state).encode()).decode()
 
 
-def _read_token(request: Request, token: Any, query: str) -> tuple[int, int]:
+def _read_token(request: Request, token: Any, query: str) -> tuple[int, int, str | None]:
     try:
         state = json.loads(base64.b64decode(str(token).encode()))
         skip, top, digest = int(state["skip"]), int(state["top"]), str(state["query"])
+        result_id = state.get("result")
     except (ValueError, KeyError, TypeError) as error:
         raise _ArgError(_invalid(request, "InvalidSkipToken", "The $skipToken is invalid.")) from error
     if digest != hashlib.sha256(query.encode()).hexdigest()[:12]:
         # "the value can be passed ... together with the same query and scopes" (QueryResponse.$skipToken)
         raise _ArgError(_invalid(request, "InvalidSkipToken", "The $skipToken belongs to another query."))
-    return skip, top
+    return skip, top, str(result_id) if result_id else None
 
 
 def _support_message(request: Request) -> str:
