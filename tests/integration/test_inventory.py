@@ -125,15 +125,15 @@ def test_a_tiny_quota_is_paced_and_never_throttled(start_emulator, graph_for):
 def test_a_429_is_honoured_by_arg_headers(start_emulator, graph_for):
     emu = start_emulator(small_fleet())
     emu.resource_graph.configure({"quota": 1, "windowSeconds": 1})
-    first, second = graph_for(emu), graph_for(emu)  # one identity, two gateways: the second knows nothing
-    list(first.query("resourcecontainers | project id"))
     waits: list[float] = []
 
     def sleep(seconds: float) -> None:
         waits.append(seconds)
         time.sleep(seconds)
 
-    second._sleep = sleep
+    # One identity, two gateways: the second knows nothing of the quota the first spent.
+    first, second = graph_for(emu), graph_for(emu, sleep=sleep)
+    list(first.query("resourcecontainers | project id"))
     assert len(list(second.query("resourcecontainers | project id"))) == 2
     assert second.meter.snapshot()["throttled"] == 1 and emu.stats()["throttled"] == 1
     assert waits == [1.0]  # x-ms-user-quota-resets-after: 00:00:01
