@@ -7,8 +7,9 @@ and Flexible VMs (`resources`, with `properties.virtualMachineScaleSet.id`) with
 `timeCreated`, and resource groups with `managedBy` (`resourcecontainers`). What it cannot see: the instance
 view (`vmHealth`, the AutomaticRepairs `orchestrationServices`, status codes and times, error codes) — "VMSS
 VM health status isn't currently supported" (ARG's GET/LIST API limitations) — so health and repairs-service
-state stay Compute reads. ARG also lags ARM by about a minute: a row is a reason to look, never a reason to
-write (ARM is re-read before any write).
+state stay Compute reads. ARG also lags ARM by about a minute, and "scrubs PII information from our tables so
+you may not see the same result as if you made a GET request" (supported-tables-resources): a row is a reason
+to look, never a reason to write (ARM is re-read before any write).
 
 Pure parsing, plain data in and out: the gateway streams the rows (`ResourceGraphGateway.query`), these
 functions turn them into dataclasses one at a time. `suspects_by_scale_set` holds only the suspects, never
