@@ -131,8 +131,11 @@ class ResourceGraph:
         if isinstance(fleet, str | Path):
             text = Path(fleet).read_text(encoding="utf-8")
             document = json.loads(text) if '"resourceGraph"' in text else None  # big fleets: parse only if needed
-        with self._lock:
+        with self._lock:  # a new fleet starts from the defaults
+            self.quota, self.window_seconds, self.lag_seconds, self.managed_by = 15, 5.0, 0.0, {}
             self._pinned.clear()
+            self._windows.clear()
+            self._results.clear()
             self._index = None
         self.configure((document or {}).get("resourceGraph") if isinstance(document, dict) else None)
 
@@ -549,7 +552,10 @@ class ResourceGraphFront:
         response = self._arm.handle(request)
         reload = [s.lower() for s in request.segments] == ["_emulator", "fleet"] and request.method == "POST"
         if reload and response.status == 200:  # a new fleet brings its own resourceGraph options
-            self.graph.configure_from_fleet(json.loads(request.body or b"{}"))
+            try:
+                self.graph.configure_from_fleet(json.loads(request.body or b"{}"))
+            except (ValueError, TypeError) as error:
+                return Response.json(400, {"error": {"code": "BadRequest", "message": str(error)}})
         return response
 
     def _control(self, request: Request) -> Response:

@@ -292,3 +292,14 @@ def test_incomplete_queries_are_parser_failures(text):
     with pytest.raises(kql.QueryError) as caught:
         kql.parse(text)
     assert caught.value.code == "ParserFailure"
+
+
+def test_a_new_fleet_brings_its_own_resource_graph_settings(graph):
+    raw = Raw(graph)
+    graph.resource_graph.configure({"quota": 2, "lagSeconds": 30})
+    loaded = raw("POST", "/_emulator/fleet", api_version=None, json=graph_fleet(lagSeconds=7))
+    assert loaded.status_code == 200
+    settings = raw("GET", "/_emulator/resourcegraph", api_version=None).json()
+    assert (settings["quota"], settings["lagSeconds"], settings["managedBy"]) == (15, 7, {})
+    refused = raw("POST", "/_emulator/fleet", api_version=None, json=graph_fleet(stale=["/no/such/scale/set"]))
+    assert refused.status_code == 400 and "no scale set" in refused.json()["error"]["message"]
