@@ -138,6 +138,16 @@ def _graph_error(exc: Exception) -> ArmError:
     return ArmError(f"Resource Graph: {message}", code=code, status=exc.status_code)
 
 
+def _keep_rows_as_decoded(client: Any) -> None:
+    """`QueryResponse.data` is typed `object`, and the SDK's deserializer copies every node of every row into
+    new dicts: about two thirds of the client's CPU on a page of 1,000 scale-set models. The rows are already
+    plain JSON-decoded data, so `object` values are kept as decoded (rows and their values are unchanged)."""
+    deserializer = getattr(client, "_deserialize", None)
+    table = getattr(deserializer, "deserialize_type", None)
+    if isinstance(table, dict) and "object" in table:
+        table["object"] = lambda data: data
+
+
 class ResourceGraphGateway:
     """Runs the inventory's fixed KQL queries against one subscription (or the ones given per query)."""
 
@@ -211,7 +221,9 @@ class ResourceGraphGateway:
         if not self.endpoint.startswith(DEFAULT_ENDPOINT):
             # Token audience stays ARM's even when the endpoint is the emulator or a sovereign cloud.
             kwargs["credential_scopes"] = ["https://management.azure.com/.default"]
-        return ResourceGraphClient(self._credential, **kwargs)
+        client = ResourceGraphClient(self._credential, **kwargs)
+        _keep_rows_as_decoded(client)
+        return client
 
     @property
     def api_version(self) -> str:
