@@ -58,6 +58,8 @@ def test_scale_set_rows_stand_in_for_the_arm_resource(start_emulator, graph_for,
     # The Compute gateway takes the ARG row's resource as it takes ARM's: the same snapshot.
     compute = gateway_for(emu)
     for row in rows.values():
+        arm = emu.scale_set(row.resource_group, row.name)
+        assert row.resource == {k: v for k, v in arm.items() if k != "etag" and v not in ({}, None)}
         from_arg = compute.snapshot(row.resource)
         from_arm = compute.snapshot(compute.get_scale_set(row.resource_group, row.name))
         assert dataclasses.replace(from_arg, read_at=from_arm.read_at) == from_arm
