@@ -30,6 +30,7 @@ examples/ResourcesFirstPageQuery.json, ResourcesNextPageQuery.json): the request
   ARG sample "Virtual Machine Scale Set Uniform orchestration" reads
   `properties.extended.instanceView.powerState.code` from `ComputeResources`). `resourceGroup` is served
   lower-cased, as ARG shows it (unverified).
+* The fault plan (latency, injections, server errors) applies; its ARM throttle buckets do not.
 * ARG lags ARM ("about a minute"): `lagSeconds` makes the index refresh only every N seconds of emulator
   time (rows are as of the last refresh), and `stale` pins chosen scale sets (with their instances) to what
   they were when pinned. See emulator/README.md, "Resource Graph".
@@ -178,6 +179,7 @@ class ResourceGraph:
                 401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is missing."
             )
             return self._finish(request, response, throttled=False)
+        fault = False
         allowed, remaining, resets_after = self._spend(user)
         quota_headers = {
             "x-ms-user-quota-remaining": str(remaining),
@@ -198,14 +200,34 @@ class ResourceGraph:
                 ],
             )
         else:
-            try:
-                response = self._answer(request)
-            except _ArgError as error:
-                response = error.response
+            response = self._injected(request)
+            if response is None:
+                try:
+                    response = self._answer(request)
+                except _ArgError as error:
+                    response = error.response
+            else:
+                fault = True
         response.headers.update(quota_headers)
-        return self._finish(request, response, throttled=not allowed)
+        return self._finish(request, response, throttled=not allowed, fault=fault)
 
-    def _finish(self, request: Request, response: Response, *, throttled: bool) -> Response:
+    def _injected(self, request: Request) -> Response | None:
+        """The fault plan applies to ARG as to ARM: `latencyMs`, `injections` (match `operation: "Resources"` or
+        `pathContains: "Microsoft.ResourceGraph"`) and `serverErrorRate`, answered in ARG's envelope."""
+        faults = self._state.faults
+        if faults.latency_ms > 0:
+            time.sleep(faults.latency_ms / 1000)
+        injection = faults.injection_for(request.method, request.raw_path, OPERATION_ID)
+        if injection is not None:
+            headers = {"Retry-After": str(injection.retry_after)} if injection.retry_after is not None else {}
+            return _error(injection.status, injection.code, injection.message, headers=headers)
+        if faults.server_error():
+            status = faults.server_error_status
+            code = "InternalServerError" if status == 500 else "ServiceUnavailable"
+            return _error(status, code, _support_message(request))
+        return None
+
+    def _finish(self, request: Request, response: Response, *, throttled: bool, fault: bool = False) -> Response:
         request_id = str(uuid.uuid4())
         correlation = request.header("x-ms-correlation-request-id") or request.header("x-ms-client-request-id")
         response.headers.update(
@@ -219,7 +241,7 @@ class ResourceGraph:
         if request.header("x-ms-client-request-id"):
             response.headers["x-ms-client-request-id"] = str(request.header("x-ms-client-request-id"))
         # A query is a read, whatever its verb; it spends ARG's quota, not ARM's or Compute's buckets.
-        self._log.record(OPERATION_ID, write=False, throttled=throttled)
+        self._log.record(OPERATION_ID, write=False, throttled=throttled, fault=fault)
         return response
 
     def _spend(self, user: str) -> tuple[bool, int, float]:
@@ -487,11 +509,17 @@ def _support_message(request: Request) -> str:
     return f"Please provide below info when asking for support: timestamp = {moment}, correlationId = {correlation}."
 
 
-def _error(status: int, code: str, message: str, details: list[dict[str, Any]] | None = None) -> Response:
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    details: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
     error: dict[str, Any] = {"code": code, "message": message}
     if details:
         error["details"] = details
-    return Response.json(status, {"error": error})
+    return Response.json(status, {"error": error}, headers)
 
 
 def _invalid(request: Request, code: str, message: str) -> Response:

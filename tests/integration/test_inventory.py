@@ -182,3 +182,16 @@ def test_a_stale_view_shows_what_arm_no_longer_has(start_emulator, graph_for, ga
     assert "2" not in [i.instance_id for i in compute.snapshot_by_name("rg-app", "web").instances]
     emu.clock.advance(60)
     assert not any(k.endswith("/web") for k in inventory.read_suspects(graph))
+
+
+def test_a_server_error_is_retried_and_one_that_persists_is_transient(start_emulator, graph_for):
+    emu = start_emulator(small_fleet())
+    arg = {"method": "POST", "operation": "Resources", "status": 503, "code": "ServiceUnavailable", "message": "x"}
+    emu.set_faults({"injections": [{**arg, "count": 1}]})
+    gateway = graph_for(emu, retry_backoff_factor=0.01)
+    assert len(list(gateway.query("resourcecontainers | project id"))) == 2  # azure-core retried the POST
+    assert emu.stats()["faultsInjected"] == 1 and emu.stats()["byOperation"]["Resources"] == 2
+    emu.set_faults({"injections": [{**arg, "status": 500, "code": "InternalServerError", "count": None}]})
+    with pytest.raises(ArmError) as caught:
+        list(graph_for(emu, retry_total=1, retry_backoff_factor=0.01).query("resourcecontainers | project id"))
+    assert (caught.value.status, caught.value.code, caught.value.transient) == (500, "InternalServerError", True)
