@@ -25,11 +25,11 @@ examples/ResourcesFirstPageQuery.json, ResourcesNextPageQuery.json): the request
   `type` lower-cased and ARG's columns (id, name, type, tenantId, kind, location, resourceGroup, subscriptionId,
   managedBy, sku, plan, properties, tags, identity, zones, extendedLocation). ARG holds the model, not the
   instance view: no `vmHealth`, no `orchestrationServices` ("VMSS VM health status isn't currently
-  supported", learn.microsoft.com/azure/governance/resource-graph/concepts/guidance-for-throttled-requests
-  -> ARG GET/LIST API limitations); VMs carry only `properties.extended.instanceView.powerState` (Microsoft's
-  ARG sample "Virtual Machine Scale Set Uniform orchestration" reads
-  `properties.extended.instanceView.powerState.code` from `ComputeResources`). `resourceGroup` is served
-  lower-cased, as ARG shows it (unverified).
+  supported": ARG GET/LIST API limitations, learn.microsoft.com/azure/governance/resource-graph/concepts/
+  azure-resource-graph-get-list-api, as quoted in issue 12; not re-read here); VMs carry only
+  `properties.extended.instanceView.powerState` (Microsoft's ARG sample "Virtual Machine Scale Set Uniform
+  orchestration" reads `properties.extended.instanceView.powerState.code` from `ComputeResources`).
+  `resourceGroup` is served lower-cased, as ARG shows it (unverified).
 * The fault plan (latency, injections, server errors) applies; its ARM throttle buckets do not.
 * ARG lags ARM ("about a minute"): `lagSeconds` makes the index refresh only every N seconds of emulator
   time (rows are as of the last refresh), and `stale` pins chosen scale sets (with their instances) to what
