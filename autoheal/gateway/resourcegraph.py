@@ -149,7 +149,14 @@ def _keep_rows_as_decoded(client: Any) -> None:
 
 
 class ResourceGraphGateway:
-    """Runs the inventory's fixed KQL queries against one subscription (or the ones given per query)."""
+    """Runs the inventory's fixed KQL queries against one subscription (or the ones given per query).
+
+    `page_size` is `$top` (ARG's maximum, 1,000, by default); `quota_reserve` is how many queries of the
+    window to leave to other callers with the same identity before waiting for the reset; `throttle_retries`
+    how many 429s one page may meet before the query fails (`ArmError`, transient); `retry_total` and
+    `retry_backoff_factor` go to azure-core's retry policy (connection errors and 5xx, POST included).
+    `sleep` and `monotonic` are injectable for tests. Thread-safe; keep one per process and identity so the
+    quota it tracks is the identity's."""
 
     def __init__(
         self,
