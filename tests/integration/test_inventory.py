@@ -195,3 +195,14 @@ def test_a_server_error_is_retried_and_one_that_persists_is_transient(start_emul
     with pytest.raises(ArmError) as caught:
         list(graph_for(emu, retry_total=1, retry_backoff_factor=0.01).query("resourcecontainers | project id"))
     assert (caught.value.status, caught.value.code, caught.value.transient) == (500, "InternalServerError", True)
+
+
+def test_a_quota_reserve_leaves_room_for_another_caller(start_emulator, graph_for):
+    emu = start_emulator(small_fleet())
+    emu.resource_graph.configure({"quota": 3, "windowSeconds": 1})
+    sweep, event = graph_for(emu, quota_reserve=1), graph_for(emu)
+    for _ in range(2):
+        list(sweep.query("resourcecontainers | project id"))
+    list(event.query("resourcecontainers | project id"))  # the slot the sweep left free
+    list(sweep.query("resourcecontainers | project id"))  # waits for the next window instead of a 429
+    assert sweep.meter.snapshot()["pacingSeconds"] > 0 and emu.stats()["throttled"] == 0
