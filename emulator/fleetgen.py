@@ -406,8 +406,12 @@ def fleet(
     registered_features: Iterable[str] | None = None,
     faults: dict | None = None,
     resource_groups: Iterable[str] | None = None,
+    resource_graph: dict | None = None,
 ) -> dict:
-    """A fleet file. The subscription defaults to the one in the first scale set's id."""
+    """A fleet file. The subscription defaults to the one in the first scale set's id.
+
+    `resource_graph` is the Resource Graph view's options (`lagSeconds`, `stale`, `managedBy`, `quota`,
+    `windowSeconds`; emulator/resourcegraph.py)."""
     if subscription_id is None:
         subscription_id = scale_sets[0]["resource"]["id"].split("/")[2] if scale_sets else DEFAULT_SUBSCRIPTION_ID
     document: dict[str, Any] = {"subscriptionId": subscription_id}
@@ -420,6 +424,8 @@ def fleet(
     document["scaleSets"] = list(scale_sets)
     if faults:
         document["faults"] = faults
+    if resource_graph:
+        document["resourceGraph"] = resource_graph
     return document
 
 

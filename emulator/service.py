@@ -15,6 +15,7 @@ from .faults import FaultPlan, parse_plan
 from .messages import Request, Response
 from .platform import Platform
 from .replay import Exchange, ReplayBackend
+from .resourcegraph import ResourceGraph, ResourceGraphFront
 from .server import HttpsServer
 from .state import FleetState
 from .stats import RequestLog
@@ -32,6 +33,7 @@ class Emulator:
         self._server = server
         self.ca_bundle = ca_bundle
         self.endpoint = f"https://{server.server_address[0]}:{server.port}"
+        self.resource_graph: ResourceGraph | None = None  # set by start(); replays have none
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -68,7 +70,10 @@ class Emulator:
             control=lambda request: holder[0]._control(request),
             journal=state.journal,
         )
-        emulator = cls._serve(api, state, log, host, port)
+        graph = ResourceGraph(state, log)  # Resource Graph beside ARM's pipeline: its own quota (resourcegraph.py)
+        graph.configure_from_fleet(fleet)
+        emulator = cls._serve(ResourceGraphFront(graph, api), state, log, host, port)
+        emulator.resource_graph = graph
         holder.append(emulator)
         return emulator
 
@@ -100,7 +105,7 @@ class Emulator:
         return emulator
 
     @classmethod
-    def _serve(cls, api: ArmApi, state: FleetState, log: RequestLog, host: str, port: int) -> Emulator:
+    def _serve(cls, api: Any, state: FleetState, log: RequestLog, host: str, port: int) -> Emulator:
         tls = make_tls()
         server = HttpsServer((host, port), api, tls.context)
         server.start()
@@ -144,6 +149,8 @@ class Emulator:
 
     def load_fleet(self, fleet: FleetSource) -> None:
         self._state.load(fleet)
+        if self.resource_graph is not None:
+            self.resource_graph.configure_from_fleet(fleet)
 
     def set_faults(self, plan: dict[str, Any] | FaultPlan | None) -> None:
         self._state.set_faults(plan)

@@ -1,7 +1,7 @@
 """The one door to Azure Resource Manager: every ARM request of the project goes through this package.
 
-`compute.py` holds the Compute gateway (scale sets, instances, VMs). Nothing outside this package imports
-an `azure.mgmt.*` client.
+`compute.py` holds the Compute gateway (scale sets, instances, VMs); `resourcegraph.py` the Resource Graph
+gateway (the inventory's KQL queries). Nothing outside this package imports an `azure.mgmt.*` client.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .compute import (
     all_required_actions,
     requires,
 )
+from .resourcegraph import GraphMeter, ResourceGraphGateway
 
 __all__ = [
     "API_VERSION",
@@ -29,6 +30,8 @@ __all__ = [
     "BudgetExhausted",
     "ComputeBudget",
     "ComputeGateway",
+    "GraphMeter",
+    "ResourceGraphGateway",
     "all_required_actions",
     "requires",
 ]

@@ -8,7 +8,8 @@ param principalId string
 @description('Assign the observer (read-only) role instead of the remediator role.')
 param readOnly bool = false
 
-// Reads: listing scale sets, instance views, instances (Uniform and Flexible), operation status.
+// Reads: listing scale sets, instance views, instances (Uniform and Flexible), operation status, and the
+// Resource Graph inventory (Microsoft.ResourceGraph/resources/read: 'Query resources', ARG's OperationsList).
 var readActions = [
   'Microsoft.Compute/virtualMachineScaleSets/read'
   'Microsoft.Compute/virtualMachineScaleSets/instanceView/read'
@@ -18,6 +19,7 @@ var readActions = [
   'Microsoft.Compute/virtualMachines/instanceView/read'
   'Microsoft.Compute/locations/operations/read'
   'Microsoft.Resources/subscriptions/resourceGroups/read'
+  'Microsoft.ResourceGraph/resources/read'
 ]
 
 // Writes the gateway performs.
