@@ -59,7 +59,9 @@ def _refill_scale_from_env() -> float | None:
 
 @dataclass
 class HarnessOptions:
-    lro_seconds: float = 2.0  # every accepted write runs this long (real time) before it ends
+    # Every accepted write runs this long (real time). Not a multiple of `poll_seconds`: as in Azure, the
+    # run learns of the end at its next poll, which leaves a gap others can write in.
+    lro_seconds: float = 1.5
     lro_polls: int = 1_000_000  # status polls answered InProgress: effectively "until lro_seconds"
     create_delay: float = 1.0  # a new instance is Creating this long
     # `--compute-refill-scale N` for the emulator's Compute throttling buckets (once it has the flag)
@@ -319,6 +321,7 @@ class Round:
     resumed_rows: list[str] = field(default_factory=list)  # row keys a resume had to take over
     kill_times: list[float] = field(default_factory=list)
     figures: RoundFigures = field(default_factory=RoundFigures)
+    interference: list[int] = field(default_factory=list)  # HTTP status of each write another actor made
 
     @property
     def violations(self) -> list[Violation]:
@@ -365,6 +368,38 @@ class Round:
 
     def run(self, proc: Proc) -> int:
         return proc.wait(self.harness.options.process_timeout)
+
+    # -- another writer -----------------------------------------------------------------------------
+
+    def interfere_when(
+        self, proc: Proc, predicate: Callable[[Journal], bool], patch: dict[str, Any]
+    ) -> threading.Thread:
+        """Another actor (autoscale, a person, Azure's own repairs): as soon as the journal satisfies
+        `predicate`, PATCH the scale set through ARM, once, while `proc` runs. Join the returned thread."""
+        emulator = self.harness.emulator
+        url = (
+            f"{emulator.endpoint}/subscriptions/{scenarios.SUBSCRIPTION}/resourceGroups/{scenarios.RESOURCE_GROUP}"
+            f"/providers/Microsoft.Compute/virtualMachineScaleSets/{self.scenario.name}"
+        )
+
+        def watch() -> None:
+            while proc.running():
+                if predicate(emulator.journal()):
+                    response = requests.patch(
+                        url,
+                        params={"api-version": "2024-11-01"},
+                        json=patch,
+                        headers={"Authorization": "Bearer another-actor"},
+                        verify=emulator.ca_bundle,
+                        timeout=30,
+                    )
+                    self.interference.append(response.status_code)
+                    return
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        return thread
 
     # -- kill points --------------------------------------------------------------------------------
 
@@ -579,6 +614,22 @@ class Harness:
         round_.judge()
         return round_
 
+    def interloper_round(self, kind: str = "failed") -> Round:
+        """One sweep replaces the doomed instance; the moment its delete ends in Azure, another actor
+        PATCHes the scale set (a tag), so the restore of capacity collides with a write that is not ours
+        (the issue's defect 2, deterministically). The run must still leave capacity at the target."""
+        scenario = scenarios.crash_scenario(kind, self.name(f"{kind}-busy"), self.rng)
+        round_ = self.load(scenario)
+        round_.kill_mode = ""
+        sweep = round_.sweep()
+        watcher = round_.interfere_when(
+            sweep, lambda journal: doomed_delete_ended(journal, scenario), {"tags": {"touchedBy": "another-actor"}}
+        )
+        round_.run(sweep)
+        watcher.join(timeout=5)
+        round_.judge()
+        return round_
+
     def race_round(self, workers: int = 3, extra: str | None = None) -> Round:
         """`workers` handle-event processes on one ResourceWriteFailure event plus one sweep, at once."""
         scenario = scenarios.race_scenario(self.name("race"), self.rng, extra)
@@ -609,6 +660,19 @@ def delete_in_flight(journal: Journal, scenario: Scenario) -> bool:
         invariants.write_kind(str(w.get("operationId"))) == "delete"
         and invariants.accepted(w)
         and w.get("outcome") == "InProgress"
+        and doomed & {str(i).lower() for i in w.get("instanceIds") or []}
+        for w in journal["writes"]
+        if w.get("scaleSet") == scenario.key
+    )
+
+
+def doomed_delete_ended(journal: Journal, scenario: Scenario) -> bool:
+    """An accepted delete of one of the scenario's doomed instances has ended (in Azure)."""
+    doomed = {i.lower() for i in scenario.doomed}
+    return any(
+        invariants.write_kind(str(w.get("operationId"))) == "delete"
+        and invariants.accepted(w)
+        and w.get("outcome") != "InProgress"
         and doomed & {str(i).lower() for i in w.get("instanceIds") or []}
         for w in journal["writes"]
         if w.get("scaleSet") == scenario.key
