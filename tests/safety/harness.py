@@ -7,12 +7,16 @@ Storage rows (tolerant of property names), so the harness keeps working when the
 
     with Harness(storage=connection_string, seed=7) as harness:       # starts the emulator subprocess
         round_ = harness.crash_round("failed", kill="accepted-delete")  # one seeded round, judged
-        round_ = harness.race_round(workers=3)
+        round_ = harness.race_round(workers=3)                         # 3 handle-event + 1 sweep at once
+        round_ = harness.interloper_round("failed")                    # another actor writes mid-replacement
         print(round_.figures, round_.violations)
 
-Lower-level pieces for new scenarios: `harness.load(scenario)` → `Round`; `round_.sweep()` /
-`round_.handle_event(path)` spawn processes; `round_.kill_when(process, predicate)`,
-`round_.kill_after(process, seconds)`, `round_.expire_leases()`, `round_.settle()`, `round_.judge()`.
+Lower-level pieces for new scenarios: `harness.load(scenario)` → `Round` (scenarios.py builds fleets);
+`round_.sweep()` / `round_.handle_event(path)` / `round_.spawn(*args)` start processes (processes.py);
+`round_.kill_when(process, predicate)` and `round_.interfere_when(process, predicate, patch)` act when the
+journal satisfies a predicate (`delete_in_flight`, `doomed_delete_ended`, `writes_ended`, `_after`);
+`round_.kill_after(process, seconds)`, `round_.expire_leases()` (ledger_view.py), `round_.resume()`,
+`round_.settle()`, `round_.judge()` (invariants.py).
 
 Time: the emulator clock runs in real time; a write's LRO lasts `lro_seconds` (polled, it never finishes
 early: `lro_polls` is huge), new instances provision for `create_delay`. The lease
@@ -22,11 +26,9 @@ early: `lro_polls` is huge), new instances provision for `create_delay`. The lea
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -34,7 +36,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +43,10 @@ import requests
 
 from . import invariants, scenarios
 from .invariants import RoundFigures, Violation
+from .ledger_view import LedgerView, timestamp
+from .processes import ROOT, EmulatorProcess, Proc
 from .scenarios import Scenario
 
-ROOT = Path(__file__).resolve().parents[2]
 _CLI = Path(sys.executable).with_name("vmss-autoheal")
 CLI = [str(_CLI)] if _CLI.exists() else [sys.executable, "-m", "autoheal.cli"]
 KILL_MODES = ("accepted-delete", "random-time", "between-writes")
@@ -59,7 +61,9 @@ def _refill_scale_from_env() -> float | None:
 
 @dataclass
 class HarnessOptions:
-    lro_seconds: float = 2.0  # every accepted write runs this long (real time) before it ends
+    # Every accepted write runs this long (real time). Not a multiple of `poll_seconds`: as in Azure, the
+    # run learns of the end at its next poll, which leaves a gap others can write in.
+    lro_seconds: float = 1.5
     lro_polls: int = 1_000_000  # status polls answered InProgress: effectively "until lro_seconds"
     create_delay: float = 1.0  # a new instance is Creating this long
     # `--compute-refill-scale N` for the emulator's Compute throttling buckets (once it has the flag)
@@ -70,232 +74,6 @@ class HarnessOptions:
     floor_percent: int = 50
     process_timeout: float = 120.0
     settings: dict[str, str] = field(default_factory=dict)  # more app settings for every process
-
-
-# --- the emulator subprocess ---------------------------------------------------------------------------
-
-
-class EmulatorProcess:
-    """`python -m emulator --fleet F --port 0 ...` and its control endpoints."""
-
-    def __init__(self, fleet_path: Path, options: HarnessOptions) -> None:
-        command = [
-            sys.executable,
-            "-m",
-            "emulator",
-            "--fleet",
-            str(fleet_path),
-            "--port",
-            "0",
-            "--lro-polls",
-            str(options.lro_polls),
-            "--lro-seconds",
-            str(options.lro_seconds),
-            "--create-delay",
-            str(options.create_delay),
-        ]
-        if options.compute_refill_scale is not None:
-            command += ["--compute-refill-scale", str(options.compute_refill_scale)]
-        self.process = subprocess.Popen(
-            command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
-        )
-        lines = _read_lines(self.process, 2, timeout=30)
-        values = dict(line.strip().partition("=")[::2] for line in lines)
-        if "endpoint" not in values or "ca_bundle" not in values:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(timeout=2)
-            error = self._stderr()
-            self.stop()
-            raise RuntimeError(f"the emulator did not start ({' '.join(command[1:])}): {lines!r} {error}")
-        self.endpoint: str = values["endpoint"]
-        self.ca_bundle: str = values["ca_bundle"]
-        self._session = requests.Session()
-
-    def control(self, method: str, action: str, body: Any = None) -> Any:
-        response = self._session.request(
-            method, f"{self.endpoint}/_emulator/{action}", json=body, timeout=30, verify=self.ca_bundle
-        )
-        response.raise_for_status()
-        return response.json()
-
-    def journal(self) -> Journal:
-        return self.control("GET", "journal")
-
-    def load(self, fleet: dict[str, Any]) -> None:
-        self.control("POST", "fleet", fleet)
-
-    def stop(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        for stream in (self.process.stdout, self.process.stderr):
-            if stream is not None:
-                stream.close()
-
-    def _stderr(self) -> str:
-        if self.process.poll() is None or self.process.stderr is None:
-            return ""
-        return self.process.stderr.read()
-
-
-def _read_lines(process: subprocess.Popen[str], count: int, timeout: float) -> list[str]:
-    lines: list[str] = []
-
-    def read() -> None:
-        assert process.stdout is not None
-        while len(lines) < count:
-            line = process.stdout.readline()
-            if not line:
-                return
-            lines.append(line)
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    reader.join(timeout)
-    return lines
-
-
-# --- the ledger, read and nudged directly ----------------------------------------------------------------
-
-
-def _prop(entity: Any, name: str) -> Any:
-    """A property by its camelCase or PascalCase name (live records use one, history rows the other)."""
-    for key in (name, name[:1].upper() + name[1:]):
-        if key in entity:
-            return entity[key]
-    return None
-
-
-def _timestamp(value: Any) -> float:
-    if isinstance(value, datetime):
-        return (value if value.tzinfo else value.replace(tzinfo=UTC)).timestamp()
-    if isinstance(value, str) and value:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    return 0.0
-
-
-class LedgerView:
-    """The ledger table of one round, through `azure-data-tables` (the engine's code is not used)."""
-
-    def __init__(self, connection_string: str, table: str) -> None:
-        from azure.data.tables import TableClient
-
-        self._table = TableClient.from_connection_string(connection_string, table_name=table)
-
-    def close(self) -> None:
-        self._table.close()
-
-    def _entities(self) -> list[Any]:
-        from azure.core.exceptions import ResourceNotFoundError
-
-        try:
-            return list(self._table.list_entities())
-        except ResourceNotFoundError:
-            return []  # no process created the table yet
-
-    def records(self, partition_key: str) -> list[dict[str, Any]]:
-        """The live records of one scale set (PartitionKey = `{subscription}|{rg}|{name}` lower-cased)."""
-        return [
-            {
-                "rowKey": e["RowKey"],
-                "state": _prop(e, "state"),
-                "reason": _prop(e, "reason"),
-                "reasonCode": _prop(e, "reasonCode"),
-                "step": _prop(e, "step"),
-                "leaseUntil": _prop(e, "leaseUntil"),
-                "capacityTarget": _prop(e, "capacityTarget"),
-                "attempts": _prop(e, "attempts"),
-            }
-            for e in self._entities()
-            if e["PartitionKey"] == partition_key
-        ]
-
-    def history(self, partition_key: str) -> list[dict[str, Any]]:
-        """History rows of one scale set: rows in another partition that name a previous state."""
-        rows = []
-        for e in self._entities():
-            pk = str(e["PartitionKey"])
-            if pk == partition_key or not pk.endswith(partition_key) or _prop(e, "previousState") is None:
-                continue
-            rows.append(
-                {
-                    "t": _timestamp(_prop(e, "at")),
-                    "findingCode": _prop(e, "findingCode"),
-                    "target": _prop(e, "target"),
-                    "state": _prop(e, "state"),
-                    "previousState": _prop(e, "previousState"),
-                    "reason": _prop(e, "reason") or "",
-                    "reasonCode": _prop(e, "reasonCode") or "",
-                }
-            )
-        return sorted(rows, key=lambda r: r["t"])
-
-    def expire_leases(self, partition_key: str, *, ago: timedelta = timedelta(seconds=1)) -> list[str]:
-        """Let the lease of every record of one scale set run out now, as if `AUTOHEAL_ACTION_LEASE` had
-        passed: `leaseUntil` is set to `ago` before now (merge, with the row's ETag). Returns the row keys
-        whose lease was still running: the records a resume must take over."""
-        from azure.core import MatchConditions
-        from azure.data.tables import UpdateMode
-
-        now = datetime.now(UTC)
-        expired = []
-        for entity in self._entities():
-            if entity["PartitionKey"] != partition_key:
-                continue
-            name = "leaseUntil" if "leaseUntil" in entity else "LeaseUntil" if "LeaseUntil" in entity else None
-            if name is None or _timestamp(entity[name]) <= now.timestamp():
-                continue
-            patch = {"PartitionKey": entity["PartitionKey"], "RowKey": entity["RowKey"], name: now - ago}
-            self._table.update_entity(
-                patch,
-                mode=UpdateMode.MERGE,
-                etag=entity.metadata["etag"],
-                match_condition=MatchConditions.IfNotModified,
-            )
-            expired.append(str(entity["RowKey"]))
-        return expired
-
-
-# --- processes ------------------------------------------------------------------------------------------
-
-
-@dataclass
-class Proc:
-    """One `vmss-autoheal` process; output goes to files in the round's directory."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    stdout: Path
-    stderr: Path
-    killed: bool = False
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def running(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        """SIGKILL: no cleanup, no flush, exactly a crash."""
-        if self.running():
-            os.kill(self.process.pid, signal.SIGKILL)
-            self.killed = True
-        self.process.wait()
-
-    def wait(self, timeout: float) -> int:
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise RuntimeError(f"{self.name} still running after {timeout:.0f}s: killed") from None
-
-    def output(self) -> str:
-        return self.stdout.read_text(errors="replace") + self.stderr.read_text(errors="replace")
 
 
 # --- rounds ---------------------------------------------------------------------------------------------
@@ -319,6 +97,7 @@ class Round:
     resumed_rows: list[str] = field(default_factory=list)  # row keys a resume had to take over
     kill_times: list[float] = field(default_factory=list)
     figures: RoundFigures = field(default_factory=RoundFigures)
+    interference: list[int] = field(default_factory=list)  # HTTP status of each write another actor made
 
     @property
     def violations(self) -> list[Violation]:
@@ -365,6 +144,38 @@ class Round:
 
     def run(self, proc: Proc) -> int:
         return proc.wait(self.harness.options.process_timeout)
+
+    # -- another writer -----------------------------------------------------------------------------
+
+    def interfere_when(
+        self, proc: Proc, predicate: Callable[[Journal], bool], patch: dict[str, Any]
+    ) -> threading.Thread:
+        """Another actor (autoscale, a person, Azure's own repairs): as soon as the journal satisfies
+        `predicate`, PATCH the scale set through ARM, once, while `proc` runs. Join the returned thread."""
+        emulator = self.harness.emulator
+        url = (
+            f"{emulator.endpoint}/subscriptions/{scenarios.SUBSCRIPTION}/resourceGroups/{scenarios.RESOURCE_GROUP}"
+            f"/providers/Microsoft.Compute/virtualMachineScaleSets/{self.scenario.name}"
+        )
+
+        def watch() -> None:
+            while proc.running():
+                if predicate(emulator.journal()):
+                    response = requests.patch(
+                        url,
+                        params={"api-version": "2024-11-01"},
+                        json=patch,
+                        headers={"Authorization": "Bearer another-actor"},
+                        verify=emulator.ca_bundle,
+                        timeout=30,
+                    )
+                    self.interference.append(response.status_code)
+                    return
+                time.sleep(0.05)
+
+        thread = threading.Thread(target=watch, daemon=True)
+        thread.start()
+        return thread
 
     # -- kill points --------------------------------------------------------------------------------
 
@@ -433,7 +244,7 @@ class Round:
         if self.run(proc) != 0:
             raise RuntimeError(f"vmss-autoheal history failed: {proc.output()[-500:]}")
         events = json.loads(proc.stdout.read_text() or "[]")
-        rows = [{**event, "t": _timestamp(event.get("at"))} for event in events]
+        rows = [{**event, "t": timestamp(event.get("at"))} for event in events]
         return sorted(rows, key=lambda r: r["t"])
 
     # -- judgement ----------------------------------------------------------------------------------
@@ -511,7 +322,14 @@ class Harness:
     def __enter__(self) -> Harness:
         empty = self.workdir / "empty-fleet.json"
         empty.write_text(json.dumps({"subscriptionId": scenarios.SUBSCRIPTION, "scaleSets": []}))
-        self.emulator = EmulatorProcess(empty, self.options)
+        options = self.options
+        self.emulator = EmulatorProcess(
+            empty,
+            lro_seconds=options.lro_seconds,
+            lro_polls=options.lro_polls,
+            create_delay=options.create_delay,
+            compute_refill_scale=options.compute_refill_scale,
+        )
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -579,6 +397,22 @@ class Harness:
         round_.judge()
         return round_
 
+    def interloper_round(self, kind: str = "failed") -> Round:
+        """One sweep replaces the doomed instance; the moment its delete ends in Azure, another actor
+        PATCHes the scale set (a tag), so the restore of capacity collides with a write that is not ours
+        (the issue's defect 2, deterministically). The run must still leave capacity at the target."""
+        scenario = scenarios.crash_scenario(kind, self.name(f"{kind}-busy"), self.rng)
+        round_ = self.load(scenario)
+        round_.kill_mode = ""
+        sweep = round_.sweep()
+        watcher = round_.interfere_when(
+            sweep, lambda journal: doomed_delete_ended(journal, scenario), {"tags": {"touchedBy": "another-actor"}}
+        )
+        round_.run(sweep)
+        watcher.join(timeout=5)
+        round_.judge()
+        return round_
+
     def race_round(self, workers: int = 3, extra: str | None = None) -> Round:
         """`workers` handle-event processes on one ResourceWriteFailure event plus one sweep, at once."""
         scenario = scenarios.race_scenario(self.name("race"), self.rng, extra)
@@ -609,6 +443,19 @@ def delete_in_flight(journal: Journal, scenario: Scenario) -> bool:
         invariants.write_kind(str(w.get("operationId"))) == "delete"
         and invariants.accepted(w)
         and w.get("outcome") == "InProgress"
+        and doomed & {str(i).lower() for i in w.get("instanceIds") or []}
+        for w in journal["writes"]
+        if w.get("scaleSet") == scenario.key
+    )
+
+
+def doomed_delete_ended(journal: Journal, scenario: Scenario) -> bool:
+    """An accepted delete of one of the scenario's doomed instances has ended (in Azure)."""
+    doomed = {i.lower() for i in scenario.doomed}
+    return any(
+        invariants.write_kind(str(w.get("operationId"))) == "delete"
+        and invariants.accepted(w)
+        and w.get("outcome") != "InProgress"
         and doomed & {str(i).lower() for i in w.get("instanceIds") or []}
         for w in journal["writes"]
         if w.get("scaleSet") == scenario.key

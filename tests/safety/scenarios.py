@@ -99,7 +99,9 @@ def _scale_set(name: str, **options: Any) -> dict[str, Any]:
 
 def write_failure_event(scenario: Scenario, directory: Path, rng: random.Random) -> Path:
     """Microsoft's ResourceWriteFailure sample (Event Grid schema) pointed at the scenario's scale set, as
-    `scripts/demo.py` builds it; one event id, delivered to every racing worker (at-least-once delivery)."""
+    `scripts/demo.py` builds it; one event id, delivered to every racing worker: Event Grid "tries to deliver
+    each message at least once for each matching subscription" and retries what is not acknowledged
+    (https://learn.microsoft.com/azure/event-grid/delivery-and-retry), so duplicates reach separate workers."""
     sample = EVENT_EXAMPLES / "Microsoft.Resources/examples/event-grid-schema/resource_write_failure.json"
     event = copy.deepcopy(json.loads(sample.read_text()))
     event["id"] = str(uuid.UUID(int=rng.getrandbits(128), version=4))

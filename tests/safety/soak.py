@@ -1,13 +1,15 @@
 """`make soak`: many seeded crash and race rounds against real `vmss-autoheal` processes, with figures.
 
-    python -m tests.safety.soak [--seed 11] [--kills 50] [--races 40] [--workers 3] [--max-minutes 20] \
-        [--json FILE] [--keep DIR] [--compute-refill-scale N]
+    python -m tests.safety.soak [--seed 11] [--kills 50] [--races 40] [--collisions 10] [--workers 3] \
+        [--max-minutes 20] [--json FILE] [--keep DIR] [--lro-seconds S] [--compute-refill-scale N]
 
 Each kill round starts `vmss-autoheal sweep --apply` on a fresh one-scale-set fleet, SIGKILLs it at a
-seeded kill point (an accepted delete still running, a random moment, or right after the k-th write),
-expires its lease in the ledger and resumes once. Each race round runs `--workers` `handle-event`
-processes on one ResourceWriteFailure event plus one sweep. The same seed replays the same rounds (the
-processes' own timing still varies a little). Exit status 0 when every invariant held, 1 otherwise.
+seeded kill point (an accepted delete still running, a random moment in the action, or the gap after its
+first write ended), expires its lease in the ledger and resumes once. Each race round runs `--workers`
+`handle-event` processes on one ResourceWriteFailure event plus one sweep. Each collision round PATCHes
+the scale set as another actor the moment a sweep's delete ends (the restore meets a write that is not
+ours). The same seed replays the same rounds (the processes' own timing still varies a little). Exit
+status 0 when every invariant held, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ from tests.safety.harness import KILL_MODES, Harness, HarnessOptions, Round  # n
 from tests.safety.scenarios import CRASH_KINDS  # noqa: E402
 
 
-def summarize(kill_rounds: list[Round], race_rounds: list[Round], seconds: float) -> dict[str, Any]:
+def summarize(
+    kill_rounds: list[Round], race_rounds: list[Round], collision_rounds: list[Round], seconds: float
+) -> dict[str, Any]:
     def totals(rounds: list[Round]) -> dict[str, Any]:
         figures = [r.figures for r in rounds]
         return {
@@ -51,12 +55,14 @@ def summarize(kill_rounds: list[Round], race_rounds: list[Round], seconds: float
         chosen = [r for r in kill_rounds if r.kill_mode == mode]
         if chosen:
             by_kill[mode] = totals(chosen)
-    violations = Counter(v.invariant for r in [*kill_rounds, *race_rounds] for v in r.violations)
+    everything = [*kill_rounds, *race_rounds, *collision_rounds]
+    violations = Counter(v.invariant for r in everything for v in r.violations)
     return {
         "seconds": round(seconds, 1),
         "kills": totals(kill_rounds),
         "killsByPoint": by_kill,
         "races": totals(race_rounds),
+        "collisions": totals(collision_rounds),
         "violationsByInvariant": dict(sorted(violations.items())),
     }
 
@@ -75,6 +81,7 @@ def print_summary(summary: dict[str, Any]) -> None:
     for mode, t in summary["killsByPoint"].items():
         print(line(f"  {mode}", t))
     print(line("race rounds", summary["races"]))
+    print(line("collision rounds", summary["collisions"]))
     print(f"violations by invariant: {summary['violationsByInvariant'] or 'none'}")
     print(f"took {summary['seconds']:.0f} s", flush=True)
 
@@ -84,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--kills", type=int, default=50, help="kill rounds")
     parser.add_argument("--races", type=int, default=40, help="race rounds")
+    parser.add_argument("--collisions", type=int, default=10, help="rounds where another actor collides")
     parser.add_argument("--workers", type=int, default=3, help="handle-event processes per race (plus a sweep)")
     parser.add_argument("--max-minutes", type=float, default=20.0, help="stop starting rounds after this long")
     parser.add_argument("--json", type=Path, help="also write the figures and every round's verdict here")
@@ -96,11 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     began = time.monotonic()
     kill_rounds: list[Round] = []
     race_rounds: list[Round] = []
+    collision_rounds: list[Round] = []
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
     with azurite_table() as storage, Harness(storage, seed=args.seed, options=options, workdir=args.keep) as harness:
         # Interleave kills and races so a time-bounded run still has some of both.
-        plan = ["kill"] * args.kills + ["race"] * args.races
+        plan = ["kill"] * args.kills + ["race"] * args.races + ["collision"] * args.collisions
         harness.rng.shuffle(plan)
         for n, shape in enumerate(plan, 1):
             if time.monotonic() > deadline:
@@ -111,11 +120,14 @@ def main(argv: list[str] | None = None) -> int:
                 mode = KILL_MODES[(len(kill_rounds) // len(CRASH_KINDS)) % len(KILL_MODES)]
                 round_ = harness.crash_round(kind, kill=mode)
                 kill_rounds.append(round_)
-            else:
+            elif shape == "race":
                 round_ = harness.race_round(args.workers)
                 race_rounds.append(round_)
+            else:
+                round_ = harness.interloper_round(("failed", "unhealthy")[len(collision_rounds) % 2])
+                collision_rounds.append(round_)
             print(f"[{n:3}/{len(plan)}] {round_.describe()}", flush=True)
-    summary = summarize(kill_rounds, race_rounds, time.monotonic() - began)
+    summary = summarize(kill_rounds, race_rounds, collision_rounds, time.monotonic() - began)
     print_summary(summary)
     if args.json:
         rounds = [
