@@ -566,6 +566,23 @@ SETTINGS: tuple[Setting, ...] = (
         "Azure portal base URL for the 'Open in portal' links (sovereign clouds differ).",
         "an https:// URL",
     ),
+    Setting(
+        "AZURE_TENANT_ID",
+        "tenant_id",
+        "",
+        _uuid_or_empty,
+        "Directory (tenant) id put in the portal links so they open in the right directory.",
+        "a tenant GUID, or empty (the portal picks the signed-in directory)",
+    ),
+    Setting(
+        "AUTOHEAL_EVENTS_ENDPOINT",
+        "events_endpoint",
+        "",
+        _optional_https_url,
+        "Event Grid topic endpoint for outcome events (CloudEvents 1.0, managed identity with "
+        "'EventGrid Data Sender').",
+        "an https:// URL, or empty to publish no events",
+    ),
 )
 
 _BY_ATTR = {s.attr: s for s in SETTINGS}
@@ -623,6 +640,8 @@ class Settings:
     notify_style: str
     notify_dedupe_window: timedelta
     portal_url: str
+    tenant_id: str
+    events_endpoint: str
 
     @property
     def remediate(self) -> bool:

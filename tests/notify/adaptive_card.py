@@ -1,7 +1,9 @@
 """The part of the Adaptive Card 1.4 schema our cards use, as a JSON Schema (draft 2020-12).
 
 Written from the Adaptive Cards schema explorer (adaptivecards.io/explorer) for TextBlock, FactSet,
-Container, ActionSet and Action.OpenUrl; `additionalProperties: false` so that a typo'd property fails.
+Container, ActionSet, Action.OpenUrl and Action.ToggleVisibility (1.2); `additionalProperties: false` so that a
+typo'd property fails. The real renderer check (Microsoft's `adaptivecards` package in Chromium) is in
+`render.py`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ SCHEMA = {
                 "isSubtle": {"type": "boolean"},
                 "spacing": SPACING,
                 "separator": {"type": "boolean"},
+                "fontType": {"enum": ["Default", "Monospace"]},
             },
         },
         "FactSet": {
@@ -58,13 +61,24 @@ SCHEMA = {
                 "title": {"type": "string", "minLength": 1},
             },
         },
+        "Action.ToggleVisibility": {
+            "type": "object",
+            "required": ["type", "targetElements"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"const": "Action.ToggleVisibility"},
+                "title": {"type": "string", "minLength": 1},
+                "targetElements": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            },
+        },
+        "Action": {"oneOf": [{"$ref": "#/$defs/Action.OpenUrl"}, {"$ref": "#/$defs/Action.ToggleVisibility"}]},
         "ActionSet": {
             "type": "object",
             "required": ["type", "actions"],
             "additionalProperties": False,
             "properties": {
                 "type": {"const": "ActionSet"},
-                "actions": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Action.OpenUrl"}},
+                "actions": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Action"}},
                 "spacing": SPACING,
             },
         },
@@ -77,6 +91,8 @@ SCHEMA = {
                 "items": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Element"}},
                 "style": {"enum": ["default", "emphasis", "good", "attention", "warning", "accent"]},
                 "bleed": {"type": "boolean"},
+                "id": {"type": "string", "minLength": 1},
+                "isVisible": {"type": "boolean"},
                 "spacing": SPACING,
                 "separator": {"type": "boolean"},
             },

@@ -12,7 +12,11 @@ import pytest
 from autoheal.model import ActionCode, Finding, FindingCode, ProposedAction, Severity
 from autoheal.notify import Change, Notifier
 from autoheal.notify.content import Message
-from autoheal.remediation.ledger import Record, State
+
+try:  # the record type is moving to remediation/record.py (same fields)
+    from autoheal.remediation.record import Record, State  # type: ignore[import-not-found]
+except ImportError:
+    from autoheal.remediation.ledger import Record, State
 from autoheal.settings import default_settings
 from sinks import AcsEmailSink, LocalTLS, SmtpSink, TeamsWebhookSink
 
@@ -67,7 +71,7 @@ def record(
         action=action,
         state=state,
         severity=severity,
-        summary="Automatic repairs are suspended since 2026-11-23T10:00:00Z",
+        summary=extra.pop("summary", "Automatic repairs are suspended since 2026-11-23T10:00:00Z"),
         mode=mode,
         attempts=extra.pop("attempts", 1),
         notified_state=notified_state,
@@ -174,4 +178,4 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-__all__ = ["NOW", "Sleeps", "change", "finding", "message", "record", "scale_set", "timedelta"]
+__all__ = ["NOW", "Record", "Sleeps", "State", "change", "finding", "message", "record", "scale_set", "timedelta"]

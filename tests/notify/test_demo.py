@@ -53,8 +53,12 @@ def test_demo_sinks_env_is_all_the_app_needs(tmp_path, monkeypatch, email: str) 
         }
     )
     html = (out / "email-01.html").read_text()
-    assert "Would have done: resume automatic repairs" in html
-    assert (out / "email-01.txt").read_text().startswith("Subject: [vmss-autoheal] ERROR: 2 changes on 2 scale sets")
+    assert "Would resume automatic repairs. Nothing was changed (observe mode)." in html
+    assert (
+        (out / "email-01.txt")
+        .read_text()
+        .startswith("Subject: [vmss-autoheal] DONE: 2 scale sets: 1 done, 1 would act")
+    )
     assert all(_refused(p) for p in ports)
     deadline = time.monotonic() + 2
     while _threads() - before and time.monotonic() < deadline:  # the SDK's poller thread ends on its own
