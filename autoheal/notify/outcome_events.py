@@ -142,15 +142,22 @@ class EventGridChannel:
 
     def _publisher(self) -> Any:
         if self._client is None:
-            from azure.eventgrid import EventGridPublisherClient
+            from azure.core.pipeline.transport import RequestsTransport
 
             from ..credentials import default_credential
 
+            try:
+                # azure-eventgrid 4.22.1's public client drops every keyword (retry_total, transport) for a basic
+                # (custom) topic before building the basic-tier client it wraps (azure/eventgrid/_patch.py), so
+                # the SDK would retry on its own and ignore the CA: build that basic-tier client directly.
+                from azure.eventgrid._legacy import EventGridPublisherClient
+            except ImportError:  # pragma: no cover - a later SDK: the public client
+                from azure.eventgrid import EventGridPublisherClient
+
             credential = self._credential or default_credential(self.endpoint, self._client_id or None)
+            transport = RequestsTransport(connection_verify=self._verify)
             # retries are ours (the Notifier's backoff, then an error log), not the SDK's
-            self._client = EventGridPublisherClient(
-                self.endpoint, credential, retry_total=0, connection_verify=self._verify
-            )
+            self._client = EventGridPublisherClient(self.endpoint, credential, retry_total=0, transport=transport)
         return self._client
 
     def render(self, message: Message) -> list[dict[str, Any]]:

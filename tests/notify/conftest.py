@@ -18,7 +18,7 @@ try:  # the record type is moving to remediation/record.py (same fields)
 except ImportError:
     from autoheal.remediation.ledger import Record, State
 from autoheal.settings import default_settings
-from sinks import AcsEmailSink, LocalTLS, SmtpSink, TeamsWebhookSink
+from sinks import AcsEmailSink, EventGridTopicSink, LocalTLS, SmtpSink, TeamsWebhookSink
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -97,6 +97,7 @@ def message(*changes: Change, trigger: str = "sweep") -> Message:
         created_at=NOW,
         items=tuple(item_view(c, portal_url="https://portal.azure.com") for c in changes),
         portal_url="https://portal.azure.com",
+        changes=changes,
     )
 
 
@@ -126,6 +127,12 @@ def acs(tls: LocalTLS) -> Iterator[AcsEmailSink]:
 
 
 @pytest.fixture
+def topic(tls: LocalTLS) -> Iterator[EventGridTopicSink]:
+    with EventGridTopicSink(tls) as sink:
+        yield sink
+
+
+@pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
     with SmtpSink() as sink:
         yield sink
@@ -138,13 +145,14 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def make_notifier(tls: LocalTLS, sleeps: Sleeps):
-    """Notifier.from_settings with test-speed retries: make_notifier(teams=sink, acs=sink, smtp=sink, **settings)."""
+    """Notifier.from_settings with test-speed retries: make_notifier(teams=, acs=, smtp=, topic=sink, **settings)."""
 
     def make(
         *,
         teams: TeamsWebhookSink | None = None,
         acs: AcsEmailSink | None = None,
         smtp: SmtpSink | None = None,
+        topic: EventGridTopicSink | None = None,
         retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
         **settings: Any,
     ) -> Notifier:
@@ -155,6 +163,8 @@ def make_notifier(tls: LocalTLS, sleeps: Sleeps):
             values.update(email_sender="DoNotReply@contoso.azurecomm.net", email_recipients=("oncall@contoso.example",))
         if acs is not None:
             values["email_endpoint"] = acs.endpoint
+        if topic is not None:
+            values["events_endpoint"] = topic.endpoint
         if smtp is not None:
             values.update(smtp_host=smtp.host, smtp_port=smtp.port, smtp_starttls=smtp.starttls)
             if smtp.username:

@@ -42,9 +42,16 @@ def test_demo_sinks_env_is_all_the_app_needs(tmp_path, monkeypatch, email: str) 
         changes = [change(State.SUCCEEDED), change(State.PLANNED, name="vmss-api", mode="observe")]
         result = notifier.notify(changes, trigger="sweep", correlation_id="demo")
         assert result.failures == [] and len(result.delivered) == 2
-        ports = [sinks.teams.port, sinks.email.port]
+        ports = [sinks.teams.port, sinks.email.port, sinks.topic.port]
         monkeypatch.undo()
-    assert [p.name for p in sinks.files] == ["teams-card-01.json", "email-01.html", "email-01.txt"]
+    assert [p.name for p in sinks.files] == [
+        "teams-card-01.json",
+        "email-01.html",
+        "email-01.txt",
+        "outcome-events.json",
+    ]
+    events = json.loads((out / "outcome-events.json").read_text())
+    assert [e["type"] for e in events] == ["VmssAutoheal.Remediation.Succeeded", "VmssAutoheal.Remediation.Planned"]
     card = json.loads((out / "teams-card-01.json").read_text())
     validate_payload(
         {

@@ -43,9 +43,8 @@ def test_acs_operation_failed_is_reported_not_resent(acs: AcsEmailSink, make_not
 
 
 def test_smtp_plain(smtp: SmtpSink, make_notifier) -> None:
-    result = make_notifier(smtp=smtp).notify(
-        [change(State.HELD, reason="an instance action 4 min ago", reason_code="cooldown")], trigger="event", correlation_id="c"
-    )
+    held = change(State.HELD, reason="an instance action 4 min ago", reason_code="cooldown")
+    result = make_notifier(smtp=smtp).notify([held], trigger="event", correlation_id="c")
     assert result.failures == [] and len(result.delivered) == 1
     [mail] = smtp.messages
     assert mail.rcpt_tos == ("oncall@contoso.example",) and not mail.tls
