@@ -18,6 +18,7 @@ from .teams import TeamsWebhookSink
 
 DEMO_SENDER = "DoNotReply@demo.azurecomm.net"
 DEMO_RECIPIENTS = "oncall@contoso.example"
+DEMO_TENANT = "8f2b6c1e-3d4a-4e5f-9a8b-7c6d5e4f3a2b"  # made up, like the emulator's subscription: portal links
 
 
 @dataclass
@@ -91,6 +92,7 @@ def demo_sinks(out_dir: str | Path, *, email: str = "acs", min_severity: str | N
         env = {
             "AUTOHEAL_TEAMS_WEBHOOK_URL": teams.url,
             "AUTOHEAL_EVENTS_ENDPOINT": topic.endpoint,
+            "AZURE_TENANT_ID": DEMO_TENANT,
             "AUTOHEAL_EMAIL_SENDER": DEMO_SENDER,
             "AUTOHEAL_EMAIL_RECIPIENTS": DEMO_RECIPIENTS,
             "REQUESTS_CA_BUNDLE": bundle,

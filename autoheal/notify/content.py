@@ -297,8 +297,11 @@ class Message:
         if not self.digest:
             item = self.items[0]
             return f"{item.scale_set_name}: {item.problem}"
-        n = len(self.scale_sets)
-        return f"{n} scale set{'s' if n != 1 else ''}: {self.counts}"
+        n, findings = len(self.scale_sets), len(self.items)
+        where = f"{n} scale set{'s' if n != 1 else ''}"
+        if findings == n:
+            return f"{where}: {self.counts}"
+        return f"{findings} findings on {where}: {self.counts}"
 
     @property
     def subtitle(self) -> str:
@@ -365,8 +368,15 @@ def item_view(change: Change, *, portal_url: str, tenant_id: str = "") -> ItemVi
     if summary:
         facts.append(("Azure says", ev.clip(summary, 300)))
     reference = _split_reference(finding.reference if finding else "")
+    # a replaced or deleted instance is gone: once done, the link shows the scale set
+    gone = record.state.value in ("succeeded", "resolved") and action in ("replace-failed-instances", "retry-delete")
     links = links_for(
-        code, record.scale_set_id, instances, portal_url=portal_url, tenant_id=tenant_id, reference_fallback=reference
+        code,
+        record.scale_set_id,
+        [] if gone else instances,
+        portal_url=portal_url,
+        tenant_id=tenant_id,
+        reference_fallback=reference,
     )
     return ItemView(
         scale_set_id=record.scale_set_id,

@@ -50,7 +50,7 @@ def _detail_html(item: ItemView) -> str:
     links = item.links
     doc = _link(f"Microsoft: {links.doc_label}", links.doc_url) if links.doc_url else ""
     portal = _link(links.portal_label, links.portal_url)
-    problem = item.problem[:1].upper() + item.problem[1:]
+    problem = f"{item.scale_set_name}: {item.problem}"
     return (
         f'<p style="margin:10px 0 2px;font-size:13px;font-weight:600">{escape(problem)}</p>'
         f"{_table(item.facts + item.evidence)}"

@@ -40,10 +40,6 @@ def _facts(pairs: tuple[tuple[str, str], ...], **props: Any) -> dict[str, Any]:
     return {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in pairs], **props}
 
 
-def _open(title: str, url: str) -> dict[str, Any]:
-    return {"type": "Action.OpenUrl", "title": title, "url": url}
-
-
 def _links(item: ItemView) -> dict[str, Any]:
     links = item.links
     doc = f"[Microsoft: {links.doc_label}]({links.doc_url})" if links.doc_url else ""
@@ -70,9 +66,24 @@ def _scale_set(group: ScaleSetView, index: int, *, evidence: bool, expanded: boo
     `expanded` (a card about one scale set): the facts and links show at once; the evidence and the `az`
     command stay folded. In a digest everything but the lines is folded."""
     detail_id = f"details-{index}"
-    items: list[dict[str, Any]] = [
-        _text(f"**{group.name}** · {group.resource_group}", color=COLOR_BY_STYLE[group.disposition.style])
-    ]
+    title = "Evidence" if expanded else "Details"
+    toggle = {"type": "Action.ToggleVisibility", "title": title, "targetElements": [detail_id]}
+    # the name and the toggle share a row: a digest of 8 scale sets stays one screen tall
+    name_row = {
+        "type": "ColumnSet",
+        "columns": [
+            {
+                "type": "Column",
+                "width": "stretch",
+                "verticalContentAlignment": "Center",
+                "items": [
+                    _text(f"**{group.name}** · {group.resource_group}", color=COLOR_BY_STYLE[group.disposition.style])
+                ],
+            },
+            {"type": "Column", "width": "auto", "items": [{"type": "ActionSet", "actions": [toggle]}]},
+        ],
+    }
+    items: list[dict[str, Any]] = [name_row]
     items += [_text(item.line, spacing="None", size="Small") for item in group.items]
     details: list[dict[str, Any]] = []
     for item in group.items:
@@ -80,14 +91,6 @@ def _scale_set(group: ScaleSetView, index: int, *, evidence: bool, expanded: boo
             items += [_facts(item.facts, spacing="Small"), _links(item)]
         details += _detail(item, evidence=evidence, facts=not expanded)
     items.append({"type": "Container", "id": detail_id, "isVisible": False, "items": details})
-    title = "Evidence and command" if expanded else "Details"
-    items.append(
-        {
-            "type": "ActionSet",
-            "spacing": "Small",
-            "actions": [{"type": "Action.ToggleVisibility", "title": title, "targetElements": [detail_id]}],
-        }
-    )
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
 
@@ -125,8 +128,6 @@ def build_card(message: Message, *, max_scale_sets: int = 8, evidence: bool = Tr
         "speak": f"{message.heading}: {message.title}",
         "body": body,
     }
-    if len(groups) == 1:
-        card["actions"] = [_open(shown[0].items[0].links.portal_label, shown[0].items[0].links.portal_url)]
     return card
 
 

@@ -97,8 +97,31 @@ SCHEMA = {
                 "separator": {"type": "boolean"},
             },
         },
+        "Column": {
+            "type": "object",
+            "required": ["type", "items"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"const": "Column"},
+                "items": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Element"}},
+                "width": {"anyOf": [{"enum": ["auto", "stretch"]}, {"type": "string", "pattern": r"^\d+px$"}]},
+                "verticalContentAlignment": {"enum": ["Top", "Center", "Bottom"]},
+            },
+        },
+        "ColumnSet": {
+            "type": "object",
+            "required": ["type", "columns"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"const": "ColumnSet"},
+                "columns": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Column"}},
+                "spacing": SPACING,
+                "separator": {"type": "boolean"},
+            },
+        },
         "Element": {
             "oneOf": [
+                {"$ref": "#/$defs/ColumnSet"},
                 {"$ref": "#/$defs/TextBlock"},
                 {"$ref": "#/$defs/FactSet"},
                 {"$ref": "#/$defs/Container"},
@@ -159,6 +182,7 @@ def elements(card: dict, kind: str) -> list[dict]:
             if element.get("type") == kind:
                 found.append(element)
             walk(element.get("items", []))
+            walk(element.get("columns", []))
             if element.get("type") == "ActionSet" and kind.startswith("Action."):
                 found.extend(a for a in element["actions"] if a["type"] == kind)
 

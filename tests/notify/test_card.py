@@ -28,6 +28,11 @@ def facts_of(card: dict, index: int = 0) -> dict[str, str]:
     return {f["title"]: f["value"] for f in elements(card, "FactSet")[index]["facts"]}
 
 
+def name_of(block: dict) -> str:
+    """The scale set's name line of a block (first column of its first row)."""
+    return block["items"][0]["columns"][0]["items"][0]["text"]
+
+
 def everything(msg) -> str:
     """All the words a reader can see: card, e-mail subject, HTML and text."""
     subject, html, text = render_email(msg)
@@ -217,7 +222,8 @@ def test_details_are_folded_behind_a_toggle_one_per_scale_set() -> None:
     assert {t for a in toggles for t in a["targetElements"]} == set(hidden)
     # what shows before a click: the header, then per scale set its name and one line; no FactSet
     visible = [e for c in card["body"][1:4] for e in c["items"] if e.get("isVisible") is not False]
-    assert [e["type"] for e in visible] == ["TextBlock", "TextBlock", "ActionSet"] * 3
+    assert [e["type"] for e in visible] == ["ColumnSet", "TextBlock"] * 3
+    assert [name_of(c) for c in card["body"][1:4]] == [f"**vmss-{n}** · rg-web" for n in range(3)]
     assert not elements(card, "Action.OpenUrl")  # links live in the folded details (markdown), not buttons
 
 
@@ -228,7 +234,7 @@ def test_a_busy_sweep_is_one_digest_with_the_worst_first_and_a_count_of_the_rest
     validate_payload(payload)
     card = payload["attachments"][0]["content"]
     assert card["body"][0]["items"][1]["text"] == "21 scale sets: 1 failed, 20 done"
-    assert card["body"][1]["items"][0]["text"].startswith("**vmss-broken**")  # worst outcome first
+    assert name_of(card["body"][1]).startswith("**vmss-broken**")  # worst outcome first
     assert len(elements(card, "Action.ToggleVisibility")) == 8
     assert "13 more scale sets (13 done): see 'vmss-autoheal history' or the app's /api/status page." in texts(card)
 
@@ -319,3 +325,11 @@ def test_html_escapes_what_came_from_azure() -> None:
     hostile = change(State.FAILED, last_error="<script>alert(1)</script>")
     _, html, _ = render_email(message(hostile))
     assert "<script>" not in html and "&lt;script&gt;" in html
+
+
+def test_once_an_instance_is_replaced_the_link_shows_the_scale_set() -> None:
+    """The failed instance is gone after a replacement: its portal page would be a 'not found'."""
+    rec = record(State.SUCCEEDED, code="provisioning-failed", action="replace-failed-instances", instance_ids=["2"])
+    links = item_view(Change(rec, "", None), portal_url="https://portal.azure.com", tenant_id=TENANT).links
+    assert links.portal_url == f"https://portal.azure.com/#@{TENANT}/resource{scale_set()}"
+    assert links.portal_label == "Scale set in the Azure portal"

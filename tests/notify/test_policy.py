@@ -77,7 +77,8 @@ def test_a_digest_shows_the_top_items_and_counts_the_rest(tls, teams: TeamsWebho
     assert len(result.delivered) == 5 and len(teams.cards) == 1
     card = teams.cards[0]
     assert card["body"][0]["items"][1]["text"] == "5 scale sets: 5 done"
-    assert [c["items"][0]["text"] for c in card["body"][1:3]] == ["**vmss-0** · rg-web", "**vmss-1** · rg-web"]
+    names = [c["items"][0]["columns"][0]["items"][0]["text"] for c in card["body"][1:3]]
+    assert names == ["**vmss-0** · rg-web", "**vmss-1** · rg-web"]
     assert card["body"][3]["text"].startswith("3 more scale sets (3 done): see 'vmss-autoheal history'")
 
 
