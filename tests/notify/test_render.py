@@ -75,4 +75,3 @@ def test_a_screenshot_is_a_png(renderer, tmp_path) -> None:
     card = {"type": "AdaptiveCard", "version": "1.4", "body": [{"type": "TextBlock", "text": "hello"}]}
     png = screenshot(card, tmp_path / "card.png")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-
