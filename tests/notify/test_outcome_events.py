@@ -108,3 +108,14 @@ def test_channels_are_a_registry_built_from_the_settings(topic: EventGridTopicSi
 @pytest.mark.parametrize("state", list(State))
 def test_every_ledger_state_has_an_event_type(state: State) -> None:
     assert event_type(state.value) == f"VmssAutoheal.Remediation.{state.value.title()}"
+
+
+def test_a_large_sweep_is_published_in_batches_below_the_size_limit(topic: EventGridTopicSink, tls) -> None:
+    channel = EventGridChannel(topic.endpoint, verify=tls.ca_file, max_items=4)
+    notifier = Notifier([channel], retry_delays=())
+    changes = [change(State.PLANNED, name=f"vmss-{n}", mode="observe") for n in range(10)]
+    result = notifier.notify(changes, trigger="sweep", correlation_id="c", now=NOW)
+    assert result.failures == [] and len(result.delivered) == 10
+    assert [len(r.json()) for r in topic.requests] == [4, 4, 2]
+    assert all(len(r.body) < 1024 * 1024 for r in topic.requests)
+    assert {e["type"] for e in topic.events} == {"VmssAutoheal.Remediation.Planned"}
