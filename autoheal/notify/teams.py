@@ -18,14 +18,15 @@ from .content import MORE_HINT, PRODUCT, ItemView, Message, ScaleSetView
 from .delivery import DeliveryError, Secret, parse_retry_after, redact
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
-# Teams renders Adaptive Cards up to 1.5 on desktop and web, and Workflows posts them as sent; 1.4 keeps older
-# mobile clients safe and has everything used here (Action.ToggleVisibility is 1.2, fontType 1.2).
-# https://learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/cards-reference#adaptive-card
+# Teams renders Adaptive Cards up to 1.5 ("Teams is also limited to version 1.5",
+# https://learn.microsoft.com/microsoft-copilot-studio/guidance/adaptive-cards-overview); 1.4 keeps older mobile
+# clients safe and has everything used here (Action.ToggleVisibility and fontType are 1.2, ColumnSet 1.0).
 CARD_VERSION = "1.4"
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
-# Teams refuses a message above about 28 KB ("Message size limits", Teams webhooks and connectors docs:
-# https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/how-to/connectors-using#rate-limiting-for-connectors)
-MAX_PAYLOAD_BYTES = 28 * 1024
+# "The message size limit is 28 KB" (https://learn.microsoft.com/microsoftteams/platform/webhooks-and-connectors/
+# how-to/add-incoming-webhook); Workflows' Teams connector says "about 28 KB", above which the post fails with
+# "Request Entity too large" (https://learn.microsoft.com/connectors/teams/, known issues). Read as decimal KB.
+MAX_PAYLOAD_BYTES = 28_000
 COLOR_BY_STYLE = {"attention": "Attention", "warning": "Warning", "accent": "Accent", "good": "Good"}
 
 

@@ -252,7 +252,7 @@ def test_the_card_is_shrunk_below_the_teams_size_limit() -> None:
     assert unshrunk > MAX_PAYLOAD_BYTES  # the case is real
     payload = build_payload(msg, max_scale_sets=40)
     validate_payload(payload)
-    assert payload_size(payload) <= MAX_PAYLOAD_BYTES == 28 * 1024
+    assert payload_size(payload) <= MAX_PAYLOAD_BYTES == 28_000
     assert re.search(r"\d+ more scale sets \(\d+ failed\)", texts(payload["attachments"][0]["content"]))
 
 
