@@ -17,6 +17,10 @@ resource topic 'Microsoft.EventGrid/topics@2022-06-15' = {
   name: topicName
   location: location
   tags: tags
+  // subscribers (Service Bus, Event Hubs, storage queues) can then be delivered to with this identity, no keys
+  identity: {
+    type: 'SystemAssigned'
+  }
   properties: {
     inputSchema: 'CloudEventSchemaV1_0'
     disableLocalAuth: true
