@@ -366,7 +366,7 @@ def item_view(change: Change, *, portal_url: str, tenant_id: str = "") -> ItemVi
         facts.append(("Attempts", str(record.attempts)))
     summary = record.summary or (finding.summary if finding else "")
     if summary:
-        facts.append(("Azure says", ev.clip(summary, 300)))
+        facts.append(("Summary", ev.clip(summary, 300)))
     reference = _split_reference(finding.reference if finding else "")
     # a replaced or deleted instance is gone: once done, the link shows the scale set
     gone = record.state.value in ("succeeded", "resolved") and action in ("replace-failed-instances", "retry-delete")

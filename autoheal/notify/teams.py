@@ -16,6 +16,7 @@ from typing import Any
 from ..model import Severity
 from .content import MORE_HINT, PRODUCT, ItemView, Message, ScaleSetView
 from .delivery import DeliveryError, Secret, parse_retry_after, redact
+from .evidence import MAX_FACTS
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 # Teams renders Adaptive Cards up to 1.5 ("Teams is also limited to version 1.5",
@@ -48,20 +49,25 @@ def _links(item: ItemView) -> dict[str, Any]:
     return _text(" · ".join(x for x in (doc, portal) if x), size="Small", spacing="Small")
 
 
-def _detail(item: ItemView, *, evidence: bool, facts: bool) -> list[dict[str, Any]]:
+def _card_facts(item: ItemView) -> tuple[tuple[str, str], ...]:
+    """The block is headed by the scale set already: its fact row would only repeat it."""
+    return tuple((k, v) for k, v in item.facts if k != "Scale set")
+
+
+def _detail(item: ItemView, *, evidence: int, facts: bool) -> list[dict[str, Any]]:
     body: list[dict[str, Any]] = [
         _text(f"**{item.problem[:1].upper() + item.problem[1:]}**", size="Small", spacing="Medium")
     ]
     if facts:
-        body.append(_facts(item.facts, spacing="Small"))
+        body.append(_facts(_card_facts(item), spacing="Small"))
         body.append(_links(item))
     if evidence and item.evidence:
-        body.append(_facts(item.evidence, spacing="Small"))
+        body.append(_facts(item.evidence[:evidence], spacing="Small"))
     body.append(_text(item.links.az_command, fontType="Monospace", size="Small", spacing="Small", isSubtle=True))
     return body
 
 
-def _scale_set(group: ScaleSetView, index: int, *, evidence: bool, expanded: bool) -> dict[str, Any]:
+def _scale_set(group: ScaleSetView, index: int, *, evidence: int, expanded: bool) -> dict[str, Any]:
     """One scale set: its name, one line per change, and a 'Details' toggle that unfolds the rest.
 
     `expanded` (a card about one scale set): the facts and links show at once; the evidence and the `az`
@@ -89,13 +95,13 @@ def _scale_set(group: ScaleSetView, index: int, *, evidence: bool, expanded: boo
     details: list[dict[str, Any]] = []
     for item in group.items:
         if expanded:
-            items += [_facts(item.facts, spacing="Small"), _links(item)]
+            items += [_facts(_card_facts(item), spacing="Small"), _links(item)]
         details += _detail(item, evidence=evidence, facts=not expanded)
     items.append({"type": "Container", "id": detail_id, "isVisible": False, "items": details})
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
 
-def build_card(message: Message, *, max_scale_sets: int = 8, evidence: bool = True) -> dict[str, Any]:
+def build_card(message: Message, *, max_scale_sets: int = 8, evidence: int = MAX_FACTS) -> dict[str, Any]:
     """The Adaptive Card of a message: a header in the colour of the worst outcome, a compact summary, one
     block per scale set (top `max_scale_sets`, worst first) with its details folded away."""
     groups = message.scale_sets
@@ -155,11 +161,12 @@ def payload_size(payload: dict[str, Any]) -> int:
 
 def build_payload(message: Message, *, max_scale_sets: int = 8) -> dict[str, Any]:
     """What the Workflows webhook receives: a message with the card as its one attachment, shrunk until it
-    fits Teams' size limit (fewer scale sets shown in full, then the evidence dropped)."""
+    fits Teams' size limit: fewer evidence facts per finding first (8, 4, 2, none), then fewer scale sets in
+    full (halved each round; the rest are counted)."""
     summary = f"{message.heading}: {message.title}"
     count = max(1, max_scale_sets)
     while True:
-        for evidence in (True, False):
+        for evidence in (MAX_FACTS, 4, 2, 0):
             payload = _wrap(build_card(message, max_scale_sets=count, evidence=evidence), summary)
             if payload_size(payload) <= MAX_PAYLOAD_BYTES:
                 return payload

@@ -57,12 +57,11 @@ def test_single_change_card_validates_leads_with_the_outcome_and_carries_the_fac
     assert "Automatic repairs are suspended. Done: resumed automatic repairs." in texts(card)
     facts = facts_of(card)
     assert facts == {
-        "Scale set": "vmss-web in rg-web",
         "Finding": "repairs-suspended",
         "Action": "resume automatic repairs",
         "Outcome": "done",
         "Attempts": "1",
-        "Azure says": "Automatic repairs are suspended since 2026-11-23T10:00:00Z",
+        "Summary": "Automatic repairs are suspended since 2026-11-23T10:00:00Z",
     }
 
 
@@ -254,6 +253,27 @@ def test_the_card_is_shrunk_below_the_teams_size_limit() -> None:
     validate_payload(payload)
     assert payload_size(payload) <= MAX_PAYLOAD_BYTES == 28_000
     assert re.search(r"\d+ more scale sets \(\d+ failed\)", texts(payload["attachments"][0]["content"]))
+
+
+def test_shrinking_trims_the_evidence_before_it_hides_a_scale_set() -> None:
+    def with_evidence(n: int) -> Change:
+        found = _finding(FindingCode.PROVISIONING_FAILED, {f"fact{k}": "y" * 150 for k in range(8)})
+        rec = record(State.FAILED, name=f"vmss-{n}", code="provisioning-failed", last_error="boom")
+        return Change(rec, "", found)
+
+    msg = message(*[with_evidence(n) for n in range(8)])
+    assert len(json.dumps(build_payload_unshrunk(msg)).encode()) > MAX_PAYLOAD_BYTES
+    card = build_payload(msg)["attachments"][0]["content"]
+    assert len(elements(card, "Action.ToggleVisibility")) == 8  # every scale set still shown in full
+    hidden = [c for c in elements(card, "Container") if c.get("isVisible") is False]
+    evidence = [
+        fs for c in hidden for fs in elements({"body": c["items"]}, "FactSet") if fs["facts"][0]["title"] == "Fact0"
+    ]
+    assert len(evidence) == 8 and all(len(fs["facts"]) == 4 for fs in evidence)
+
+
+def build_payload_unshrunk(msg) -> dict:
+    return {"type": "message", "attachments": [{"content": build_card(msg, max_scale_sets=8)}]}
 
 
 def test_links_land_on_the_section_the_instance_with_the_tenant_and_the_az_command() -> None:
