@@ -37,7 +37,7 @@ def when(value: Any) -> str:
 
 def label(key: str) -> str:
     """'lastStatusChangeTime' → 'Last status change time'."""
-    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", key).replace("_", " ").split()
+    words = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", key).replace("_", " ").split()
     text = " ".join(w if w.isupper() and len(w) > 1 else w.lower() for w in words)
     return text[:1].upper() + text[1:]
 
@@ -167,6 +167,9 @@ _KNOWN: dict[str, tuple[str, Callable[[Any], str]]] = {
     "platformRetrying": ("Azure still retrying", lambda v: plain(v) if v else "none"),
     "graceMarginMinutes": ("Grace margin", lambda v: f"{v} min"),
     "deleteStuckAfterMinutes": ("Delete counts as stuck after", lambda v: f"{v} min"),
+    "resilientVMCreation": ("Resilient create", lambda v: "on" if v else "off"),
+    "resilientVMDeletion": ("Resilient delete", lambda v: "on" if v else "off"),
+    "waitingForResilientCreate": ("Azure still retrying the create", lambda v: plain(v) if v else "none"),
 }
 _SKIP = {"serviceName"}  # always "AutomaticRepairs": says nothing
 

@@ -30,6 +30,7 @@ def test_plain_never_shows_none_or_json(value, text) -> None:
 def test_labels_and_times_read_as_words() -> None:
     assert label("lastStatusChangeTime") == "Last status change time"
     assert label("minimumApiVersion") == "Minimum api version"
+    assert label("resilientVMCreationPolicy") == "Resilient VM creation policy"
     assert when("2026-11-23T10:00:00Z") == "2026-11-23 10:00 UTC"
     assert when("not a time") == "not a time"
 
@@ -56,7 +57,7 @@ def test_known_keys_get_sentences_and_unknown_ones_a_label() -> None:
         "Service state since": "2026-11-23 10:00 UTC",
         "Provisioning states": "1 failed/OSProvisioningTimedOut, 3 succeeded",
         "Resiliency policy": "resilient create off",
-        "Waiting for resilient create": "none",
+        "Azure still retrying the create": "none",
         "Azure still retrying": "4",
     }
 
