@@ -353,3 +353,15 @@ def test_once_an_instance_is_replaced_the_link_shows_the_scale_set() -> None:
     links = item_view(Change(rec, "", None), portal_url="https://portal.azure.com", tenant_id=TENANT).links
     assert links.portal_url == f"https://portal.azure.com/#@{TENANT}/resource{scale_set()}"
     assert links.portal_label == "Scale set in the Azure portal"
+
+
+def test_a_huge_email_stays_below_gmails_clipping_size_and_keeps_every_summary_line() -> None:
+    from autoheal.notify.email import MAX_HTML_BYTES
+
+    long = "z" * 300
+    changes = [change(State.FAILED, name=f"vmss-{n:02d}", last_error=long, summary=long) for n in range(50)]
+    msg = message(*changes)
+    _, html, _ = render_email(msg)
+    assert len(html.encode()) <= MAX_HTML_BYTES < 102_000
+    assert all(f"<b>vmss-{n:02d}</b>" in html for n in range(50))  # every scale set keeps its line
+    assert "Details of the first " in html
