@@ -228,7 +228,7 @@ class AcsEmailChannel:
             retryable = status is None or status in (408, 429) or status >= 500
             retry_after = None
             if exc.response is not None:
-                retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(getattr(exc.response, "headers", {}).get("Retry-After"))
             raise DeliveryError(
                 f"ACS HTTP {status} {code}".strip(), retryable=retryable, retry_after=retry_after
             ) from None

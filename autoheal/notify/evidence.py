@@ -27,7 +27,7 @@ def when(value: Any) -> str:
     """'2026-11-23 10:00 UTC' from a datetime or an ISO string; anything else as is."""
     if isinstance(value, str):
         try:
-            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
         except ValueError:
             return value
     if isinstance(value, datetime):

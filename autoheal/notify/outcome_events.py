@@ -146,18 +146,19 @@ class EventGridChannel:
 
             from ..credentials import default_credential
 
+            publisher: Any
             try:
                 # azure-eventgrid 4.22.1's public client drops every keyword (retry_total, transport) for a basic
                 # (custom) topic before building the basic-tier client it wraps (azure/eventgrid/_patch.py), so
                 # the SDK would retry on its own and ignore the CA: build that basic-tier client directly.
-                from azure.eventgrid._legacy import EventGridPublisherClient
+                from azure.eventgrid._legacy import EventGridPublisherClient as publisher
             except ImportError:  # pragma: no cover - a later SDK: the public client
-                from azure.eventgrid import EventGridPublisherClient
+                from azure.eventgrid import EventGridPublisherClient as publisher
 
             credential = self._credential or default_credential(self.endpoint, self._client_id or None)
             transport = RequestsTransport(connection_verify=self._verify)
             # retries are ours (the Notifier's backoff, then an error log), not the SDK's
-            self._client = EventGridPublisherClient(self.endpoint, credential, retry_total=0, transport=transport)
+            self._client = publisher(self.endpoint, credential, retry_total=0, transport=transport)
         return self._client
 
     def render(self, message: Message) -> list[dict[str, Any]]:
@@ -177,7 +178,7 @@ class EventGridChannel:
             status = exc.status_code
             retry_after = None
             if exc.response is not None:
-                retry_after = parse_retry_after(exc.response.headers.get("Retry-After"))
+                retry_after = parse_retry_after(getattr(exc.response, "headers", {}).get("Retry-After"))
             raise DeliveryError(
                 f"Event Grid HTTP {status} {exc.reason or ''}".strip(),
                 retryable=status is None or status in (408, 429) or status >= 500,
