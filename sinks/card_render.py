@@ -22,7 +22,7 @@ import shutil
 import subprocess
 import tempfile
 from dataclasses import dataclass
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -179,8 +179,6 @@ def check(cards: list[dict[str, Any]], *, timeout: float = 90.0) -> list[Rendere
     if start < 0 or end < 0:
         raise RuntimeError(f"the renderer page produced no result: {escape(dom[-400:])}")
     raw = dom[start + len('<pre id="result">') : end]
-    from html import unescape
-
     results = json.loads(unescape(raw))
     return [Rendered(r["warnings"], int(r["height"]), int(r["unfoldedHeight"])) for r in results]
 
