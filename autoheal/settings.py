@@ -64,6 +64,7 @@ _CHANNEL_PREFIXES = (
 CHANNEL_OFF: dict[str, dict[str, Any]] = {
     "teams": {"teams_webhook_url": ""},
     "email": {"email_endpoint": "", "smtp_host": ""},
+    "events": {"events_endpoint": ""},
 }
 KEY_VAULT_REFERENCE_PREFIX = "@Microsoft.KeyVault("
 # AUTOHEAL_* names that are azd environment variables for `azd provision` (infra/main.parameters.json),
@@ -78,6 +79,7 @@ DEPLOYMENT_ONLY = (
     "AUTOHEAL_EXISTING_HEALTH_TOPIC_RESOURCE_GROUP",
     "AUTOHEAL_EXISTING_HEALTH_TOPIC_PRINCIPAL_ID",
     "AUTOHEAL_ENABLE_HEALTH_EVENTS",
+    "AUTOHEAL_ENABLE_OUTCOME_EVENTS",
     "AUTOHEAL_ENABLE_EMAIL",
     "AUTOHEAL_TEAMS_WEBHOOK_IN_KEY_VAULT",
     "AUTOHEAL_ALERT_EMAIL",
@@ -702,6 +704,25 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "Azure portal base URL for the 'Open in portal' links (sovereign clouds differ).",
         "an https:// URL",
     ),
+    Setting(
+        "AZURE_TENANT_ID",
+        "tenant_id",
+        "",
+        _uuid_or_empty,
+        "Directory (tenant) id put in the portal links so they open in the right directory.",
+        "a tenant GUID, or empty (the portal picks the signed-in directory)",
+        channel="notify",
+    ),
+    Setting(
+        "AUTOHEAL_EVENTS_ENDPOINT",
+        "events_endpoint",
+        "",
+        _optional_https_url,
+        "Event Grid topic endpoint for outcome events (CloudEvents 1.0, managed identity with "
+        "'EventGrid Data Sender').",
+        "an https:// URL, or empty to publish no events",
+        channel="events",
+    ),
 )
 
 
@@ -778,6 +799,8 @@ class Settings:
     notify_style: str
     notify_dedupe_window: timedelta
     portal_url: str
+    tenant_id: str
+    events_endpoint: str
     # Not a setting: what load_settings() could not accept and worked around (channels off, typos).
     problems: tuple[str, ...] = field(default=(), kw_only=True, compare=False)
 

@@ -64,6 +64,9 @@ param enableEmail bool = false
 @description('Data location of the Communication Services resources.')
 param emailDataLocation string = 'Europe'
 
+@description('Create an Event Grid custom topic for outcome events (CloudEvents 1.0) with the app as EventGrid Data Sender, and point AUTOHEAL_EVENTS_ENDPOINT at it.')
+param enableOutcomeEvents bool = false
+
 @description('The Teams webhook URL was stored directly in Key Vault as secret teams-webhook-url (instead of passing autohealTeamsWebhookUrl).')
 param teamsWebhookInKeyVault bool = false
 
@@ -253,6 +256,9 @@ param autohealNotifyDedupeWindow string = 'PT6H'
 @description('AUTOHEAL_PORTAL_URL: Azure portal base URL for links (sovereign clouds differ).')
 param autohealPortalUrl string = 'https://portal.azure.com'
 
+@description('AUTOHEAL_EVENTS_ENDPOINT: Event Grid topic endpoint for outcome events; with enableOutcomeEvents the created topic is used. Empty: no events.')
+param autohealEventsEndpoint string = ''
+
 // ---------------------------------------------------------------------------------------------------
 // Names
 // ---------------------------------------------------------------------------------------------------
@@ -406,6 +412,17 @@ module email 'app/email.bicep' = if (enableEmail) {
   }
 }
 
+module outcomeEvents 'app/outcome-events.bicep' = if (enableOutcomeEvents) {
+  name: 'outcome-events'
+  scope: rg
+  params: {
+    location: location
+    tags: tags
+    topicName: 'evgt-autoheal-${resourceToken}'
+    senderPrincipalId: identity.outputs.appPrincipalId
+  }
+}
+
 var teamsWebhookSetting = (!empty(autohealTeamsWebhookUrl) || teamsWebhookInKeyVault) ? '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.vaultUri}secrets/${teamsSecretName}/)' : ''
 var smtpPasswordSetting = (!empty(autohealSmtpPassword) || smtpPasswordInKeyVault) ? '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.vaultUri}secrets/${smtpSecretName}/)' : ''
 
@@ -455,6 +472,9 @@ var autohealSettings = {
   AUTOHEAL_NOTIFY_STYLE: autohealNotifyStyle
   AUTOHEAL_NOTIFY_DEDUPE_WINDOW: autohealNotifyDedupeWindow
   AUTOHEAL_PORTAL_URL: autohealPortalUrl
+  AUTOHEAL_EVENTS_ENDPOINT: (enableOutcomeEvents && empty(autohealEventsEndpoint)) ? outcomeEvents.outputs.endpoint : autohealEventsEndpoint
+  // not AUTOHEAL_*, but the code's setting: the portal links carry the directory the app runs in
+  AZURE_TENANT_ID: tenant().tenantId
 }
 
 module functionApp 'app/function.bicep' = {
@@ -591,6 +611,7 @@ output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_APP_IDENTITY_CLIENT_ID string = identity.outputs.appClientId
 output AZURE_REMEDIATOR_ROLE_NAME string = remediatorRole.outputs.roleName
+output AUTOHEAL_OUTCOME_EVENTS_ENDPOINT string = enableOutcomeEvents ? outcomeEvents.outputs.endpoint : autohealEventsEndpoint
 output AZURE_RESOURCES_TOPIC_NAME string = topics.outputs.resourcesTopicName
 output AZURE_EVENT_SUBSCRIPTIONS_DEPLOYED bool = deployEventSubscriptions
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName

@@ -69,6 +69,28 @@ def start_emulator() -> tuple[subprocess.Popen[str], str, str]:
     return process, endpoint, ca_bundle
 
 
+def screenshots(cards: list[Path], mails: list[Path]) -> None:
+    """Each card rendered by Microsoft's `adaptivecards` in headless Chromium, as PNG next to its JSON (and
+    each e-mail's HTML as PNG); skipped with the reason where Chromium is not installed."""
+    from sinks.card_render import RendererUnavailable, check, screenshot, screenshot_html
+
+    try:
+        contents = [json.loads(p.read_text()) for p in cards]
+        for path, card, result in zip(cards, contents, check(contents), strict=True):
+            png = screenshot(card, path.with_suffix(".png"), height=result.height + 16)
+            warnings = f", renderer warnings: {result.warnings}" if result.warnings else ", no renderer warnings"
+            size = len(json.dumps(card).encode())
+            print(
+                f"  {png.relative_to(ROOT)}: {result.height} px tall (unfolded {result.unfolded_height} px), "
+                f"{size:,} bytes{warnings}"
+            )
+        for mail in mails:
+            png = screenshot_html(mail, mail.with_suffix(".png"))
+            print(f"  {png.relative_to(ROOT)}: {len(mail.read_bytes()):,} bytes of HTML")
+    except RendererUnavailable as exc:
+        print(f"  no screenshots: {exc}")
+
+
 def write_failure_event() -> Path:
     """Microsoft's ResourceWriteFailure sample, pointed at a scale set of the demo fleet."""
     sample = EVENT_EXAMPLES / "Microsoft.Resources/examples/event-grid-schema/resource_write_failure.json"
@@ -118,9 +140,17 @@ def main() -> int:
         banner("8. notifications")
         cards = sorted(OUT.glob("teams-card-*.json"))
         mails = sorted(OUT.glob("email-*.html"))
-        example = cards[0] if cards else "-"
-        print(f"Teams Adaptive Cards posted to the local Workflows webhook: {len(cards)} (e.g. {example})")
-        print(f"E-mails sent through the local ACS stand-in: {len(mails)} (e.g. {mails[0] if mails else '-'})")
+        print(f"Teams Adaptive Cards posted to the local Workflows webhook: {len(cards)}")
+        print(f"E-mails sent through the local ACS stand-in: {len(mails)}")
+        events = OUT / "outcome-events.json"
+        if events.is_file():
+            published = json.loads(events.read_text())
+            kinds = sorted({e["type"].rsplit(".", 1)[-1] for e in published})
+            print(
+                f"Outcome events (CloudEvents 1.0) published to the local Event Grid topic: {len(published)} "
+                f"({', '.join(kinds)}) in {events.relative_to(ROOT)}"
+            )
+        screenshots(cards, mails)
         print(f"Everything the demo produced is in {OUT}/")
     finally:
         emulator.terminate()

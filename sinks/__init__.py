@@ -4,7 +4,8 @@
 - `AcsEmailSink`: the Azure Communication Services e-mail REST API (send + operation polling) for the real
   `EmailClient`;
 - `SmtpSink`: an aiosmtpd server with optional STARTTLS and login;
-- `demo_sinks(out_dir)`: Teams + e-mail for `make demo`, writing what they received to `out_dir`.
+- `EventGridTopicSink`: an Event Grid topic that validates CloudEvents 1.0 and the bearer token;
+- `demo_sinks(out_dir)`: Teams + e-mail + outcome events for `make demo`, writing what they received to `out_dir`.
 
 Each is a context manager and leaves nothing running after it exits.
 """
@@ -13,12 +14,14 @@ from ._https import Received
 from ._tls import LocalTLS
 from .acs import AcsEmailSink, SentEmail
 from .demo import DemoSinks, demo_sinks
+from .eventgrid import EventGridTopicSink
 from .smtp import ReceivedMail, SmtpSink
 from .teams import TeamsWebhookSink
 
 __all__ = [
     "AcsEmailSink",
     "DemoSinks",
+    "EventGridTopicSink",
     "LocalTLS",
     "Received",
     "ReceivedMail",

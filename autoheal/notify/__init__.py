@@ -15,18 +15,19 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .. import telemetry
 from ..model import Finding, Severity
-from ..remediation.ledger import Record
 from . import policy
+from .channels import ChannelOptions, build_channels
 from .content import Message, item_view
 from .delivery import DeliveryError, deliver, redact
 
 if TYPE_CHECKING:
+    from ..remediation.ledger import Record  # moving to remediation/record.py (same fields)
     from ..settings import Settings
 
 __all__ = ["Change", "Channel", "DeliveryError", "Notifier", "NotifyResult"]
@@ -60,20 +61,7 @@ class Channel(Protocol):
     def send(self, message: Message) -> None: ...
 
 
-_OVERRIDES = frozenset(
-    {
-        "retry_delays",  # waits before retries 1..n (tests: zeros)
-        "sleep",  # the sleep function used between retries
-        "ca_bundle",  # CA file trusted for the webhook, ACS and SMTP TLS (local sinks)
-        "timeout",  # seconds per HTTP request / SMTP session
-        "email_poll_interval",  # ACS operation polling interval when the service gives no Retry-After
-        "email_timeout",  # longest wait for the ACS send operation
-        "credential",  # token credential for ACS (default: managed identity / loopback static token)
-        "session",  # a requests.Session for the webhook
-        "teams_max_items",  # changes per Teams digest card (Teams caps a message at ~28 KB)
-        "email_max_items",  # changes per digest e-mail
-    }
-)
+_OVERRIDES = frozenset(f.name for f in fields(ChannelOptions)) | {"retry_delays", "sleep"}
 
 
 class Notifier:
@@ -86,6 +74,7 @@ class Notifier:
         style: str = "digest",
         dedupe_window: timedelta = timedelta(hours=6),
         portal_url: str = "https://portal.azure.com",
+        tenant_id: str = "",
         retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -95,6 +84,7 @@ class Notifier:
         self.style = style
         self.dedupe_window = dedupe_window
         self.portal_url = portal_url
+        self.tenant_id = tenant_id
         self.retry_delays = tuple(float(d) for d in retry_delays)
         self._sleep = sleep
 
@@ -105,35 +95,20 @@ class Notifier:
 
     @classmethod
     def from_settings(cls, settings: Settings, **overrides: Any) -> Notifier:
-        """Channels only for what is configured: Teams when a webhook URL is set; e-mail through ACS when an
-        endpoint is set, else SMTP when a host is set (both need a sender and recipients)."""
+        """One channel per configured registry entry (see `channels.REGISTRY`): Teams when a webhook URL is set;
+        e-mail through ACS when an endpoint is set, else SMTP when a host is set (both need a sender and
+        recipients); outcome events when an Event Grid topic endpoint is set."""
         unknown = set(overrides) - _OVERRIDES
         if unknown:
             raise TypeError(f"unknown Notifier override(s): {', '.join(sorted(unknown))}")
-        ca_bundle = overrides.get("ca_bundle")
-        timeout = float(overrides.get("timeout", 10.0))
-        channels: list[Channel] = []
-        if settings.teams_webhook_url:
-            from .teams import TeamsChannel
-
-            channels.append(
-                TeamsChannel(
-                    settings.teams_webhook_url,
-                    min_severity=settings.teams_min_severity,
-                    verify=ca_bundle or True,
-                    timeout=timeout,
-                    max_items=int(overrides.get("teams_max_items", 8)),
-                    session=overrides.get("session"),
-                )
-            )
-        email = _email_channel(settings, overrides, ca_bundle=ca_bundle, timeout=timeout)
-        if email is not None:
-            channels.append(email)
+        option_names = {f.name for f in fields(ChannelOptions)}
+        options = ChannelOptions(**{k: v for k, v in overrides.items() if k in option_names})
         return cls(
-            channels,
+            build_channels(settings, options),
             style=settings.notify_style,
             dedupe_window=settings.notify_dedupe_window,
             portal_url=settings.portal_url,
+            tenant_id=settings.tenant_id,
             retry_delays=overrides.get("retry_delays", DEFAULT_RETRY_DELAYS),
             sleep=overrides.get("sleep", time.sleep),
         )
@@ -188,13 +163,16 @@ class Notifier:
         return NotifyResult(delivered, suppressed, failures)
 
     def _message(self, batch: list[Change], *, trigger: str, correlation_id: str, now: datetime) -> Message:
+        items = [item_view(c, portal_url=self.portal_url, tenant_id=self.tenant_id) for c in batch]
+        items.sort(key=lambda i: -i.disposition.rank)  # worst outcome first (stable: ledger order otherwise)
         return Message(
             payload_id=uuid.uuid4().hex[:16],
             trigger=trigger,
             correlation_id=correlation_id,
             created_at=now,
-            items=tuple(item_view(c, portal_url=self.portal_url) for c in batch),
+            items=tuple(items),
             portal_url=self.portal_url,
+            changes=tuple(batch),
         )
 
     def _send(self, channel: Channel, message: Message, *, retry: bool) -> str | None:
@@ -244,42 +222,3 @@ class Notifier:
             extra={**dims, "outcome": "failed"},
         )
         return outcome.error
-
-
-def _email_channel(settings: Settings, overrides: dict[str, Any], *, ca_bundle: str | None, timeout: float) -> Any:
-    if not (settings.email_endpoint or settings.smtp_host):
-        return None
-    if not settings.email_sender or not settings.email_recipients:
-        log.warning("e-mail notifications are off: AUTOHEAL_EMAIL_SENDER and AUTOHEAL_EMAIL_RECIPIENTS are both needed")
-        return None
-    max_items = int(overrides.get("email_max_items", 50))
-    if settings.email_endpoint:
-        from .email import AcsEmailChannel
-
-        return AcsEmailChannel(
-            settings.email_endpoint,
-            settings.email_sender,
-            settings.email_recipients,
-            min_severity=settings.email_min_severity,
-            credential=overrides.get("credential"),
-            client_id=settings.client_id,
-            verify=ca_bundle or True,
-            poll_interval=float(overrides.get("email_poll_interval", 2.0)),
-            timeout=float(overrides.get("email_timeout", 60.0)),
-            max_items=max_items,
-        )
-    from .email import SmtpChannel
-
-    return SmtpChannel(
-        settings.smtp_host,
-        settings.smtp_port,
-        settings.email_sender,
-        settings.email_recipients,
-        starttls=settings.smtp_starttls,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        min_severity=settings.email_min_severity,
-        ca_bundle=ca_bundle,
-        timeout=timeout,
-        max_items=max_items,
-    )

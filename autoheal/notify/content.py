@@ -1,53 +1,89 @@
 """What a notification says, independent of the channel: the Teams card and the e-mail render the same views.
 
-One `ItemView` per change (title, severity colour, a plain sentence of what happened, the facts, the
-evidence in short, the documented reference, the portal link); a `Message` is one or more of them.
+Summary first, detail on demand: a message is headed by the worst *outcome* in it (failed > needs a person >
+held back > in progress > done > would act), then one line per scale set (what broke, what was done or why
+not), then per scale set the detail (facts, readable evidence, the Microsoft section, the portal link to the
+instance, the `az` command) that the card folds away and the e-mail prints small.
+Observe mode says "would" and never claims a change.
 """
 
 from __future__ import annotations
 
-import json
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from enum import Enum
+from typing import TYPE_CHECKING
 
 from ..model import Severity, parse_resource_id
+from . import evidence as ev
+from .links import Links, links_for, portal_link
 
 if TYPE_CHECKING:
     from . import Change
 
 PRODUCT = "vmss-autoheal"
-MAX_INSTANCES_SHOWN = 10
-MAX_EVIDENCE = 8
-MAX_VALUE = 160
+MAX_INSTANCES_SHOWN = 5
+MORE_HINT = "see 'vmss-autoheal history' or the app's /api/status page"
 
 FINDING_TITLES = {
-    "repairs-disabled": "automatic repairs are disabled",
+    "repairs-disabled": "automatic repairs are off",
     "health-monitoring-misconfigured": "health monitoring is misconfigured",
     "provisioning-failed": "instances failed provisioning",
     "repairs-suspended": "automatic repairs are suspended",
     "grace-period": "instances are in the repair grace period",
-    "unhealthy-not-repaired": "unhealthy instances are not repaired",
-    "resilient-create-disabled": "resilient VM create is disabled",
-    "resilient-delete-disabled": "resilient VM delete is disabled",
+    "unhealthy-not-repaired": "unhealthy instances are not being repaired",
+    "resilient-create-disabled": "resilient VM create is off",
+    "resilient-delete-disabled": "resilient VM delete is off",
     "create-timed-out": "VM create timed out",
     "delete-failed": "VM delete failed",
 }
-ACTION_PHRASES = {
-    "enable-automatic-repairs": "enable automatic repairs",
-    "resume-automatic-repairs": "resume automatic repairs",
-    "replace-failed-instances": "replace the failed instances",
-    "repair-instances": "repair the unhealthy instances",
-    "retry-delete": "retry the stuck delete",
-    "set-grace-period": "set the repair grace period",
-    "enable-resilient-vm-create": "enable resilient VM create",
-    "enable-resilient-vm-delete": "enable resilient VM delete",
+# (to do, done): "{targets}" is replaced by "instance 2" / "instances 3, 7" / the fallback after the bar.
+ACTIONS = {
+    "enable-automatic-repairs": ("enable automatic repairs", "enabled automatic repairs"),
+    "resume-automatic-repairs": ("resume automatic repairs", "resumed automatic repairs"),
+    "replace-failed-instances": ("replace the failed {targets|instances}", "replaced the failed {targets|instances}"),
+    "repair-instances": ("repair the unhealthy {targets|instances}", "repaired the unhealthy {targets|instances}"),
+    "retry-delete": ("delete {targets|the stuck instances} again", "deleted {targets|the stuck instances}"),
+    "set-grace-period": ("set the repair grace period", "set the repair grace period"),
+    "enable-resilient-vm-create": ("enable resilient VM create", "enabled resilient VM create"),
+    "enable-resilient-vm-delete": ("enable resilient VM delete", "enabled resilient VM delete"),
 }
-# Adaptive Card container styles / text colours; e-mail uses the matching hex colours.
-STYLE_BY_SEVERITY = {"error": "attention", "warning": "warning", "info": "accent"}
-HEX_BY_STYLE = {"attention": "#c4314b", "warning": "#c19c00", "accent": "#0f6cbd", "good": "#107c10"}
-_REFERENCE_URL = re.compile(r"\((https?://[^)\s]+)\)\s*$")
+# Holds that clear on their own (the next sweep tries again); any other hold needs a person.
+WAITING_REASONS = frozenset(
+    {
+        "cooldown",
+        "backoff",
+        "disruption-budget",
+        "sweep-cap",
+        "resume-budget",
+        "grace-period",
+        "platform-retrying",
+        "resilient-create-window",
+        "lease",
+    }
+)
+HEX_BY_STYLE = {"attention": "#c4314b", "warning": "#8a6a00", "accent": "#0f6cbd", "good": "#107c10"}
+
+
+class Disposition(Enum):
+    """The outcome of one change as the reader cares about it; `rank` orders severity of outcome."""
+
+    FAILED = (6, "failed", "failed", "FAILED", "attention")
+    NEEDS_PERSON = (5, "needs a person", "need a person", "NEEDS A PERSON", "warning")
+    HELD = (4, "held back", "held back", "HELD BACK", "warning")
+    ACTING = (3, "in progress", "in progress", "IN PROGRESS", "accent")
+    DONE = (2, "done", "done", "DONE", "good")
+    WOULD_ACT = (1, "would act", "would act", "OBSERVE", "accent")
+
+    def __init__(self, rank: int, one: str, many: str, heading: str, style: str) -> None:
+        self.rank = rank
+        self.one = one
+        self.many = many
+        self.heading = heading
+        self.style = style
+
+    def count(self, n: int) -> str:
+        return f"{n} {self.one if n == 1 else self.many}"
 
 
 def severity_of(value: str) -> Severity:
@@ -58,33 +94,103 @@ def severity_of(value: str) -> Severity:
 
 
 def action_phrase(action: str) -> str:
-    return ACTION_PHRASES.get(action, action.replace("-", " "))
+    return to_do(action, "")
 
 
-def portal_link(portal_url: str, scale_set_id: str) -> str:
-    return f"{portal_url.rstrip('/')}/#@/resource{scale_set_id}"
+def disposition_of(change: Change) -> Disposition:
+    record = change.record
+    state = record.state.value
+    if state == "failed":
+        return Disposition.FAILED
+    if state in ("succeeded", "resolved"):
+        return Disposition.DONE
+    if state in ("running", "verifying"):
+        return Disposition.ACTING
+    waiting = record.reason_code in WAITING_REASONS
+    if record.action in ("", "none") or state == "held":
+        return Disposition.HELD if waiting else Disposition.NEEDS_PERSON
+    return Disposition.WOULD_ACT if record.mode == "observe" else Disposition.ACTING
 
 
-def short(value: Any, limit: int = MAX_VALUE) -> str:
-    if isinstance(value, (dict, list, tuple)):
-        text = json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
-    elif isinstance(value, datetime):
-        text = value.isoformat().replace("+00:00", "Z")
-    else:
-        text = str(value)
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+def _instances(change: Change) -> list[str]:
+    ids = [str(i) for i in change.record.instance_ids]
+    if not ids and change.finding is not None:
+        ids = [str(i) for i in change.finding.instance_ids]
+    if not ids and change.record.target not in ("", "*"):
+        ids = [change.record.target]
+    return ids
 
 
-def split_reference(reference: str) -> tuple[str, str]:
-    """`"Troubleshooting ..., cause 4 / resolution 4: ... (https://learn...)"` → (label, url)."""
-    reference = (reference or "").strip()
-    match = _REFERENCE_URL.search(reference)
-    if match:
-        return reference[: match.start()].strip() or match.group(1), match.group(1)
-    if reference.startswith(("http://", "https://")):
-        return reference, reference
-    return reference, ""
+def targets_text(ids: list[str]) -> str:
+    if not ids:
+        return ""
+    shown = ", ".join(ids[:MAX_INSTANCES_SHOWN])
+    more = f" and {len(ids) - MAX_INSTANCES_SHOWN} more" if len(ids) > MAX_INSTANCES_SHOWN else ""
+    return f"instance{'s' if len(ids) > 1 else ''} {shown}{more}"
+
+
+def _fill(template: str, targets: str) -> str:
+    """'replace failed {targets|the failed instances}' with the targets, or the fallback after the bar."""
+    head, _, rest = template.partition("{")
+    if not rest:
+        return template
+    inner, _, tail = rest.partition("}")
+    _, _, fallback = inner.partition("|")
+    return f"{head}{targets or fallback or 'instances'}{tail}"
+
+
+def to_do(action: str, targets: str) -> str:
+    """'replace the failed instance 2' (what the action does, in the infinitive)."""
+    return _fill(ACTIONS.get(action, (action.replace("-", " "), ""))[0], targets)
+
+
+def done(action: str, targets: str) -> str:
+    template = ACTIONS.get(action, ("", f"completed {action.replace('-', ' ')}"))[1]
+    return _fill(template, targets)
+
+
+def _reason(text: str) -> str:
+    return " ".join((text or "").split()).rstrip(".")
+
+
+def _cap(text: str) -> str:
+    """For a reason that starts a sentence of its own."""
+    return text[:1].upper() + text[1:]
+
+
+def sentence(change: Change, disposition: Disposition) -> str:
+    """What was done, or why not, in one plain sentence."""
+    record = change.record
+    state = record.state.value
+    targets = targets_text(_instances(change))
+    action = record.action or "none"
+    reason = _reason(record.reason)
+    observe = record.mode == "observe"
+    if state == "resolved":
+        return "Resolved: Azure no longer shows the problem."
+    if state == "succeeded":
+        return f"Done: {done(action, targets)}."
+    if state == "failed":
+        error = _cap(_reason(ev.clip(record.last_error or record.reason or "no error reported", 240)))
+        tries = f"{record.attempts} attempt{'s' if record.attempts != 1 else ''}"
+        return f"Failed: could not {to_do(action, targets)} after {tries}. {error}."
+    if state == "running":
+        return f"In progress: {to_do(action, targets)} (attempt {max(record.attempts, 1)})."
+    if state == "verifying":
+        return f"Sent: {to_do(action, targets)}; waiting for Azure to confirm."
+    if disposition is Disposition.NEEDS_PERSON:
+        if action == "none":
+            return f"Needs a person: {reason or 'no automatic fix is documented for this'}."
+        verb = "would not" if observe else "did not"
+        return f"Needs a person: {verb} {to_do(action, targets)}. {_cap(reason) or 'A guardrail held it back'}."
+    if disposition is Disposition.HELD:
+        if action == "none":
+            return f"Waiting: {reason or 'the platform is still acting'}."
+        later = f"would {to_do(action, targets)}" if observe else f"will {to_do(action, targets)}"
+        return f"Held back for now, {later} later. {_cap(reason) or 'A guardrail held it back'}."
+    if observe:
+        return f"Would {to_do(action, targets)}. Nothing was changed (observe mode)."
+    return f"Planned: {to_do(action, targets)}."
 
 
 @dataclass(frozen=True)
@@ -93,25 +199,53 @@ class ItemView:
 
     scale_set_id: str
     scale_set_name: str
-    title: str
-    severity: str
-    state: str
-    style: str  # attention | warning | accent | good
-    headline: str  # what happened (or would have), in one sentence
-    facts: tuple[tuple[str, str], ...]
-    evidence: tuple[tuple[str, str], ...]
-    reference_text: str
-    reference_url: str
-    portal_url: str
+    resource_group: str
+    finding_code: str
+    problem: str  # what broke, e.g. "automatic repairs are suspended"
+    sentence: str  # what was done or why not
+    disposition: Disposition
+    mode: str
+    facts: ev.Facts
+    evidence: ev.Facts
+    links: Links
+
+    @property
+    def style(self) -> str:
+        return self.disposition.style
 
     @property
     def colour(self) -> str:
         return HEX_BY_STYLE.get(self.style, "#605e5c")
 
+    @property
+    def line(self) -> str:
+        return f"{self.problem[:1].upper()}{self.problem[1:]}. {self.sentence}"
+
+
+@dataclass(frozen=True)
+class ScaleSetView:
+    """The items of one scale set: one line each under the scale set's name."""
+
+    scale_set_id: str
+    name: str
+    resource_group: str
+    items: tuple[ItemView, ...]
+
+    @property
+    def disposition(self) -> Disposition:
+        return max((i.disposition for i in self.items), key=lambda d: d.rank)
+
+
+def _counts(items: tuple[ItemView, ...]) -> str:
+    counts: dict[Disposition, int] = {}
+    for item in items:
+        counts[item.disposition] = counts.get(item.disposition, 0) + 1
+    return ", ".join(d.count(counts[d]) for d in sorted(counts, key=lambda d: -d.rank))
+
 
 @dataclass(frozen=True)
 class Message:
-    """One notification: a single change or a digest of several."""
+    """One notification: a single change or a digest of several (items sorted worst outcome first)."""
 
     payload_id: str
     trigger: str
@@ -119,60 +253,61 @@ class Message:
     created_at: datetime
     items: tuple[ItemView, ...]
     portal_url: str
+    changes: tuple[Change, ...] = field(default=(), repr=False, compare=False)  # for channels that send records
 
     @property
     def digest(self) -> bool:
         return len(self.items) > 1
 
     @property
-    def severity(self) -> str:
-        return max((severity_of(i.severity) for i in self.items), key=lambda s: s.rank, default=Severity.INFO).value
+    def disposition(self) -> Disposition:
+        return max((i.disposition for i in self.items), key=lambda d: d.rank, default=Disposition.DONE)
+
+    @property
+    def observe(self) -> bool:
+        return bool(self.items) and all(i.mode == "observe" for i in self.items)
 
     @property
     def style(self) -> str:
-        if all(i.style == "good" for i in self.items):
-            return "good"
-        return STYLE_BY_SEVERITY[self.severity]
+        return self.disposition.style
 
     @property
-    def scale_sets(self) -> list[str]:
-        seen: dict[str, str] = {}
+    def heading(self) -> str:
+        """The truthful one-word verdict: FAILED, NEEDS A PERSON, HELD BACK, IN PROGRESS, DONE, OBSERVE."""
+        return self.disposition.heading
+
+    @property
+    def scale_sets(self) -> list[ScaleSetView]:
+        groups: dict[str, list[ItemView]] = {}
         for item in self.items:
-            seen.setdefault(item.scale_set_id.lower(), item.scale_set_name)
-        return list(seen.values())
+            groups.setdefault(item.scale_set_id.lower(), []).append(item)
+        views = [
+            ScaleSetView(items[0].scale_set_id, items[0].scale_set_name, items[0].resource_group, tuple(items))
+            for items in groups.values()
+        ]
+        return sorted(views, key=lambda v: -v.disposition.rank)
+
+    @property
+    def counts(self) -> str:
+        """'1 failed, 2 need a person, 3 done' (observe: '5 would act, 1 needs a person')."""
+        return _counts(self.items)
 
     @property
     def title(self) -> str:
         if not self.digest:
-            return self.items[0].title
-        count = len(self.scale_sets)
-        return f"{PRODUCT}: {len(self.items)} changes on {count} scale set{'s' if count != 1 else ''}"
-
-    @property
-    def overview(self) -> str:
-        """For a digest: counts by outcome, e.g. '2 done, 1 held back, 1 would have acted (observe)'."""
-        labels = {
-            "planned": "would have acted (observe mode)",
-            "running": "in progress",
-            "verifying": "in progress",
-            "succeeded": "done",
-            "failed": "failed",
-            "held": "held back",
-            "resolved": "resolved",
-        }
-        counts: dict[str, int] = {}
-        for item in self.items:
-            label = labels.get(item.state, item.state)
-            counts[label] = counts.get(label, 0) + 1
-        return ", ".join(f"{n} {label}" for label, n in counts.items())
+            item = self.items[0]
+            return f"{item.scale_set_name}: {item.problem}"
+        n, findings = len(self.scale_sets), len(self.items)
+        where = f"{n} scale set{'s' if n != 1 else ''}"
+        if findings == n:
+            return f"{where}: {self.counts}"
+        return f"{findings} findings on {where}: {self.counts}"
 
     @property
     def subtitle(self) -> str:
-        """'ERROR · held · sweep' (one change) or 'ERROR · sweep · 2 done, 1 held back' (a digest)."""
-        if self.digest:
-            return f"{self.severity.upper()} · {self.trigger} · {self.overview}"
-        item = self.items[0]
-        return f"{item.severity.upper()} · {item.state} · {self.trigger}"
+        at = self.created_at.strftime("%H:%M UTC")
+        mode = "observe mode: nothing was changed" if self.observe else "remediate mode"
+        return f"{self.trigger} at {at} · {mode}"
 
     @property
     def footer(self) -> str:
@@ -181,134 +316,103 @@ class Message:
             f"{PRODUCT} · {self.trigger} at {at} · correlation {self.correlation_id or '-'} · payload {self.payload_id}"
         )
 
-    @property
-    def text(self) -> str:
+    def text(self, max_scale_sets: int | None = None) -> str:
         """Plain text (e-mail body, card fallback)."""
-        lines = [self.title, ""]
-        if self.digest:
-            lines += [self.overview, ""]
-        for item in self.items:
-            if self.digest:
-                lines += [f"== {item.title} [{item.severity}]", ""]
-            else:
-                lines += [f"Severity: {item.severity}", ""]
-            lines += [item.headline, ""]
-            width = max(len(k) for k, _ in item.facts)
-            lines += [f"  {k.ljust(width)}  {v}" for k, v in item.facts]
-            if item.evidence:
-                lines += ["", "  Evidence:"] + [f"    {k}: {v}" for k, v in item.evidence]
-            if item.reference_text:
-                ref = item.reference_text + (f" <{item.reference_url}>" if item.reference_url else "")
-                lines += ["", f"  Documented fix: {ref}"]
-            lines += [f"  Open in the Azure portal: {item.portal_url}", ""]
+        groups = self.scale_sets
+        shown = groups if max_scale_sets is None else groups[:max_scale_sets]
+        lines = [f"{self.heading}: {self.title}", self.subtitle, ""]
+        for group in shown:
+            lines.append(f"{group.name} ({group.resource_group})")
+            lines += [f"  - {item.line}" for item in group.items]
+            lines.append("")
+        for group in shown:
+            for item in group.items:
+                lines.append(f"== {group.name}: {item.problem}")
+                width = max(len(k) for k, _ in item.facts + item.evidence)
+                lines += [f"  {k.ljust(width)}  {v}" for k, v in item.facts + item.evidence]
+                lines.append(f"  Microsoft: {item.links.doc_label} <{item.links.doc_url}>")
+                lines.append(f"  Portal:    {item.links.portal_url}")
+                lines.append(f"  Check:     {item.links.az_command}")
+                lines.append("")
+        hidden = len(groups) - len(shown)
+        if hidden > 0:
+            lines += [f"{hidden} more scale set{'s' if hidden != 1 else ''}: {MORE_HINT}.", ""]
         lines += ["--", self.footer]
         return "\n".join(lines)
 
 
-def headline(change: Change) -> str:
-    record = change.record
-    state = record.state.value
-    action = record.action or "none"
-    phrase = action_phrase(action)
-    reason = record.reason.strip().rstrip(".")
-    targets = _targets(change)
-    on = f" on {targets}" if targets and targets != "the scale set" else ""
-    if action == "none" and state in ("planned", "held"):
-        return f"No automatic action: {reason or 'this finding needs a person'}."
-    if state == "planned":
-        if record.mode == "observe":
-            return f"Would have done: {phrase}{on}. Observe mode: nothing was changed."
-        return f"Planned: {phrase}{on}."
-    if state == "running":
-        return f"Acting: {phrase}{on} (attempt {max(record.attempts, 1)})."
-    if state == "verifying":
-        return f"Verifying: {phrase}{on} was sent; waiting for Azure to confirm."
-    if state == "succeeded":
-        return f"Done: {phrase}{on} succeeded."
-    if state == "failed":
-        error = short(record.last_error or reason or "no error reported", 300).rstrip(".")
-        return f"Failed: {phrase}{on} did not succeed after {record.attempts} attempt(s): {error}."
-    if state == "held":
-        because = f": {reason}" if reason else ""
-        if record.mode == "observe":
-            return f"Held back: would not have done {phrase}{on} even in remediate mode{because}."
-        return f"Held back: {phrase}{on} was not done{because}."
-    if state == "resolved":
-        was = change.previous_state or record.notified_state
-        return f"Resolved: the finding is gone{f' (was {was})' if was else ''}."
-    return f"{state.title()}: {phrase}{on}."
-
-
-def _instances(change: Change) -> list[str]:
-    ids = list(change.record.instance_ids)
-    if not ids and change.finding is not None:
-        ids = list(change.finding.instance_ids)
-    return ids
-
-
-def _targets(change: Change) -> str:
-    ids = _instances(change)
-    if not ids:
-        target = change.record.target
-        return "the scale set" if target in ("", "*") else f"instance {target}"
-    shown = ", ".join(ids[:MAX_INSTANCES_SHOWN])
-    more = f" and {len(ids) - MAX_INSTANCES_SHOWN} more" if len(ids) > MAX_INSTANCES_SHOWN else ""
-    return f"instance{'s' if len(ids) > 1 else ''} {shown}{more}"
-
-
-def _outcome(change: Change) -> str:
-    record = change.record
-    state = record.state.value
-    text = "planned (observe mode: would have acted)" if state == "planned" and record.mode == "observe" else state
-    if state == "held" and record.reason_code:
-        text += f" ({record.reason_code})"
-    if state == "failed" and record.last_error:
-        text += f": {short(record.last_error, 200)}"
-    elif state in ("held", "failed", "planned") and record.reason:
-        text += f": {short(record.reason, 200)}"
-    return text
-
-
-def item_view(change: Change, *, portal_url: str) -> ItemView:
+def item_view(change: Change, *, portal_url: str, tenant_id: str = "") -> ItemView:
     record = change.record
     finding = change.finding
     ids = parse_resource_id(record.scale_set_id)
-    name = record.scale_set_name or ids.get("virtualmachinescalesets", "") or record.scale_set_id
+    name = ids.get("virtualmachinescalesets", "") or record.scale_set_id
+    rg = ids.get("resourcegroups", "")
     code = record.finding_code
-    state = record.state.value
-    severity = severity_of(record.severity or (finding.severity.value if finding else "info")).value
-    summary = record.summary or (finding.summary if finding else "")
-    action = record.action or "none"
-    params = record.params or (finding.proposed_action.params if finding else {})
-    action_text = action if not params else f"{action} ({', '.join(f'{k}={short(v, 60)}' for k, v in params.items())})"
+    disposition = disposition_of(change)
     instances = _instances(change)
-    facts = (
-        ("Subscription", ids.get("subscriptions", "")),
-        ("Resource group", ids.get("resourcegroups", "")),
-        ("Scale set", name),
-        ("Cause", short(f"{code}: {summary}" if summary else code, 300)),
-        ("Action", action_text),
-        ("Mode", record.mode),
-        ("Outcome", _outcome(change)),
-        ("Instances", _targets(change) if instances else ("whole scale set" if record.target in ("", "*") else "-")),
-        ("Attempts", str(record.attempts)),
+    action = record.action or "none"
+    outcome = disposition.one
+    if record.reason_code:
+        outcome += f" ({record.reason_code})"
+    facts: list[tuple[str, str]] = [
+        ("Scale set", f"{name} in {rg}" if rg else name),
+        ("Finding", code),
+        ("Action", "none" if action == "none" else to_do(action, targets_text(instances))),
+        ("Outcome", outcome),
+    ]
+    if instances:
+        facts.append(("Instances", targets_text(instances)))
+    if record.attempts:
+        facts.append(("Attempts", str(record.attempts)))
+    summary = record.summary or (finding.summary if finding else "")
+    if summary:
+        facts.append(("Summary", ev.clip(summary, 300)))
+    reference = _split_reference(finding.reference if finding else "")
+    # a replaced or deleted instance is gone: once done, the link shows the scale set
+    gone = record.state.value in ("succeeded", "resolved") and action in ("replace-failed-instances", "retry-delete")
+    links = links_for(
+        code,
+        record.scale_set_id,
+        [] if gone else instances,
+        portal_url=portal_url,
+        tenant_id=tenant_id,
+        reference_fallback=reference,
     )
-    evidence: tuple[tuple[str, str], ...] = ()
-    if finding is not None and finding.evidence:
-        evidence = tuple((str(k), short(v)) for k, v in list(finding.evidence.items())[:MAX_EVIDENCE])
-    reference_text, reference_url = split_reference(finding.reference if finding else "")
-    style = "good" if state in ("succeeded", "resolved") else STYLE_BY_SEVERITY[severity]
     return ItemView(
         scale_set_id=record.scale_set_id,
         scale_set_name=name,
-        title=f"{name}: {FINDING_TITLES.get(code, code.replace('-', ' '))}",
-        severity=severity,
-        state=state,
-        style=style,
-        headline=headline(change),
-        facts=tuple((k, v or "-") for k, v in facts),
-        evidence=evidence,
-        reference_text=reference_text,
-        reference_url=reference_url,
-        portal_url=portal_link(portal_url, record.scale_set_id),
+        resource_group=rg,
+        finding_code=code,
+        problem=FINDING_TITLES.get(code, code.replace("-", " ")),
+        sentence=sentence(change, disposition),
+        disposition=disposition,
+        mode=record.mode,
+        facts=tuple(facts),
+        evidence=ev.readable(finding.evidence if finding else None),
+        links=links,
     )
+
+
+def _split_reference(reference: str) -> tuple[str, str]:
+    """`"Troubleshooting ..., cause 4 ... (https://learn...)"` → (label, url), for findings without a section."""
+    reference = (reference or "").strip()
+    if reference.endswith(")") and "(http" in reference:
+        label, _, url = reference[:-1].rpartition("(")
+        return label.strip() or url, url
+    if reference.startswith(("http://", "https://")):
+        return reference, reference
+    return reference, ""
+
+
+__all__ = [
+    "ACTIONS",
+    "Disposition",
+    "ItemView",
+    "Message",
+    "ScaleSetView",
+    "action_phrase",
+    "disposition_of",
+    "item_view",
+    "portal_link",
+    "severity_of",
+]

@@ -72,10 +72,10 @@ def wants(min_severity: Severity, change: Change) -> bool:
 
 
 def batches(changes: Sequence[Change], *, style: str, max_items: int) -> list[list[Change]]:
-    """digest: one message listing everything (split at `max_items`); each: one message per change."""
+    """digest: one message for everything (the channel shows the worst `max_items` scale sets in full and
+    counts the rest, so a busy sweep is one message, not many); each: one message per change."""
     if not changes:
         return []
     if style != "digest":
         return [[c] for c in changes]
-    size = max(1, max_items)
-    return [list(changes[i : i + size]) for i in range(0, len(changes), size)]
+    return [list(changes)]

@@ -1,7 +1,9 @@
 """The part of the Adaptive Card 1.4 schema our cards use, as a JSON Schema (draft 2020-12).
 
 Written from the Adaptive Cards schema explorer (adaptivecards.io/explorer) for TextBlock, FactSet,
-Container, ActionSet and Action.OpenUrl; `additionalProperties: false` so that a typo'd property fails.
+Container, ActionSet, Action.OpenUrl and Action.ToggleVisibility (1.2); `additionalProperties: false` so that a
+typo'd property fails. The real renderer check (Microsoft's `adaptivecards` package in Chromium) is in
+`render.py`.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ SCHEMA = {
                 "isSubtle": {"type": "boolean"},
                 "spacing": SPACING,
                 "separator": {"type": "boolean"},
+                "fontType": {"enum": ["Default", "Monospace"]},
             },
         },
         "FactSet": {
@@ -58,13 +61,24 @@ SCHEMA = {
                 "title": {"type": "string", "minLength": 1},
             },
         },
+        "Action.ToggleVisibility": {
+            "type": "object",
+            "required": ["type", "targetElements"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"const": "Action.ToggleVisibility"},
+                "title": {"type": "string", "minLength": 1},
+                "targetElements": {"type": "array", "minItems": 1, "items": {"type": "string"}},
+            },
+        },
+        "Action": {"oneOf": [{"$ref": "#/$defs/Action.OpenUrl"}, {"$ref": "#/$defs/Action.ToggleVisibility"}]},
         "ActionSet": {
             "type": "object",
             "required": ["type", "actions"],
             "additionalProperties": False,
             "properties": {
                 "type": {"const": "ActionSet"},
-                "actions": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Action.OpenUrl"}},
+                "actions": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Action"}},
                 "spacing": SPACING,
             },
         },
@@ -77,12 +91,37 @@ SCHEMA = {
                 "items": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Element"}},
                 "style": {"enum": ["default", "emphasis", "good", "attention", "warning", "accent"]},
                 "bleed": {"type": "boolean"},
+                "id": {"type": "string", "minLength": 1},
+                "isVisible": {"type": "boolean"},
+                "spacing": SPACING,
+                "separator": {"type": "boolean"},
+            },
+        },
+        "Column": {
+            "type": "object",
+            "required": ["type", "items"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"const": "Column"},
+                "items": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Element"}},
+                "width": {"anyOf": [{"enum": ["auto", "stretch"]}, {"type": "string", "pattern": r"^\d+px$"}]},
+                "verticalContentAlignment": {"enum": ["Top", "Center", "Bottom"]},
+            },
+        },
+        "ColumnSet": {
+            "type": "object",
+            "required": ["type", "columns"],
+            "additionalProperties": False,
+            "properties": {
+                "type": {"const": "ColumnSet"},
+                "columns": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/Column"}},
                 "spacing": SPACING,
                 "separator": {"type": "boolean"},
             },
         },
         "Element": {
             "oneOf": [
+                {"$ref": "#/$defs/ColumnSet"},
                 {"$ref": "#/$defs/TextBlock"},
                 {"$ref": "#/$defs/FactSet"},
                 {"$ref": "#/$defs/Container"},
@@ -143,6 +182,7 @@ def elements(card: dict, kind: str) -> list[dict]:
             if element.get("type") == kind:
                 found.append(element)
             walk(element.get("items", []))
+            walk(element.get("columns", []))
             if element.get("type") == "ActionSet" and kind.startswith("Action."):
                 found.extend(a for a in element["actions"] if a["type"] == kind)
 

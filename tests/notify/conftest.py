@@ -12,9 +12,13 @@ import pytest
 from autoheal.model import ActionCode, Finding, FindingCode, ProposedAction, Severity
 from autoheal.notify import Change, Notifier
 from autoheal.notify.content import Message
-from autoheal.remediation.ledger import Record, State
+
+try:  # the record type is moving to remediation/record.py (same fields)
+    from autoheal.remediation.record import Record, State  # type: ignore[import-not-found]
+except ImportError:
+    from autoheal.remediation.ledger import Record, State
 from autoheal.settings import default_settings
-from sinks import AcsEmailSink, LocalTLS, SmtpSink, TeamsWebhookSink
+from sinks import AcsEmailSink, EventGridTopicSink, LocalTLS, SmtpSink, TeamsWebhookSink
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SUB = "00000000-0000-0000-0000-000000000001"
@@ -67,7 +71,7 @@ def record(
         action=action,
         state=state,
         severity=severity,
-        summary="Automatic repairs are suspended since 2026-11-23T10:00:00Z",
+        summary=extra.pop("summary", "Automatic repairs are suspended since 2026-11-23T10:00:00Z"),
         mode=mode,
         attempts=extra.pop("attempts", 1),
         notified_state=notified_state,
@@ -93,6 +97,7 @@ def message(*changes: Change, trigger: str = "sweep") -> Message:
         created_at=NOW,
         items=tuple(item_view(c, portal_url="https://portal.azure.com") for c in changes),
         portal_url="https://portal.azure.com",
+        changes=changes,
     )
 
 
@@ -122,6 +127,12 @@ def acs(tls: LocalTLS) -> Iterator[AcsEmailSink]:
 
 
 @pytest.fixture
+def topic(tls: LocalTLS) -> Iterator[EventGridTopicSink]:
+    with EventGridTopicSink(tls) as sink:
+        yield sink
+
+
+@pytest.fixture
 def smtp() -> Iterator[SmtpSink]:
     with SmtpSink() as sink:
         yield sink
@@ -134,13 +145,14 @@ def sleeps() -> Sleeps:
 
 @pytest.fixture
 def make_notifier(tls: LocalTLS, sleeps: Sleeps):
-    """Notifier.from_settings with test-speed retries: make_notifier(teams=sink, acs=sink, smtp=sink, **settings)."""
+    """Notifier.from_settings with test-speed retries: make_notifier(teams=, acs=, smtp=, topic=sink, **settings)."""
 
     def make(
         *,
         teams: TeamsWebhookSink | None = None,
         acs: AcsEmailSink | None = None,
         smtp: SmtpSink | None = None,
+        topic: EventGridTopicSink | None = None,
         retry_delays: tuple[float, ...] = (0.5, 1.0, 2.0),
         **settings: Any,
     ) -> Notifier:
@@ -151,6 +163,8 @@ def make_notifier(tls: LocalTLS, sleeps: Sleeps):
             values.update(email_sender="DoNotReply@contoso.azurecomm.net", email_recipients=("oncall@contoso.example",))
         if acs is not None:
             values["email_endpoint"] = acs.endpoint
+        if topic is not None:
+            values["events_endpoint"] = topic.endpoint
         if smtp is not None:
             values.update(smtp_host=smtp.host, smtp_port=smtp.port, smtp_starttls=smtp.starttls)
             if smtp.username:
@@ -174,4 +188,4 @@ def debug_logs(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     return caplog
 
 
-__all__ = ["NOW", "Sleeps", "change", "finding", "message", "record", "scale_set", "timedelta"]
+__all__ = ["NOW", "Record", "Sleeps", "State", "change", "finding", "message", "record", "scale_set", "timedelta"]

@@ -42,9 +42,16 @@ def test_demo_sinks_env_is_all_the_app_needs(tmp_path, monkeypatch, email: str) 
         changes = [change(State.SUCCEEDED), change(State.PLANNED, name="vmss-api", mode="observe")]
         result = notifier.notify(changes, trigger="sweep", correlation_id="demo")
         assert result.failures == [] and len(result.delivered) == 2
-        ports = [sinks.teams.port, sinks.email.port]
+        ports = [sinks.teams.port, sinks.email.port, sinks.topic.port]
         monkeypatch.undo()
-    assert [p.name for p in sinks.files] == ["teams-card-01.json", "email-01.html", "email-01.txt"]
+    assert [p.name for p in sinks.files] == [
+        "teams-card-01.json",
+        "email-01.html",
+        "email-01.txt",
+        "outcome-events.json",
+    ]
+    events = json.loads((out / "outcome-events.json").read_text())
+    assert [e["type"] for e in events] == ["VmssAutoheal.Remediation.Succeeded", "VmssAutoheal.Remediation.Planned"]
     card = json.loads((out / "teams-card-01.json").read_text())
     validate_payload(
         {
@@ -53,8 +60,12 @@ def test_demo_sinks_env_is_all_the_app_needs(tmp_path, monkeypatch, email: str) 
         }
     )
     html = (out / "email-01.html").read_text()
-    assert "Would have done: resume automatic repairs" in html
-    assert (out / "email-01.txt").read_text().startswith("Subject: [vmss-autoheal] ERROR: 2 changes on 2 scale sets")
+    assert "Would resume automatic repairs. Nothing was changed (observe mode)." in html
+    assert (
+        (out / "email-01.txt")
+        .read_text()
+        .startswith("Subject: [vmss-autoheal] DONE: 2 scale sets: 1 done, 1 would act")
+    )
     assert all(_refused(p) for p in ports)
     deadline = time.monotonic() + 2
     while _threads() - before and time.monotonic() < deadline:  # the SDK's poller thread ends on its own

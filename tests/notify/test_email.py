@@ -18,8 +18,9 @@ def test_acs_send_is_polled_to_succeeded(acs: AcsEmailSink, make_notifier) -> No
     assert sent.polls == 3  # Running, Running, Succeeded
     assert sent.to == ["oncall@contoso.example"]
     assert sent.message["senderAddress"] == "DoNotReply@contoso.azurecomm.net"
-    assert sent.subject == "[vmss-autoheal] ERROR: vmss-web: automatic repairs are suspended (failed)"
-    assert "Failed: resume automatic repairs" in sent.text and "Failed: resume automatic repairs" in sent.html
+    assert sent.subject == "[vmss-autoheal] FAILED: vmss-web: automatic repairs are suspended"
+    expected = "Failed: could not resume automatic repairs after 1 attempt."
+    assert expected in sent.text and expected in sent.html
     assert sent.html.startswith("<!DOCTYPE html>")
     assert sent.message["headers"]["X-Autoheal-Correlation-Id"] == "c-7"
     assert sent.headers["authorization"].startswith("Bearer ")  # a token credential, as with the managed identity
@@ -42,15 +43,14 @@ def test_acs_operation_failed_is_reported_not_resent(acs: AcsEmailSink, make_not
 
 
 def test_smtp_plain(smtp: SmtpSink, make_notifier) -> None:
-    result = make_notifier(smtp=smtp).notify(
-        [change(State.HELD, reason="cooldown")], trigger="event", correlation_id="c"
-    )
+    held = change(State.HELD, reason="an instance action 4 min ago", reason_code="cooldown")
+    result = make_notifier(smtp=smtp).notify([held], trigger="event", correlation_id="c")
     assert result.failures == [] and len(result.delivered) == 1
     [mail] = smtp.messages
     assert mail.rcpt_tos == ("oncall@contoso.example",) and not mail.tls
-    assert mail.subject == "[vmss-autoheal] ERROR: vmss-web: automatic repairs are suspended (held)"
-    assert "Held back: resume automatic repairs was not done: cooldown." in mail.text
-    assert "Held back: resume automatic repairs was not done: cooldown." in mail.html
+    assert mail.subject == "[vmss-autoheal] HELD BACK: vmss-web: automatic repairs are suspended"
+    expected = "Held back for now, will resume automatic repairs later. An instance action 4 min ago."
+    assert expected in mail.text and expected in mail.html
     assert mail.message["X-Autoheal-Payload-Id"] in mail.text
 
 

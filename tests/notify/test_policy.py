@@ -51,7 +51,7 @@ def test_resolved_closes_the_loop_once(teams: TeamsWebhookSink, make_notifier) -
     result = send(notifier, Change(resolved, "succeeded", None))
     [closed] = result.delivered
     assert closed.notified_state == "resolved"
-    assert "Resolved: the finding is gone (was succeeded)." in str(teams.cards[0])
+    assert "Resolved: Azure no longer shows the problem." in str(teams.cards[0])
     assert teams.cards[0]["body"][0]["style"] == "good"
     assert send(notifier, Change(closed, "resolved", None), now=NOW + 24 * HOUR).suppressed == 1
     assert len(teams.messages) == 1
@@ -66,25 +66,27 @@ def test_digest_sends_one_message_listing_everything_new(teams: TeamsWebhookSink
     notifier = make_notifier(teams=teams, notify_style="digest")
     result = send(notifier, *(change(name=f"vmss-{n}") for n in range(3)))
     assert len(result.delivered) == 3 and len(teams.messages) == 1
-    assert teams.cards[0]["body"][0]["items"][0]["text"] == "vmss-autoheal: 3 changes on 3 scale sets"
+    assert teams.cards[0]["body"][0]["items"][1]["text"] == "3 scale sets: 3 done"
 
 
-def test_digest_splits_at_the_card_size_limit(tls, teams: TeamsWebhookSink, sleeps) -> None:
+def test_a_digest_shows_the_top_items_and_counts_the_rest(tls, teams: TeamsWebhookSink, sleeps) -> None:
+    """One message per sweep, not one per 8 changes: Teams shows `teams_max_items` scale sets in full."""
     settings = default_settings(teams_webhook_url=teams.url, teams_min_severity="info")
     notifier = Notifier.from_settings(settings, ca_bundle=tls.ca_file, teams_max_items=2, sleep=sleeps)
-    send(notifier, *(change(name=f"vmss-{n}") for n in range(5)))
-    assert [c["body"][0]["items"][0]["text"] for c in teams.cards] == [
-        "vmss-autoheal: 2 changes on 2 scale sets",
-        "vmss-autoheal: 2 changes on 2 scale sets",
-        "vmss-4: automatic repairs are suspended",
-    ]
+    result = send(notifier, *(change(name=f"vmss-{n}") for n in range(5)))
+    assert len(result.delivered) == 5 and len(teams.cards) == 1
+    card = teams.cards[0]
+    assert card["body"][0]["items"][1]["text"] == "5 scale sets: 5 done"
+    names = [c["items"][0]["columns"][0]["items"][0]["text"] for c in card["body"][1:3]]
+    assert names == ["**vmss-0** · rg-web", "**vmss-1** · rg-web"]
+    assert card["body"][3]["text"].startswith("3 more scale sets (3 done): see 'vmss-autoheal history'")
 
 
 def test_each_sends_one_message_per_change(teams: TeamsWebhookSink, make_notifier) -> None:
     notifier = make_notifier(teams=teams, notify_style="each")
     result = send(notifier, *(change(name=f"vmss-{n}") for n in range(3)), trigger="event")
     assert len(result.delivered) == 3 and len(teams.messages) == 3
-    assert [c["body"][0]["items"][0]["text"] for c in teams.cards] == [
+    assert [c["body"][0]["items"][1]["text"] for c in teams.cards] == [
         f"vmss-{n}: automatic repairs are suspended" for n in range(3)
     ]
 
@@ -102,9 +104,9 @@ def test_minimum_severity_per_channel(teams: TeamsWebhookSink, acs: AcsEmailSink
     result = send(notifier, *changes)
     assert result.suppressed == 1  # info: below both
     assert sorted(r.scale_set_name for r in result.delivered) == ["vmss-error", "vmss-warning"]
-    assert teams.cards[0]["body"][0]["items"][0]["text"] == "vmss-autoheal: 2 changes on 2 scale sets"
+    assert teams.cards[0]["body"][0]["items"][1]["text"] == "2 scale sets: 2 done"
     [mail] = acs.sent
-    assert mail.subject == "[vmss-autoheal] ERROR: vmss-error: automatic repairs are suspended (succeeded)"
+    assert mail.subject == "[vmss-autoheal] DONE: vmss-error: automatic repairs are suspended"
 
 
 def test_a_record_is_delivered_when_any_channel_took_it(teams: TeamsWebhookSink, acs: AcsEmailSink, make_notifier):
