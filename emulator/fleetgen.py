@@ -88,9 +88,13 @@ def scale_set_resource(
     resilient_creation: bool = False,
     resilient_deletion: bool = False,
     tags: Mapping[str, str] | None = None,
+    managed_by: str | None = None,
+    rich_health_states: bool = False,
     created: datetime | None = None,
 ) -> dict:
-    """The VMSS GET payload. `health`: "extension", "probe", "both" or None (no health source)."""
+    """The VMSS GET payload. `health`: "extension", "probe", "both" or None (no health source).
+    `managed_by`: the owning resource (e.g. an AKS cluster id), served as top-level `managedBy`;
+    `rich_health_states`: the health extension's `enableRichHealthStates` setting."""
     created = created or datetime.now(UTC) - timedelta(days=30)
     vmss_id = scale_set_id(subscription_id, resource_group, name)
     rg_prefix = f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
@@ -139,7 +143,10 @@ def scale_set_resource(
         "networkProfile": network,
     }
     if health in {"extension", "both"}:
-        profile["extensionProfile"] = {"extensions": [_health_extension(os_type)]}
+        extension = _health_extension(os_type)
+        if rich_health_states:
+            extension["properties"]["settings"]["enableRichHealthStates"] = True
+        profile["extensionProfile"] = {"extensions": [extension]}
     props: dict[str, Any] = {
         "singlePlacementGroup": False,
         "orchestrationMode": orchestration,
@@ -163,7 +170,7 @@ def scale_set_resource(
             "resilientVMCreationPolicy": {"enabled": resilient_creation},
             "resilientVMDeletionPolicy": {"enabled": resilient_deletion},
         }
-    return {
+    resource: dict[str, Any] = {
         "name": name,
         "id": vmss_id,
         "type": "Microsoft.Compute/virtualMachineScaleSets",
@@ -173,6 +180,24 @@ def scale_set_resource(
         "etag": '"1"',
         "properties": props,
     }
+    if managed_by:
+        resource["managedBy"] = managed_by
+    return resource
+
+
+def resource_group(
+    name: str, *, location: str | None = None, managed_by: str | None = None, tags: Mapping[str, str] | None = None
+) -> dict:
+    """A `resourceGroups[]` entry with the properties ARM's Resources API serves (e.g. an AKS node resource
+    group: `managed_by` is the cluster's id)."""
+    entry: dict[str, Any] = {"name": name}
+    if location:
+        entry["location"] = location
+    if managed_by:
+        entry["managedBy"] = managed_by
+    if tags:
+        entry["tags"] = dict(tags)
+    return entry
 
 
 def _base36(number: int) -> str:
@@ -405,7 +430,7 @@ def fleet(
     captured_at: datetime | str | None = None,
     registered_features: Iterable[str] | None = None,
     faults: dict | None = None,
-    resource_groups: Iterable[str] | None = None,
+    resource_groups: Iterable[str | dict] | None = None,
 ) -> dict:
     """A fleet file. The subscription defaults to the one in the first scale set's id."""
     if subscription_id is None:
