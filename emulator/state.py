@@ -120,6 +120,7 @@ class Operation:
     status: str = "InProgress"
     ended: datetime | None = None
     error: dict[str, str] | None = None
+    cancel: Callable[[datetime], None] | None = None  # undoes request-time marks when preempted
 
     def status_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"startTime": payloads.iso(self.started), "status": self.status, "name": self.id}
@@ -313,6 +314,7 @@ class FleetState:
         *,
         instances: tuple[Vm, ...] = (),
         scale_set_wide: bool = False,
+        cancel: Callable[[datetime], None] | None = None,
     ) -> Operation:
         now = self.clock.now()
         operation = Operation(
@@ -324,6 +326,7 @@ class FleetState:
             scale_set=scale_set,
             instances=instances,
             scale_set_wide=scale_set_wide,
+            cancel=cancel,
         )
         for vm in instances:
             vm.busy.add(operation.id)
@@ -339,14 +342,33 @@ class FleetState:
         self.schedule(now + timedelta(seconds=self.lro_seconds), lambda at: self.complete(operation, at))
         return operation
 
-    def complete(self, operation: Operation, at: datetime) -> None:
-        if operation.status != "InProgress":
-            return
+    def _release(self, operation: Operation) -> None:
         for vm in operation.instances:
             vm.busy.discard(operation.id)
         if operation.scale_set.busy == operation.id:
             operation.scale_set.busy = None
         operation.scale_set.active.discard(operation.id)
+
+    def preempt(self, operation: Operation, at: datetime) -> None:
+        """A later scale-set-wide write cancels this one: it ends `Canceled` with `OperationPreempted`
+        (the status body azure-sdk-for-java#1783 quotes; the message is cloud-provider-azure's
+        `consts.OperationPreemptedErrorMessage`). Its `finish` never runs; `cancel` undoes its marks."""
+        if operation.status != "InProgress":
+            return
+        self._release(operation)
+        if operation.cancel is not None:
+            operation.cancel(at)
+        operation.ended = at
+        operation.status = "Canceled"
+        operation.error = {
+            "code": "OperationPreempted",
+            "message": "Operation execution has been preempted by a more recent operation.",
+        }
+
+    def complete(self, operation: Operation, at: datetime) -> None:
+        if operation.status != "InProgress":
+            return
+        self._release(operation)
         error = operation.finish(at)
         operation.ended = at
         operation.status = "Failed" if error else "Succeeded"

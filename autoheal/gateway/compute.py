@@ -67,9 +67,21 @@ class ArmError(Exception):
         self.message = message
 
     @property
+    def preempted(self) -> bool:
+        """A later scale-set write cancelled this operation (LRO `Canceled`, code `OperationPreempted`):
+        not done, not failed for good: re-read and retry soon (azure-sdk-for-java#1783; cloud-provider-azure
+        and kubernetes/autoscaler retry on it)."""
+        return self.code == "OperationPreempted"
+
+    @property
+    def throttled(self) -> bool:
+        """ARM's (SubscriptionRequestsThrottled) or Compute's (OperationNotAllowed/TooManyRequests) 429."""
+        return self.status == 429
+
+    @property
     def transient(self) -> bool:
-        """Throttling, server faults, a conflicting operation in progress, or no answer at all."""
-        if self.status is None:
+        """Throttling, server faults, a conflicting or preempting operation, or no answer at all."""
+        if self.status is None or self.preempted:
             return True
         if self.status in (408, 429) or self.status >= 500:
             return True
@@ -95,6 +107,8 @@ class ArmMeter:
     pacing_seconds: float = 0.0
     remaining_reads: int | None = None
     remaining_writes: int | None = None
+    # Compute's buckets as last reported (x-ms-ratelimit-remaining-resource), e.g. {"GetVMScaleSetResource": 35}
+    remaining_compute: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -116,6 +130,7 @@ class ArmMeter:
                 self.remaining_reads = reads
             if writes is not None:
                 self.remaining_writes = writes
+            self.remaining_compute.update(_compute_remaining(headers.get("x-ms-ratelimit-remaining-resource")))
             if response.status_code == 429:
                 self.throttled += 1
                 self.throttle_wait_seconds += float(_int_header(headers, "Retry-After") or 0)
@@ -134,6 +149,7 @@ class ArmMeter:
                 "pacingSeconds": round(self.pacing_seconds, 3),
                 "remainingReads": self.remaining_reads,
                 "remainingWrites": self.remaining_writes,
+                "remainingCompute": dict(self.remaining_compute),
             }
 
 
@@ -143,6 +159,17 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
         return int(str(value).strip()) if value is not None else None
     except ValueError:
         return None
+
+
+def _compute_remaining(value: str | None) -> dict[str, int]:
+    """`Microsoft.Compute/HighCostGetVMScaleSetSubscription;1079,Microsoft.Compute/...;29` → {name: n}."""
+    found: dict[str, int] = {}
+    for entry in (value or "").split(","):
+        name, _, count = entry.strip().rpartition(";")
+        provider, _, policy = name.partition("/")
+        if policy and provider.lower() == "microsoft.compute" and count.strip().isdigit():
+            found[policy] = int(count)
+    return found
 
 
 def _error_from_http(exc: Exception) -> ArmError:
