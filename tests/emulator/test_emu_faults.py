@@ -3,6 +3,7 @@ platform failures (create timeouts, failing deletes, repairs that do not heal) w
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -282,3 +283,16 @@ def test_fault_plan_rejects_unknown_keys():
         parse_plan({"latency": 50})
     with pytest.raises(ValueError, match="createFailures code"):
         parse_plan({"createFailures": [{"scaleSet": "web", "code": "Boom"}]})
+
+
+@pytest.mark.parametrize(
+    ("plan", "says"),
+    [
+        ({"computeBuckets": {"HighCostGetVMResource": {"remaining": 1}}}, "unknown Compute bucket"),  # no such level
+        ({"computeBuckets": {"GetVMScaleSetResource": 3}}, "needs {'remaining': n}"),
+        ({"concurrentWrites": "queue"}, "concurrentWrites must be one of"),
+    ],
+)
+def test_bad_compute_plan_keys_are_explained(plan, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        parse_plan(plan)
