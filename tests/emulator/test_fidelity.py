@@ -348,3 +348,17 @@ def test_resource_groups_and_scale_sets_carry_managed_by_and_tags(start_emulator
     missing = client.send_request(HttpRequest("GET", path + "/nope", params={"api-version": "2021-04-01"}))
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "ResourceGroupNotFound"
     assert "ResourceGroups_Get" in emu.stats()["byOperation"]
+
+
+def test_a_preempted_scale_in_keeps_its_model_but_deletes_nothing(start_emulator):
+    """Azure/azure-sdk-for-java#1783 (Canceled / OperationPreempted). The emulator's reading (unverified): the
+    preempted PATCH's model (sku.capacity) stays, the instance deletes it had not finished do not happen."""
+    emu = start_emulator(small_fleet(), lro_polls=40)
+    client = compute_client(emu)
+    scale_in = client.virtual_machine_scale_sets.begin_update("rg-app", "web", {"sku": {"capacity": 2}})
+    assert [vm["properties"]["provisioningState"] for vm in emu.instances("rg-app", "web")][2:] == ["Deleting"] * 2
+    client.virtual_machine_scale_sets.begin_update("rg-app", "web", {"tags": {"a": "b"}}).result()
+    with pytest.raises(HttpResponseError):
+        scale_in.result()
+    assert [vm["properties"]["provisioningState"] for vm in emu.instances("rg-app", "web")] == ["Succeeded"] * 4
+    assert emu.scale_set("rg-app", "web")["sku"]["capacity"] == 2

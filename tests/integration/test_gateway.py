@@ -333,3 +333,28 @@ def test_missing_credentials_are_explained(emu, gateway_for, capsys, monkeypatch
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("error: could not get an Azure token: run `az login` or configure a managed identity")
+
+
+@pytest.mark.parametrize(
+    ("health", "mode", "problem"),
+    [("both", "Uniform", "two-health-sources"), ("probe", "Flexible", "flexible-lb-probe")],
+)
+def test_health_source_conflicts_read_from_azure_are_diagnosed(start_emulator, gateway_for, health, mode, problem):
+    """Both health sources (health-extension doc: "remove one") and a Flexible scale set with only an LB probe
+    (orchestration-modes doc): the snapshot carries every source, the diagnosis says which to change, and
+    enabling repairs is not proposed (Azure refuses it; the emulator too)."""
+    from autoheal.diagnosis import diagnose
+    from autoheal.model import FindingCode
+    from autoheal.settings import default_settings
+
+    emu = start_emulator(
+        fleetgen.fleet(fleetgen.scale_set("odd", health=health, orchestration=mode, automatic_repairs=False))
+    )
+    gateway = gateway_for(emu)
+    snap = gateway.snapshot_by_name(RG, "odd")
+    findings = {f.code: f for f in diagnose(snap, default_settings(), snap.read_at)}
+    assert findings[FindingCode.HEALTH_MONITORING_MISCONFIGURED].evidence["problem"] == problem
+    assert findings[FindingCode.REPAIRS_DISABLED].proposed_action.reason_code == problem
+    with pytest.raises(ArmError) as caught:
+        gateway.update_scale_set(RG, "odd", {"properties": {"automaticRepairsPolicy": {"enabled": True}}})
+    assert caught.value.status == 400 and not caught.value.transient
