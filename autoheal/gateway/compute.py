@@ -276,6 +276,9 @@ class ComputeGateway:
             "transport": transport(self._max_connections, **transport_options),
             "raw_response_hook": self.meter.on_response,
             "retry_total": self._retry_total,
+            # azure-core caps status retries (429, 5xx) at 3 by default; Compute's 429s can come in runs while a
+            # bucket refills, so they get the full retry count (each waits the answer's Retry-After).
+            "retry_status": self._retry_total,
             "retry_backoff_factor": self._retry_backoff_factor,
         }
         if self._polling_interval is not None:
