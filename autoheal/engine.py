@@ -189,7 +189,6 @@ class Engine:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.monotonic = monotonic
-        self._groups: tuple[float, dict[str, str]] | None = None
         self._groups_lock = threading.Lock()
 
     # -- entry points -----------------------------------------------------------------------------------
@@ -363,10 +362,12 @@ class Engine:
         )
 
     def _group_owners(self) -> dict[str, str]:
-        """Resource groups' `managedBy`, from one resource-group list per ten minutes (ARM, not Compute)."""
+        """Resource groups' `managedBy`, from one resource-group list per ten minutes per process (ARM's read
+        bucket, not Compute's); kept on the gateway, which lives as long as the process."""
+        cache = self.gateway.group_owners_cache
         with self._groups_lock:
-            if self._groups is not None and time.monotonic() - self._groups[0] < GROUP_OWNERS_TTL:
-                return self._groups[1]
+            if cache and time.monotonic() - cache[0] < GROUP_OWNERS_TTL:
+                return cache[1]
             try:
                 groups = {
                     str(g.get("name") or "").lower(): str(g.get("managedBy") or "")
@@ -376,7 +377,7 @@ class Engine:
                 # Without the list, owners are still found from the scale set's own managedBy and tags.
                 log.warning("could not list resource groups (owners from managedBy): %s", exc)
                 groups = {}
-            self._groups = (time.monotonic(), groups)
+            self.gateway.group_owners_cache = (time.monotonic(), groups)
             return groups
 
     # -- the remediation half ---------------------------------------------------------------------------

@@ -27,7 +27,8 @@ def scale_set_entry(
             "enabled": repairs.enabled,
             "gracePeriod": repairs.grace_period,
             "repairAction": repairs.repair_action,
-            "serviceState": snapshot.repairs_service_state,
+            # Flexible: Azure has no scale-set instance view, so the state is unknown (never "absent"/"Running").
+            "serviceState": snapshot.repairs_service_state if snapshot.instance_view_read else "unreadable",
         },
         "healthSources": [source.to_dict() for source in snapshot.health_sources],
         "resiliency": {

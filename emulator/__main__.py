@@ -1,4 +1,5 @@
 """python -m emulator --fleet FILE [--host 127.0.0.1] [--port 0] [--page-size N] [--create-delay S] [--lro-polls N]
+    [--compute-refill-scale X] [--compute-capacity-scale X]
 
 Prints `endpoint=...` and `ca_bundle=...`, then serves until SIGTERM or SIGINT and exits 0.
 """
@@ -22,6 +23,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--create-delay", type=float, default=0.0, help="seconds a new instance stays Creating")
     parser.add_argument("--lro-polls", type=int, default=1, help="status polls answered InProgress per operation")
     parser.add_argument("--lro-seconds", type=float, default=60.0, help="an unpolled operation ends after this")
+    parser.add_argument(
+        "--compute-refill-scale", type=float, default=1.0, help="speed up Compute's bucket refill (1 = Azure's rates)"
+    )
+    parser.add_argument(
+        "--compute-capacity-scale", type=float, default=1.0, help="scale Compute's bucket capacity (1 = Azure's)"
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -36,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
             create_delay=args.create_delay,
             lro_polls=args.lro_polls,
             lro_seconds=args.lro_seconds,
+            compute_refill_scale=args.compute_refill_scale,
+            compute_capacity_scale=args.compute_capacity_scale,
         )
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)

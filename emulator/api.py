@@ -9,14 +9,15 @@ import re
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
+from .compute_limits import ROUTE_CHARGES
 from .errors import ArmError
 from .faults import FaultPlan
 from .journal import Journal
 from .messages import Request, Response
-from .ratelimit import ComputePolicies
+from .ratelimit import ComputeThrottle, ComputeVerdict
 from .routes import Route, match
 from .stats import RequestLog
 
@@ -29,6 +30,15 @@ class Backend(Protocol):
     def call(self, route: Route, params: dict[str, str], request: Request) -> Response: ...
 
 
+def _resource_key(params: dict[str, str]) -> str:
+    """The resource a Compute per-resource bucket belongs to: the deepest resource the path names."""
+    parts = [params.get("resource_group", "")]
+    for name in ("scale_set", "instance", "vm", "operation"):
+        if name in params:
+            parts.append(f"{name}:{params[name]}")
+    return "/".join(parts).lower()
+
+
 class ArmApi:
     def __init__(
         self,
@@ -39,6 +49,7 @@ class ArmApi:
         control: Callable[[Request], Response] | None = None,
         resolve: Callable[[str, list[str]], tuple[Route, dict[str, str]]] = match,
         journal: Journal | None = None,
+        compute: ComputeThrottle | None = None,
     ) -> None:
         self._backend = backend
         self._faults = faults
@@ -46,8 +57,8 @@ class ArmApi:
         self._log = log
         self._control = control
         self._resolve = resolve
-        self._policies = ComputePolicies()
         self._journal = journal
+        self.compute = compute or ComputeThrottle()
 
     def handle(self, request: Request) -> Response:
         if request.segments and request.segments[0] == "_emulator" and self._control is not None:
@@ -56,6 +67,7 @@ class ArmApi:
         if faults.latency_ms > 0:
             time.sleep(faults.latency_ms / 1000)  # outside every lock: concurrent requests overlap
         write = request.method != "GET"
+        kind = "reads" if not write else "deletes" if request.method == "DELETE" else "writes"
         headers: dict[str, str] = {}
         route: Route | None = None
         params: dict[str, str] = {}
@@ -63,12 +75,12 @@ class ArmApi:
         try:
             _authenticate(request)
             route, params = self._resolve(request.method, request.segments)
-            _check_api_version(request)
-            allowed, remaining, retry_after = faults.take_token(write)
-            headers[_remaining_header(write)] = str(remaining)
+            _check_api_version(request, route.api_floor)
+            allowed, remaining, retry_after = faults.take_token(kind)
+            headers[_remaining_header(kind)] = str(remaining)
             if not allowed:
                 throttled = True
-                raise self._throttled(request, write, retry_after)
+                raise self._throttled(request, kind, retry_after)
             injection = faults.injection_for(request.method, request.raw_path, route.operation_id)
             if injection is not None:
                 fault = True
@@ -77,13 +89,19 @@ class ArmApi:
             if faults.server_error():
                 fault = True
                 raise self._server_error(request, faults.server_error_status)
-            if route.policies:
-                headers["x-ms-ratelimit-remaining-resource"] = self._policies.spend(route.policies)
+            charge = ROUTE_CHARGES.get(route.operation_id)
+            if charge is not None:
+                self.compute.preset(faults, faults.compute_buckets)
+                verdict = self.compute.charge(charge, self._region(params), _resource_key(params))
+                headers["x-ms-ratelimit-remaining-resource"] = verdict.header
+                if not verdict.allowed:
+                    throttled = True
+                    raise _compute_throttled(verdict)
             response = self._backend.call(route, params, request)
         except ArmError as error:
             headers.update(error.headers)
             response = Response.json(error.status, error.envelope())
-        headers.setdefault(_remaining_header(write), str(faults.peek_tokens(write)))
+        headers.setdefault(_remaining_header(kind), str(faults.peek_tokens(kind)))
         response.headers.update(headers)
         _stamp(response, request)
         self._log.record(route.operation_id if route else None, write=write, throttled=throttled, fault=fault)
@@ -91,8 +109,12 @@ class ArmApi:
             self._journal.write(request, route, params, response)
         return response
 
-    def _throttled(self, request: Request, write: bool, retry_after: int) -> ArmError:
-        kind = "write" if write else "read"
+    def _region(self, params: dict[str, str]) -> str:
+        region = getattr(self._backend, "region", None)
+        return region(params) if region is not None else ""
+
+    def _throttled(self, request: Request, bucket: str, retry_after: int) -> ArmError:
+        kind = bucket[:-1]  # read / write / delete
         actor = _actor(request)
         return ArmError(
             429,
@@ -114,8 +136,31 @@ class ArmApi:
         )
 
 
-def _remaining_header(write: bool) -> str:
-    return f"x-ms-ratelimit-remaining-subscription-{'writes' if write else 'reads'}"
+def _remaining_header(kind: str) -> str:
+    return f"x-ms-ratelimit-remaining-subscription-{kind}"
+
+
+def _compute_throttled(verdict: ComputeVerdict) -> ArmError:
+    """Compute's own 429, in the shape of Microsoft's sample (learn.microsoft.com/troubleshoot/azure/
+    virtual-machines/windows/troubleshooting-throttling-errors: code OperationNotAllowed, details code
+    TooManyRequests naming the policy, Retry-After). The detail's message fields follow that sample; their
+    values here (window = now .. now + 1 min, measured = allowed + 1) are the emulator's, unverified."""
+    now = datetime.now(UTC)
+    allowed = int(verdict.limit.capacity) if verdict.limit else 0
+    detail = {
+        "operationGroup": verdict.empty,
+        "startTime": now.isoformat(),
+        "endTime": (now + timedelta(minutes=1)).isoformat(),
+        "allowedRequestCount": allowed,
+        "measuredRequestCount": allowed + 1,
+    }
+    return ArmError(
+        429,
+        "OperationNotAllowed",
+        "The server rejected the request because too many requests have been received for this subscription.",
+        details=[{"code": "TooManyRequests", "target": verdict.empty, "message": json.dumps(detail)}],
+        headers={"Retry-After": str(verdict.retry_after)},
+    )
 
 
 def _authenticate(request: Request) -> None:
@@ -140,7 +185,7 @@ def _authenticate(request: Request) -> None:
     )
 
 
-def _check_api_version(request: Request) -> None:
+def _check_api_version(request: Request, floor: str | None = None) -> None:
     version = request.query.get("api-version")
     if not version:
         raise ArmError(
@@ -149,7 +194,7 @@ def _check_api_version(request: Request) -> None:
             "The api-version query parameter (?api-version=) is required for all requests.",
         )
     parsed = _API_VERSION.match(version)
-    if parsed is None or parsed.group(1) < OLDEST_API_VERSION:
+    if parsed is None or parsed.group(1) < (floor or OLDEST_API_VERSION):
         raise ArmError(
             400,
             "InvalidApiVersionParameter",

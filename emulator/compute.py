@@ -18,6 +18,9 @@ from .state import FleetState, Operation, ScaleSet, Vm
 _VMSS_TYPE = "Microsoft.Compute/virtualMachineScaleSets"
 _VM_TYPE = "Microsoft.Compute/virtualMachines"
 _FILTER = re.compile(r"^\s*'?virtualMachineScaleSet/id'?\s+eq\s+'([^']+)'\s*$", re.IGNORECASE)
+# Oldest api-version whose swagger offers $expand=resiliencyView on VirtualMachineScaleSetVMs_Get
+# (azure-rest-api-specs, Microsoft.Compute/ComputeRP/stable/2024-07-01).
+RESILIENCY_VIEW_API = "2024-07-01"
 _INTERNAL_ERRORS = {"internalexecutionerror", "internaloperationerror", "transientfailure"}
 
 
@@ -39,6 +42,20 @@ class ComputeBackend:
                 raise errors.resource_group_not_found(resource_group)
             handler = getattr(self, route.handler)
             return handler(request, route, **{k: v for k, v in params.items() if k != "subscription"})
+
+    def region(self, params: dict[str, str]) -> str:
+        """The region whose Compute buckets a request spends: its scale set's or VM's location, the
+        operation's location, or "" for subscription-wide lists (unverified: Azure may charge each region)."""
+        if "location" in params:
+            return params["location"].replace(" ", "").lower()
+        with self.state.lock:
+            target: ScaleSet | None = None
+            if "scale_set" in params:
+                target = self.state.find_scale_set(params.get("resource_group", ""), params["scale_set"])
+            elif "vm" in params:
+                found = self._vm(params.get("resource_group", ""), params["vm"])
+                target = found[0] if found else None
+            return target.location.replace(" ", "").lower() if target is not None else ""
 
     # --- helpers -----------------------------------------------------------------------------------
 
@@ -112,6 +129,15 @@ class ComputeBackend:
             )
         return value == "true"
 
+    # --- resource groups (Microsoft.Resources) -----------------------------------------------------
+
+    def list_resource_groups(self, request: Request, route: Route) -> Response:
+        groups = [self.state.resource_group_payload(rg) for rg in self.state.resource_groups.values()]
+        return self._page(request, groups, lambda group: group)
+
+    def get_resource_group(self, request: Request, route: Route, resource_group: str) -> Response:
+        return Response.json(200, self.state.resource_group_payload(resource_group))
+
     # --- scale sets --------------------------------------------------------------------------------
 
     def list_scale_sets(self, request: Request, route: Route, resource_group: str | None = None) -> Response:
@@ -136,6 +162,13 @@ class ComputeBackend:
         self, request: Request, route: Route, resource_group: str, scale_set: str
     ) -> Response:
         target = self._scale_set(resource_group, scale_set)
+        if target.flexible:
+            # Uniform-only (learn.microsoft.com/azure/virtual-machine-scale-sets/
+            # virtual-machine-scale-sets-orchestration-modes, API comparison); Azure's wording is unverified,
+            # the emulator answers as it does for the other Uniform-only scale-set APIs.
+            raise errors.not_allowed_on_flexible(
+                "VirtualMachineScaleSets.setOrchestrationServiceState.POST", target.name
+            )
         return self._accepted(request, self.platform.set_orchestration_service_state(target, request.json()))
 
     def delete_instances(self, request: Request, route: Route, resource_group: str, scale_set: str) -> Response:
@@ -178,6 +211,13 @@ class ComputeBackend:
     ) -> Response:
         target = self._scale_set(resource_group, scale_set)
         expand = self._expand(request, ("instanceView", "userData", "resiliencyView"))
+        if expand == "resiliencyView" and request.query.get("api-version", "")[:10] < RESILIENCY_VIEW_API:
+            # The swagger adds resiliencyView to this operation's $expand enum in 2024-07-01.
+            raise errors.invalid_parameter(
+                f"The value 'resiliencyView' of parameter '$expand' is not supported in api-version "
+                f"'{request.query.get('api-version')}'; use {RESILIENCY_VIEW_API} or later.",
+                "$expand",
+            )
         if target.flexible:
             # Works for Flexible too (VM name as instance id), as Microsoft's resilient delete doc shows.
             vm = target.vms.get(instance.lower())
@@ -299,7 +339,9 @@ def _scale_set_vm(payload: dict, expand: str | None) -> dict:
     if expand == "instanceView":
         drop = {"resilientVMDeletionStatus"}
     elif expand == "resiliencyView":
-        drop = {"instanceView"}
+        # The swagger's $expand description: "'resiliencyView' will retrieve the instance view of the Virtual
+        # machine (if applicable) and include 'resilientVMDeletionStatus' as part of it."
+        drop = set()
     return {**payload, "properties": {k: v for k, v in properties.items() if k not in drop}}
 
 
@@ -309,7 +351,7 @@ def _flexible_as_scale_set_vm(scale_set: ScaleSet, vm: Vm, expand: str | None) -
     properties = {
         k: v for k, v in source.get("properties", {}).items() if k not in {"instanceView", "virtualMachineScaleSet"}
     }
-    if expand == "instanceView":
+    if expand in ("instanceView", "resiliencyView"):
         properties["instanceView"] = source.get("properties", {}).get("instanceView", {})
     if expand == "resiliencyView":
         status = vm.deletion_status or ("Enabled" if scale_set.resilient_deletion else "Disabled")

@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compute_limits import split_bucket_name
 from .ratelimit import TokenBucket
 
 CREATE_FAILURE_CODES = {"OSProvisioningTimedOut", "VMStartTimedOut"}
@@ -18,6 +19,11 @@ CREATE_FAILURE_CODES = {"OSProvisioningTimedOut", "VMStartTimedOut"}
 # Without a throttle section the buckets only count down (ARM's classic hourly allowance).
 DEFAULT_READS = (12000, 12000 / 3600)
 DEFAULT_WRITES = (1200, 1200 / 3600)
+# ARM keeps deletes in their own bucket (learn.microsoft.com/azure/azure-resource-manager/management/
+# request-limits-and-throttling: subscription deletes 15,000 per hour in the classic table; the token-bucket
+# table gives deletes 200 + 10/s like writes).
+DEFAULT_DELETES = (15000, 15000 / 3600)
+CONCURRENT_WRITES = ("preempt", "conflict")
 
 _PLAN_KEYS = {
     "seed",
@@ -29,6 +35,8 @@ _PLAN_KEYS = {
     "deleteFailures",
     "unhealthyAfterRepair",
     "injections",
+    "computeBuckets",
+    "concurrentWrites",
 }
 
 
@@ -89,10 +97,16 @@ class FaultPlan:
     server_error_status: int = 500
     reads: TokenBucket = field(default_factory=lambda: TokenBucket(*DEFAULT_READS, enforce=False))
     writes: TokenBucket = field(default_factory=lambda: TokenBucket(*DEFAULT_WRITES, enforce=False))
+    deletes: TokenBucket = field(default_factory=lambda: TokenBucket(*DEFAULT_DELETES, enforce=False))
     create_failures: list[CreateFailure] = field(default_factory=list)
     delete_failures: list[DeleteFailure] = field(default_factory=list)
     unhealthy_after_repair: list[UnhealthyAfterRepair] = field(default_factory=list)
     injections: list[Injection] = field(default_factory=list)
+    # bucket name (e.g. HighCostGetVMScaleSetSubscription) -> (remaining tokens, resource id substring or None)
+    compute_buckets: dict[str, tuple[float, str | None]] = field(default_factory=dict)
+    # a scale-set-wide write during another: "preempt" (Azure: the earlier one ends OperationPreempted) or
+    # "conflict" (the emulator's older 409 Conflict)
+    concurrent_writes: str = "preempt"
     source: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -101,13 +115,17 @@ class FaultPlan:
 
     # --- request-level faults (called by the API pipeline) -------------------------------------------
 
-    def take_token(self, write: bool) -> tuple[bool, int, int]:
-        with self._lock:
-            return (self.writes if write else self.reads).take()
+    def _arm_bucket(self, kind: str) -> TokenBucket:
+        return {"reads": self.reads, "writes": self.writes, "deletes": self.deletes}[kind]
 
-    def peek_tokens(self, write: bool) -> int:
+    def take_token(self, kind: str) -> tuple[bool, int, int]:
+        """Spend one of ARM's tokens; kind is reads, writes or deletes."""
         with self._lock:
-            return (self.writes if write else self.reads).peek()
+            return self._arm_bucket(kind).take()
+
+    def peek_tokens(self, kind: str) -> int:
+        with self._lock:
+            return self._arm_bucket(kind).peek()
 
     def server_error(self) -> bool:
         if self.server_error_rate <= 0:
@@ -234,6 +252,15 @@ def parse_plan(spec: dict[str, Any] | None) -> FaultPlan:
         )
         for rule in spec.get("injections") or []
     ]
+    compute_buckets: dict[str, tuple[float, str | None]] = {}
+    for name, rule in (spec.get("computeBuckets") or {}).items():
+        split_bucket_name(name)  # ValueError names the known buckets
+        if not isinstance(rule, dict) or "remaining" not in rule:
+            raise ValueError(f"computeBuckets.{name} needs {{'remaining': n}} (optional 'resource')")
+        compute_buckets[name] = (float(rule["remaining"]), rule.get("resource"))
+    concurrent = str(spec.get("concurrentWrites", "preempt"))
+    if concurrent not in CONCURRENT_WRITES:
+        raise ValueError(f"concurrentWrites must be one of {list(CONCURRENT_WRITES)}")
     return FaultPlan(
         seed=int(spec.get("seed", 0)),
         latency_ms=float(spec.get("latencyMs", 0)),
@@ -241,9 +268,12 @@ def parse_plan(spec: dict[str, Any] | None) -> FaultPlan:
         server_error_status=int(spec.get("serverErrorStatus", 500)),
         reads=_bucket(throttle.get("reads"), DEFAULT_READS),
         writes=_bucket(throttle.get("writes"), DEFAULT_WRITES),
+        deletes=_bucket(throttle.get("deletes"), DEFAULT_DELETES),
         create_failures=creates,
         delete_failures=deletes,
         unhealthy_after_repair=unhealthy,
         injections=injections,
+        compute_buckets=compute_buckets,
+        concurrent_writes=concurrent,
         source=spec,
     )

@@ -88,9 +88,14 @@ def scale_set_resource(
     resilient_creation: bool = False,
     resilient_deletion: bool = False,
     tags: Mapping[str, str] | None = None,
+    managed_by: str | None = None,
+    rich_health_states: bool = True,
     created: datetime | None = None,
 ) -> dict:
-    """The VMSS GET payload. `health`: "extension", "probe", "both" or None (no health source)."""
+    """The VMSS GET payload. `health`: "extension", "probe", "both" or None (no health source).
+    `managed_by`: the owning resource (e.g. an AKS cluster id), served as top-level `managedBy`;
+    `rich_health_states`: the health extension reports Rich Health States (typeHandlerVersion 2.0, with
+    Initializing/Unknown) rather than Binary ones (1.0: Healthy/Unhealthy); see payloads.has_rich_health_states."""
     created = created or datetime.now(UTC) - timedelta(days=30)
     vmss_id = scale_set_id(subscription_id, resource_group, name)
     rg_prefix = f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
@@ -139,7 +144,10 @@ def scale_set_resource(
         "networkProfile": network,
     }
     if health in {"extension", "both"}:
-        profile["extensionProfile"] = {"extensions": [_health_extension(os_type)]}
+        extension = _health_extension(os_type)
+        if not rich_health_states:
+            extension["properties"]["typeHandlerVersion"] = "1.0"  # binary health states
+        profile["extensionProfile"] = {"extensions": [extension]}
     props: dict[str, Any] = {
         "singlePlacementGroup": False,
         "orchestrationMode": orchestration,
@@ -163,7 +171,7 @@ def scale_set_resource(
             "resilientVMCreationPolicy": {"enabled": resilient_creation},
             "resilientVMDeletionPolicy": {"enabled": resilient_deletion},
         }
-    return {
+    resource: dict[str, Any] = {
         "name": name,
         "id": vmss_id,
         "type": "Microsoft.Compute/virtualMachineScaleSets",
@@ -173,6 +181,24 @@ def scale_set_resource(
         "etag": '"1"',
         "properties": props,
     }
+    if managed_by:
+        resource["managedBy"] = managed_by
+    return resource
+
+
+def resource_group(
+    name: str, *, location: str | None = None, managed_by: str | None = None, tags: Mapping[str, str] | None = None
+) -> dict:
+    """A `resourceGroups[]` entry with the properties ARM's Resources API serves (e.g. an AKS node resource
+    group: `managed_by` is the cluster's id)."""
+    entry: dict[str, Any] = {"name": name}
+    if location:
+        entry["location"] = location
+    if managed_by:
+        entry["managedBy"] = managed_by
+    if tags:
+        entry["tags"] = dict(tags)
+    return entry
 
 
 def _base36(number: int) -> str:
@@ -358,6 +384,9 @@ def scale_set(
         "deletion_failed": set(deletion_failed),
     }
     has_health = payloads.has_health_extension(resource)
+    rich = payloads.has_rich_health_states(resource)
+    if sets["initializing"] and not rich:
+        raise ValueError("Initializing exists only with rich health states (rich_health_states=True)")
     flexible = resource["properties"]["orchestrationMode"] == "Flexible"
     vms = []
     for position in range(capacity):
@@ -373,7 +402,8 @@ def scale_set(
             state, code = "Failed", failed_codes[position]
             health = "unknown" if code != "VMExtensionProvisioningError" else health
         elif position in sets["creating"]:
-            state, health, since = "Creating", "initializing", now
+            # Binary health states have no Initializing: nothing is reported until the first probe (unverified).
+            state, health, since = "Creating", "initializing" if rich else None, now
         elif position in sets["deleting"]:
             state = "Deleting"
         elif position in sets["deletion_failed"]:
@@ -383,7 +413,7 @@ def scale_set(
             key,
             now=now,
             state=state,
-            health=health if has_health else None,
+            health=health if has_health and health else None,
             error_code=code,
             created=created if state != "Creating" else now,
             health_since=since,
@@ -405,7 +435,7 @@ def fleet(
     captured_at: datetime | str | None = None,
     registered_features: Iterable[str] | None = None,
     faults: dict | None = None,
-    resource_groups: Iterable[str] | None = None,
+    resource_groups: Iterable[str | dict] | None = None,
     resource_graph: dict | None = None,
 ) -> dict:
     """A fleet file. The subscription defaults to the one in the first scale set's id.

@@ -157,6 +157,34 @@ def has_health_extension(scale_set: dict) -> bool:
     return False
 
 
+def health_extension(scale_set: dict) -> dict | None:
+    profile = scale_set.get("properties", {}).get("virtualMachineProfile") or {}
+    for extension in (profile.get("extensionProfile") or {}).get("extensions") or []:
+        ext_props = extension.get("properties") or {}
+        if (
+            str(ext_props.get("type", "")).lower() in HEALTH_EXTENSION_TYPES
+            and str(ext_props.get("publisher", "")).lower() == HEALTH_EXTENSION_PUBLISHER
+        ):
+            return ext_props
+    return None
+
+
+def has_rich_health_states(scale_set: dict) -> bool:
+    """Rich Health States (Healthy, Unhealthy, Initializing, Unknown) vs Binary (Healthy, Unhealthy):
+    learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-health-extension
+    ("Initializing state isn't available" with binary states). Which setting selects rich states is
+    unverified here: the emulator takes `typeHandlerVersion` 2.x (the doc's rich-states examples) or a
+    truthy `enableRichHealthStates` / `richHealthStates` setting."""
+    ext = health_extension(scale_set)
+    if ext is None:
+        return False
+    settings = ext.get("settings") or {}
+    if settings.get("enableRichHealthStates") or settings.get("richHealthStates"):
+        return True
+    major = str(ext.get("typeHandlerVersion") or "1").split(".", 1)[0]
+    return major.isdigit() and int(major) >= 2
+
+
 def has_health_probe(scale_set: dict) -> bool:
     profile = scale_set.get("properties", {}).get("virtualMachineProfile") or {}
     probe = (profile.get("networkProfile") or {}).get("healthProbe") or {}

@@ -69,7 +69,7 @@ class Platform:
             raise invalid_parameter(
                 f"The value '{new_capacity}' of parameter 'sku.capacity' is invalid.", target="sku.capacity"
             )
-        self._check_idle(scale_set)
+        self._claim(scale_set)
 
         now = self.state.clock.now()
         was_enabled, enabled = bool(old_repairs.get("enabled")), bool(new_repairs.get("enabled"))
@@ -96,7 +96,15 @@ class Platform:
             errors = [self._attempt_delete(scale_set, vm, at, adjust_capacity=False) for vm in victims]
             return next((e for e in errors if e), None)
 
-        return self.state.start_operation(scale_set, finish, instances=victims, scale_set_wide=True)
+        def cancel(at: datetime) -> None:
+            # Preempted: the model change stays (the later write merged onto it); scale-in deletes that had
+            # not happened yet do not happen (unverified: Azure's exact instance outcome is not documented).
+            for vm in victims:
+                if not vm.removed and vm.provisioning_state.lower() == "deleting":
+                    payloads.set_provisioning(vm.payload, "Succeeded", at)
+                    payloads.set_power(vm.payload, "running", at)
+
+        return self.state.start_operation(scale_set, finish, instances=victims, scale_set_wide=True, cancel=cancel)
 
     def _validate_repairs(self, scale_set: ScaleSet, old: dict, new: dict, patch: dict, merged: dict) -> None:
         if "gracePeriod" in patch or (new.get("enabled") and new.get("gracePeriod")):
@@ -122,10 +130,29 @@ class Platform:
                 "again with the new repair action.",
                 target="automaticRepairsPolicy.repairAction",
             )
-        if new.get("enabled") and not (payloads.has_health_extension(merged) or payloads.has_health_probe(merged)):
+        extension, probe = payloads.has_health_extension(merged), payloads.has_health_probe(merged)
+        if new.get("enabled") and not (extension or probe):
             raise bad_request(
                 "Automatic repairs not supported for this Virtual Machine Scale Set because a health probe "
                 "or health extension was not provided."
+            )
+        if new.get("enabled") and extension and probe:
+            # "Only one source of health monitoring can be used ... If you have both options enabled, you need
+            # to remove one before using orchestration services like Instance Repairs" (learn.microsoft.com/
+            # azure/virtual-machine-scale-sets/virtual-machine-scale-sets-health-extension). The refusal's
+            # code and wording are the emulator's (unverified).
+            raise bad_request(
+                "Automatic repairs not supported for this Virtual Machine Scale Set because both an Application "
+                "Health extension and a load balancer health probe are configured. Only one health source can "
+                "be used: remove one of them."
+            )
+        if new.get("enabled") and probe and not extension and scale_set.flexible:
+            # Flexible orchestration: "Application health via SLB health probe: Not supported" (learn.microsoft.com/
+            # azure/virtual-machine-scale-sets/virtual-machine-scale-sets-orchestration-modes); wording unverified.
+            raise bad_request(
+                "Automatic repairs not supported for this Virtual Machine Scale Set because Flexible orchestration "
+                "does not support load balancer health probes for application health. Use the Application "
+                "Health extension."
             )
 
     def _validate_resiliency(self, patch: dict) -> None:
@@ -174,7 +201,7 @@ class Platform:
                 f"Orchestration service 'AutomaticRepairs' cannot be {action.lower()}d on Virtual Machine Scale "
                 f"Set '{scale_set.name}' because automatic repairs are not enabled.",
             )
-        self._check_idle(scale_set)
+        self._claim(scale_set)
         target = "Running" if action.lower() == "resume" else "Suspended"
 
         def finish(at: datetime) -> None:
@@ -193,7 +220,7 @@ class Platform:
                 f"Virtual Machine Scale Set '{scale_set.name}'. Use a capacity update to scale in.",
                 target="capacity",
             )
-        self._check_idle(scale_set)
+        self._claim(scale_set)
         now = self.state.clock.now()
         scale_set.resource.setdefault("sku", {})["capacity"] = capacity
         self._create_instances(scale_set, capacity - current, now)
@@ -261,12 +288,20 @@ class Platform:
 
         return self.state.start_operation(scale_set, finish, instances=tuple(vms))
 
-    @staticmethod
-    def _check_idle(scale_set: ScaleSet) -> None:
-        """Scale-set-wide writes wait for every operation on the scale set; instance operations only for
-        scale-set-wide ones and for their own instances (parallel repairs of different instances work)."""
-        if scale_set.active:
-            raise concurrent_conflict()
+    def _claim(self, scale_set: ScaleSet) -> None:
+        """Before a scale-set-wide write (update, scale-out, setOrchestrationServiceState).
+
+        Azure accepts it while another scale-set-wide write runs and cancels the earlier one, whose LRO ends
+        `Canceled` / `OperationPreempted` (azure-sdk-for-java#1783; kubernetes/autoscaler and
+        cloud-provider-azure retry on it). The fault plan's `"concurrentWrites": "conflict"` keeps the older
+        409 `Conflict`. Instance operations still running (deletes, repairs) keep answering 409 `Conflict`:
+        autoscaler#9505 reports deletes preempted by scale-set writes too, which the emulator does not model."""
+        if self.state.faults.concurrent_writes == "conflict" or scale_set.active - {scale_set.busy}:
+            if scale_set.active:
+                raise concurrent_conflict()
+            return
+        if scale_set.busy is not None:
+            self.state.preempt(self.state.operations[scale_set.busy], self.state.clock.now())
 
     def _check_can_act(self, vm: Vm, action: str) -> None:
         name = vm.payload.get("name", vm.key)
@@ -326,26 +361,31 @@ class Platform:
             sku["capacity"] = max(0, int(sku.get("capacity", 1)) - 1)
         return None
 
-    def _create_instances(self, scale_set: ScaleSet, count: int, at: datetime) -> None:
-        with_health = payloads.has_health_extension(scale_set.resource)
-        for _ in range(count):
-            if scale_set.flexible:
+    def _next_key(self, scale_set: ScaleSet) -> str:
+        if scale_set.flexible:
+            key = fleetgen.flexible_vm_name(scale_set.resource, scale_set.next_position)
+            scale_set.next_position += 1
+            while key.lower() in scale_set.vms:
                 key = fleetgen.flexible_vm_name(scale_set.resource, scale_set.next_position)
                 scale_set.next_position += 1
-                while key.lower() in scale_set.vms:
-                    key = fleetgen.flexible_vm_name(scale_set.resource, scale_set.next_position)
-                    scale_set.next_position += 1
-            else:
-                key = str(scale_set.next_instance_id)
-                scale_set.next_instance_id += 1
-            payload = fleetgen.instance(
-                scale_set.resource,
-                key,
-                now=at,
-                state="Creating",
-                health="initializing" if with_health else None,
-            )
-            vm = Vm(key=key, payload=payload, create_started=at)
+            return key
+        key = str(scale_set.next_instance_id)
+        scale_set.next_instance_id += 1
+        return key
+
+    def _new_instance(self, scale_set: ScaleSet, at: datetime) -> Vm:
+        # Initializing exists only with rich health states; a binary extension reports nothing until its
+        # first probe (unverified), so a new instance has no vmHealth then.
+        rich = payloads.has_rich_health_states(scale_set.resource)
+        key = self._next_key(scale_set)
+        payload = fleetgen.instance(
+            scale_set.resource, key, now=at, state="Creating", health="initializing" if rich else None
+        )
+        return Vm(key=key, payload=payload, create_started=at)
+
+    def _create_instances(self, scale_set: ScaleSet, count: int, at: datetime) -> None:
+        for _ in range(count):
+            vm = self._new_instance(scale_set, at)
             rule = self.state.faults.create_failure_for(scale_set.resource_group, scale_set.name)
             if rule:
                 vm.create_failures_left = rule.times
@@ -369,12 +409,18 @@ class Platform:
                 and vm.create_retries < RESILIENT_RETRIES
                 and elapsed < RESILIENT_CREATE_WINDOW
             ):
-                # Resilient create replaces the VM behind the scenes: a new vmId, still Creating.
-                vm.create_retries += 1
-                vm.payload["properties"]["vmId"] = fleetgen.stable_uuid(
-                    vm.payload["id"].lower(), str(vm.create_retries)
-                )
-                self._schedule_create_attempt(scale_set, vm, at)
+                # Resilient create "deletes and recreates the VM" (learn.microsoft.com/azure/virtual-machine-scale-sets/
+                # resilient-vm-create): the retry is a new instance (Uniform: the next instance id; Flexible: a new
+                # VM name) that replaces the failed one; the scale set's capacity counts it once.
+                retry = self._new_instance(scale_set, at)
+                retry.create_started = vm.create_started
+                retry.create_retries = vm.create_retries + 1
+                retry.create_failures_left = vm.create_failures_left
+                retry.create_code = vm.create_code
+                retry.attempt_seconds = vm.attempt_seconds
+                self.state.remove_vm(scale_set, vm)
+                self.state.add_vm(scale_set, retry)
+                self._schedule_create_attempt(scale_set, retry, at)
                 return
             name = str(vm.payload.get("name", vm.key))
             payloads.set_provisioning(

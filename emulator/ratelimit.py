@@ -1,10 +1,14 @@
-"""Rate-limit bookkeeping: ARM's subscription token buckets and Compute's per-policy windows."""
+"""Rate-limit bookkeeping: ARM's subscription token buckets and Compute's per-policy token buckets."""
 
 from __future__ import annotations
 
 import math
 import threading
 import time
+from dataclasses import dataclass
+from typing import Any
+
+from .compute_limits import POLICIES, SUBSCRIPTION, Charge, Limit, bucket_name, split_bucket_name
 
 
 class TokenBucket:
@@ -37,52 +41,133 @@ class TokenBucket:
         self._refill()
         return int(self._tokens)
 
+    def available(self) -> float:
+        self._refill()
+        return self._tokens
 
-# Compute's throttling policies (name: window seconds, allowance). The emulator reports them in
-# x-ms-ratelimit-remaining-resource but never enforces them; the fault plan's buckets do the throttling.
-COMPUTE_POLICIES: dict[str, tuple[int, int]] = {
-    "HighCostGetVMScaleSet3Min": (180, 200),
-    "HighCostGetVMScaleSet30Min": (1800, 1000),
-    "GetVMScaleSet3Min": (180, 2000),
-    "GetVMScaleSet30Min": (1800, 15000),
-    "GetVMScaleSetVM3Min": (180, 1000),
-    "GetVMScaleSetVM30Min": (1800, 5000),
-    "VMScaleSetVMViews3Min": (180, 5000),
-    "VMScaleSetActions3Min": (180, 200),
-    "VMScaleSetActions30Min": (1800, 1200),
-    "CreateVMScaleSet3Min": (180, 60),
-    "CreateVMScaleSet30Min": (1800, 300),
-    "VMScaleSetBatchedVMRequests5Min": (300, 1200),
-    "LowCostGet3Min": (180, 4000),
-    "LowCostGet30Min": (1800, 32000),
-    "HighCostGet3Min": (180, 140),
-    "HighCostGet30Min": (1800, 700),
-    "UpdateVM3Min": (180, 240),
-    "UpdateVM30Min": (1800, 1200),
-    "DeleteVM3Min": (180, 240),
-    "DeleteVM30Min": (1800, 1200),
-    "GetOperationStatus3Min": (180, 1200),
-    "GetOperationStatus30Min": (1800, 15000),
-}
+    def spend(self) -> int:
+        """Take one token (the caller checked `available()`); returns what is left, whole."""
+        self._refill()
+        self._tokens = max(0.0, self._tokens - 1)
+        return int(self._tokens)
+
+    def seconds_to_one(self) -> int:
+        """Whole seconds until one token is back (Retry-After)."""
+        self._refill()
+        if self._tokens >= 1:
+            return 0
+        return max(1, math.ceil((1 - self._tokens) / self.refill)) if self.refill > 0 else 60
+
+    def set_tokens(self, tokens: float) -> None:
+        self._refill()
+        self._tokens = max(0.0, min(self.capacity, float(tokens)))
 
 
-class ComputePolicies:
-    """Fixed-window counters per Compute policy; `spend` returns the header value."""
+@dataclass
+class ComputeVerdict:
+    allowed: bool
+    header: str  # x-ms-ratelimit-remaining-resource
+    retry_after: int = 0
+    empty: str | None = None  # the bucket name that was out of tokens
+    limit: Limit | None = None
 
-    def __init__(self) -> None:
+
+class ComputeThrottle:
+    """Compute's token buckets, keyed by (region, policy, level, resource); in real (monotonic) time
+    because clients wait out Retry-After in real time. `refill_scale`/`capacity_scale` speed tests up;
+    the defaults (1.0) are Azure's numbers."""
+
+    def __init__(self, *, refill_scale: float = 1.0, capacity_scale: float = 1.0) -> None:
+        if refill_scale <= 0 or capacity_scale <= 0:
+            raise ValueError("compute refill/capacity scale must be positive")
+        self.refill_scale = refill_scale
+        self.capacity_scale = capacity_scale
         self._lock = threading.Lock()
-        self._windows: dict[str, tuple[float, int]] = {}
+        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}  # (region, bucket name, resource)
+        self._presets: dict[str, tuple[float, str | None]] = {}
+        self._preset_source: object = None
+        self.reset_counters()
 
-    def spend(self, names: tuple[str, ...]) -> str:
-        now = time.monotonic()
-        parts = []
+    def reset_counters(self) -> None:
+        self._spent: dict[str, int] = {}
+        self._throttled: dict[str, int] = {}
+
+    def reset(self) -> None:
+        """Forget every bucket (a new fleet is a new world); presets stay until the next plan."""
         with self._lock:
-            for name in names:
-                window, allowance = COMPUTE_POLICIES[name]
-                started, used = self._windows.get(name, (now, 0))
-                if now - started >= window:
-                    started, used = now, 0
-                used += 1
-                self._windows[name] = (started, used)
-                parts.append(f"Microsoft.Compute/{name};{max(0, allowance - used)}")
-        return ",".join(parts)
+            self._buckets = {}
+            self.reset_counters()
+
+    def preset(self, source: object, presets: dict[str, tuple[float, str | None]]) -> None:
+        """Pre-drain buckets from the fault plan's `computeBuckets` (applied once per plan object):
+        existing matching buckets drop to `remaining` now, new ones start there while the plan stands."""
+        with self._lock:
+            if source is self._preset_source:
+                return
+            self._preset_source = source
+            self._presets = dict(presets)
+            for (_, name, resource), bucket in self._buckets.items():
+                found = self._presets.get(name)
+                if found and _resource_matches(found[1], resource):
+                    bucket.set_tokens(found[0])
+
+    def _bucket(self, region: str, name: str, resource: str, limit: Limit) -> TokenBucket:
+        key = (region, name, resource)
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            capacity = max(1.0, limit.capacity * self.capacity_scale)
+            bucket = TokenBucket(capacity, limit.refill_per_minute / 60 * self.refill_scale, enforce=True)
+            found = self._presets.get(name)
+            if found and _resource_matches(found[1], resource):
+                bucket.set_tokens(found[0])
+            self._buckets[key] = bucket
+        return bucket
+
+    def charge(self, charge: Charge, region: str, resource: str) -> ComputeVerdict:
+        """Spend one token in each of the charge's buckets, or none when any is empty (then 429)."""
+        policy = POLICIES[charge.policy]
+        with self._lock:
+            buckets = []
+            for level in charge.levels:
+                limit = policy.limit(level)
+                if limit is None:
+                    continue
+                name = bucket_name(policy.name, level)
+                key = "" if level == SUBSCRIPTION else resource
+                buckets.append((name, limit, self._bucket(region, name, key, limit)))
+            empty = [(name, limit, b) for name, limit, b in buckets if b.available() < 1]
+            if empty:
+                name, limit, _ = max(empty, key=lambda entry: entry[2].seconds_to_one())
+                self._throttled[policy.name] = self._throttled.get(policy.name, 0) + 1
+                header = ",".join(f"Microsoft.Compute/{n};{b.peek()}" for n, _, b in buckets)
+                retry = max(b.seconds_to_one() for _, _, b in empty)
+                return ComputeVerdict(False, header, retry, name, limit)
+            parts = []
+            for name, _, bucket in buckets:
+                parts.append(f"Microsoft.Compute/{name};{bucket.spend()}")
+                self._spent[name] = self._spent.get(name, 0) + 1
+            return ComputeVerdict(True, ",".join(parts))
+
+    def snapshot(self) -> dict[str, Any]:
+        """computePolicies: per policy and level, tokens spent and the lowest remaining of its buckets;
+        computeThrottled: 429s per policy."""
+        with self._lock:
+            remaining: dict[str, int] = {}
+            counts: dict[str, int] = {}
+            for (_, name, _), bucket in self._buckets.items():
+                left = bucket.peek()
+                remaining[name] = min(remaining.get(name, left), left)
+                counts[name] = counts.get(name, 0) + 1
+            policies: dict[str, dict[str, dict[str, int]]] = {}
+            for name in sorted(set(self._spent) | set(remaining)):
+                policy, level = split_bucket_name(name)
+                policies.setdefault(policy, {})[level] = {
+                    "spent": self._spent.get(name, 0),
+                    "remaining": remaining.get(name, 0),
+                    "buckets": counts.get(name, 0),
+                }
+            return {"computePolicies": policies, "computeThrottled": dict(sorted(self._throttled.items()))}
+
+
+def _resource_matches(pattern: str | None, resource: str) -> bool:
+    return pattern is None or pattern.lower() in resource.lower()

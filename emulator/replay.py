@@ -34,7 +34,7 @@ class ReplayBackend:
         exchange = self._exchanges.get(_key(method, segments))
         if exchange is None:
             raise ArmError(404, "InvalidResourceType", f"No recorded response for {method} /{'/'.join(segments)}.")
-        return Route(method, (), exchange.operation_id, "replay", ()), {"key": "/".join(segments)}
+        return Route(method, (), exchange.operation_id, "replay"), {"key": "/".join(segments)}
 
     def call(self, route: Route, params: dict[str, str], request: Request) -> Response:
         exchange = self._exchanges[_key(request.method, request.segments)]

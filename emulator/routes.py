@@ -15,17 +15,7 @@ _RG = _SUB + "/resourceGroups/{resource_group}"
 _VMSS = _RG + "/providers/Microsoft.Compute/virtualMachineScaleSets/{scale_set}"
 _VM = _RG + "/providers/Microsoft.Compute/virtualMachines/{vm}"
 
-# Compute throttling policies reported per kind of call (see ratelimit.COMPUTE_POLICIES).
-_VMSS_LIST = ("HighCostGetVMScaleSet3Min", "HighCostGetVMScaleSet30Min")
-_VMSS_GET = ("GetVMScaleSet3Min", "GetVMScaleSet30Min")
-_VMSS_VM_GET = ("GetVMScaleSetVM3Min", "GetVMScaleSetVM30Min", "VMScaleSetVMViews3Min")
-_VMSS_WRITE = ("CreateVMScaleSet3Min", "CreateVMScaleSet30Min", "VMScaleSetBatchedVMRequests5Min")
-_VMSS_ACTION = ("VMScaleSetActions3Min", "VMScaleSetActions30Min")
-_VM_GET = ("LowCostGet3Min", "LowCostGet30Min")
-_VM_LIST = ("HighCostGet3Min", "HighCostGet30Min")
-_VM_UPDATE = ("UpdateVM3Min", "UpdateVM30Min")
-_VM_DELETE = ("DeleteVM3Min", "DeleteVM30Min")
-_OPERATION = ("GetOperationStatus3Min", "GetOperationStatus30Min")
+# Compute's throttling policy per operationId: compute_limits.ROUTE_CHARGES.
 
 
 @dataclass(frozen=True)
@@ -34,72 +24,76 @@ class Route:
     pattern: tuple[str, ...]
     operation_id: str
     handler: str
-    policies: tuple[str, ...]
     action: str | None = None  # restart / reimage / redeploy for the shared action handlers
+    api_floor: str | None = None  # oldest api-version accepted; None = Compute's (api.OLDEST_API_VERSION)
 
 
-def _route(method: str, template: str, operation_id: str, handler: str, policies, action=None) -> Route:
+def _route(
+    method: str,
+    template: str,
+    operation_id: str,
+    handler: str,
+    action: str | None = None,
+    api_floor: str | None = None,
+) -> Route:
     pattern = tuple(part if part.startswith("{") else part.lower() for part in template.split("/"))
-    return Route(method, pattern, operation_id, handler, policies, action)
+    return Route(method, pattern, operation_id, handler, action, api_floor)
 
+
+# ARM's Resources API (Microsoft.Resources), for the resource groups' managedBy and tags; ARM's read bucket
+# only. learn.microsoft.com/rest/api/resources/resource-groups/list and .../get; api-version 2021-04-01 is
+# the one the brief names, older ones are accepted from 2019-10-01 (a floor chosen here, unverified).
+_RESOURCES_FLOOR = "2019-10-01"
 
 ROUTES: list[Route] = [
+    _route("GET", _SUB + "/resourcegroups", "ResourceGroups_List", "list_resource_groups", api_floor=_RESOURCES_FLOOR),
+    _route("GET", _RG, "ResourceGroups_Get", "get_resource_group", api_floor=_RESOURCES_FLOOR),
     _route(
         "GET",
         _SUB + "/providers/Microsoft.Compute/virtualMachineScaleSets",
         "VirtualMachineScaleSets_ListAll",
         "list_scale_sets",
-        _VMSS_LIST,
     ),
     _route(
         "GET",
         _RG + "/providers/Microsoft.Compute/virtualMachineScaleSets",
         "VirtualMachineScaleSets_List",
         "list_scale_sets",
-        _VMSS_LIST,
     ),
-    _route("GET", _VMSS, "VirtualMachineScaleSets_Get", "get_scale_set", _VMSS_GET),
-    _route("PATCH", _VMSS, "VirtualMachineScaleSets_Update", "update_scale_set", _VMSS_WRITE),
-    _route(
-        "GET", _VMSS + "/instanceView", "VirtualMachineScaleSets_GetInstanceView", "scale_set_instance_view", _VMSS_GET
-    ),
+    _route("GET", _VMSS, "VirtualMachineScaleSets_Get", "get_scale_set"),
+    _route("PATCH", _VMSS, "VirtualMachineScaleSets_Update", "update_scale_set"),
+    _route("GET", _VMSS + "/instanceView", "VirtualMachineScaleSets_GetInstanceView", "scale_set_instance_view"),
     _route(
         "POST",
         _VMSS + "/setOrchestrationServiceState",
         "VirtualMachineScaleSets_SetOrchestrationServiceState",
         "set_orchestration_service_state",
-        _VMSS_ACTION,
     ),
-    _route("POST", _VMSS + "/delete", "VirtualMachineScaleSets_DeleteInstances", "delete_instances", _VMSS_ACTION),
-    _route("POST", _VMSS + "/scaleOut", "VirtualMachineScaleSets_ScaleOut", "scale_out", _VMSS_WRITE),
+    _route("POST", _VMSS + "/delete", "VirtualMachineScaleSets_DeleteInstances", "delete_instances"),
+    _route("POST", _VMSS + "/scaleOut", "VirtualMachineScaleSets_ScaleOut", "scale_out"),
     *[
         _route(
             "POST",
             f"{_VMSS}/{action}",
             f"VirtualMachineScaleSets_{action.title()}",
             "scale_set_action",
-            _VMSS_ACTION,
             action,
         )
         for action in ("restart", "reimage", "redeploy")
     ],
-    _route("GET", _VMSS + "/virtualMachines", "VirtualMachineScaleSetVMs_List", "list_scale_set_vms", _VMSS_LIST),
-    _route(
-        "GET", _VMSS + "/virtualMachines/{instance}", "VirtualMachineScaleSetVMs_Get", "get_scale_set_vm", _VMSS_VM_GET
-    ),
+    _route("GET", _VMSS + "/virtualMachines", "VirtualMachineScaleSetVMs_List", "list_scale_set_vms"),
+    _route("GET", _VMSS + "/virtualMachines/{instance}", "VirtualMachineScaleSetVMs_Get", "get_scale_set_vm"),
     _route(
         "DELETE",
         _VMSS + "/virtualMachines/{instance}",
         "VirtualMachineScaleSetVMs_Delete",
         "delete_scale_set_vm",
-        _VMSS_ACTION,
     ),
     _route(
         "GET",
         _VMSS + "/virtualMachines/{instance}/instanceView",
         "VirtualMachineScaleSetVMs_GetInstanceView",
         "scale_set_vm_instance_view",
-        _VMSS_VM_GET,
     ),
     *[
         _route(
@@ -107,20 +101,17 @@ ROUTES: list[Route] = [
             f"{_VMSS}/virtualMachines/{{instance}}/{action}",
             f"VirtualMachineScaleSetVMs_{action.title()}",
             "scale_set_vm_action",
-            _VMSS_ACTION,
             action,
         )
         for action in ("restart", "reimage", "redeploy")
     ],
-    _route(
-        "GET", _SUB + "/providers/Microsoft.Compute/virtualMachines", "VirtualMachines_ListAll", "list_vms", _VM_LIST
-    ),
-    _route("GET", _RG + "/providers/Microsoft.Compute/virtualMachines", "VirtualMachines_List", "list_vms", _VM_LIST),
-    _route("GET", _VM, "VirtualMachines_Get", "get_vm", _VM_GET),
-    _route("DELETE", _VM, "VirtualMachines_Delete", "delete_vm", _VM_DELETE),
-    _route("GET", _VM + "/instanceView", "VirtualMachines_InstanceView", "vm_instance_view", _VM_GET),
+    _route("GET", _SUB + "/providers/Microsoft.Compute/virtualMachines", "VirtualMachines_ListAll", "list_vms"),
+    _route("GET", _RG + "/providers/Microsoft.Compute/virtualMachines", "VirtualMachines_List", "list_vms"),
+    _route("GET", _VM, "VirtualMachines_Get", "get_vm"),
+    _route("DELETE", _VM, "VirtualMachines_Delete", "delete_vm"),
+    _route("GET", _VM + "/instanceView", "VirtualMachines_InstanceView", "vm_instance_view"),
     *[
-        _route("POST", f"{_VM}/{action}", f"VirtualMachines_{action.title()}", "vm_action", _VM_UPDATE, action)
+        _route("POST", f"{_VM}/{action}", f"VirtualMachines_{action.title()}", "vm_action", action)
         for action in ("restart", "reimage", "redeploy")
     ],
     # Not swagger operations: the status monitors of long-running operations.
@@ -129,7 +120,6 @@ ROUTES: list[Route] = [
         _SUB + "/providers/Microsoft.Compute/locations/{location}/operations/{operation}",
         "LongRunningOperation_Status",
         "operation_status",
-        _OPERATION,
     ),
 ]
 

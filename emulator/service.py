@@ -14,6 +14,7 @@ from .errors import ArmError
 from .faults import FaultPlan, parse_plan
 from .messages import Request, Response
 from .platform import Platform
+from .ratelimit import ComputeThrottle
 from .replay import Exchange, ReplayBackend
 from .resourcegraph import ResourceGraph, ResourceGraphFront
 from .server import HttpsServer
@@ -27,9 +28,12 @@ FleetSource = dict[str, Any] | str | Path | None
 class Emulator:
     """A running emulator. Use `Emulator.start(...)` (a context manager) rather than the constructor."""
 
-    def __init__(self, state: FleetState, log: RequestLog, server: HttpsServer, ca_bundle: str) -> None:
+    def __init__(
+        self, state: FleetState, log: RequestLog, server: HttpsServer, ca_bundle: str, compute: ComputeThrottle
+    ) -> None:
         self._state = state
         self._log = log
+        self.compute_throttle = compute
         self._server = server
         self.ca_bundle = ca_bundle
         self.endpoint = f"https://{server.server_address[0]}:{server.port}"
@@ -49,8 +53,13 @@ class Emulator:
         lro_polls: int = 1,
         lro_seconds: float = 60.0,
         clock: Clock | None = None,
+        compute_refill_scale: float = 1.0,
+        compute_capacity_scale: float = 1.0,
     ) -> Emulator:
-        """Serve `fleet` (a fleet document or a path to one; None = an empty subscription) over HTTPS."""
+        """Serve `fleet` (a fleet document or a path to one; None = an empty subscription) over HTTPS.
+
+        Compute's throttling buckets use Azure's numbers; `compute_refill_scale` (e.g. 10.0: ten times
+        faster) and `compute_capacity_scale` change them for tests that must run fast."""
         state = FleetState(
             clock or Clock(),
             page_size=page_size,
@@ -62,6 +71,7 @@ class Emulator:
         log = RequestLog()
         holder: list[Emulator] = []
         backend = ComputeBackend(state, lambda: holder[0].endpoint)
+        compute = ComputeThrottle(refill_scale=compute_refill_scale, capacity_scale=compute_capacity_scale)
         api = ArmApi(
             backend,
             faults=lambda: state.faults,
@@ -69,10 +79,11 @@ class Emulator:
             log=log,
             control=lambda request: holder[0]._control(request),
             journal=state.journal,
+            compute=compute,
         )
         graph = ResourceGraph(state, log)  # Resource Graph beside ARM's pipeline: its own quota (resourcegraph.py)
         graph.configure_from_fleet(fleet)
-        emulator = cls._serve(ResourceGraphFront(graph, api), state, log, host, port)
+        emulator = cls._serve(ResourceGraphFront(graph, api), state, log, host, port, compute)
         emulator.resource_graph = graph
         holder.append(emulator)
         return emulator
@@ -92,6 +103,7 @@ class Emulator:
         log = RequestLog()
         backend = ReplayBackend(exchanges)
         holder: list[Emulator] = []
+        compute = ComputeThrottle()
         api = ArmApi(
             backend,
             faults=lambda: state.faults,
@@ -99,17 +111,20 @@ class Emulator:
             log=log,
             control=lambda request: holder[0]._control(request),
             resolve=backend.resolve,
+            compute=compute,
         )
-        emulator = cls._serve(api, state, log, host, port)
+        emulator = cls._serve(api, state, log, host, port, compute)
         holder.append(emulator)
         return emulator
 
     @classmethod
-    def _serve(cls, api: Any, state: FleetState, log: RequestLog, host: str, port: int) -> Emulator:
+    def _serve(
+        cls, api: Any, state: FleetState, log: RequestLog, host: str, port: int, compute: ComputeThrottle
+    ) -> Emulator:
         tls = make_tls()
         server = HttpsServer((host, port), api, tls.context)
         server.start()
-        return cls(state, log, server, tls.ca_bundle)
+        return cls(state, log, server, tls.ca_bundle, compute)
 
     def stop(self) -> None:
         self._server.stop()
@@ -135,10 +150,12 @@ class Emulator:
         return self._server.port
 
     def stats(self) -> dict[str, Any]:
-        return self._log.snapshot()
+        return {**self._log.snapshot(), **self.compute_throttle.snapshot()}
 
     def reset_stats(self) -> None:
+        """Zero the counters (Compute's buckets keep their tokens, as Azure's would)."""
         self._log.reset()
+        self.compute_throttle.reset_counters()
 
     def journal(self) -> dict[str, Any]:
         """Every write answered and its outcome, and the capacity timeline per scale set (emulator/journal.py)."""
@@ -148,9 +165,11 @@ class Emulator:
         self._state.journal.reset()
 
     def load_fleet(self, fleet: FleetSource) -> None:
+        """Another fleet is another world: Compute's buckets start full again."""
         self._state.load(fleet)
         if self.resource_graph is not None:
             self.resource_graph.configure_from_fleet(fleet)
+        self.compute_throttle.reset()
 
     def set_faults(self, plan: dict[str, Any] | FaultPlan | None) -> None:
         self._state.set_faults(plan)

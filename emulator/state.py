@@ -121,6 +121,7 @@ class Operation:
     status: str = "InProgress"
     ended: datetime | None = None
     error: dict[str, str] | None = None
+    cancel: Callable[[datetime], None] | None = None  # undoes request-time marks when preempted
 
     def status_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"startTime": payloads.iso(self.started), "status": self.status, "name": self.id}
@@ -150,6 +151,8 @@ class FleetState:
         self.subscription_id = ""
         self.registered_features: dict[str, str] = {}  # lower-cased -> as written
         self.resource_groups: dict[str, str] = {}
+        # lower-cased name -> {location?, managedBy?, tags?} from the fleet's resourceGroups objects
+        self.resource_group_info: dict[str, dict[str, Any]] = {}
         self.scale_sets: dict[tuple[str, str], ScaleSet] = {}
         self.flexible_vms: dict[tuple[str, str], tuple[ScaleSet, Vm]] = {}
         self.operations: dict[str, Operation] = {}
@@ -178,7 +181,10 @@ class FleetState:
                 raise ValueError("fleet: 'subscriptionId' is required")
             features = document.get("registeredFeatures")
             self.registered_features = {f.lower(): f for f in (ALL_FEATURES if features is None else features)}
-            self.resource_groups = {rg.lower(): rg for rg in document.get("resourceGroups", [])}
+            self.resource_groups = {}
+            self.resource_group_info = {}
+            for entry in document.get("resourceGroups", []):
+                self._add_resource_group(entry)
             self.scale_sets = {}
             self.flexible_vms = {}
             self.operations = {}
@@ -187,6 +193,40 @@ class FleetState:
                 self._add_scale_set(entry)
             self.faults = parse_plan(document.get("faults"))
             self.journal.reset()
+
+    def _add_resource_group(self, entry: str | dict[str, Any]) -> None:
+        """A name, or {"name", "location"?, "managedBy"?, "tags"?} (a group owned by AKS and the like)."""
+        if isinstance(entry, str):
+            entry = {"name": entry}
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+            raise ValueError("fleet: resourceGroups[] entries are names or objects with a 'name'")
+        unknown = set(entry) - {"name", "location", "managedBy", "tags"}
+        if unknown:
+            raise ValueError(f"fleet: unknown resource group keys {sorted(unknown)}")
+        self.resource_groups[entry["name"].lower()] = entry["name"]
+        self.resource_group_info[entry["name"].lower()] = dict(entry)
+
+    def resource_group_payload(self, name: str) -> dict[str, Any]:
+        """A resource group as ARM's Resources API answers it (ResourceGroups_Get): id, name, type,
+        location, managedBy and tags when set, properties.provisioningState."""
+        key = name.lower()
+        real = self.resource_groups.get(key, name)
+        info = self.resource_group_info.get(key, {})
+        location = info.get("location") or next(
+            (s.location for (group, _), s in self.scale_sets.items() if group == key), "westeurope"
+        )
+        payload: dict[str, Any] = {
+            "id": f"/subscriptions/{self.subscription_id}/resourceGroups/{real}",
+            "name": real,
+            "type": "Microsoft.Resources/resourceGroups",
+            "location": location,
+        }
+        if info.get("managedBy"):
+            payload["managedBy"] = info["managedBy"]
+        if info.get("tags"):
+            payload["tags"] = dict(info["tags"])
+        payload["properties"] = {"provisioningState": "Succeeded"}
+        return payload
 
     def _add_scale_set(self, entry: dict[str, Any]) -> None:
         resource = entry.get("resource")
@@ -278,6 +318,7 @@ class FleetState:
         *,
         instances: tuple[Vm, ...] = (),
         scale_set_wide: bool = False,
+        cancel: Callable[[datetime], None] | None = None,
     ) -> Operation:
         now = self.clock.now()
         operation = Operation(
@@ -289,6 +330,7 @@ class FleetState:
             scale_set=scale_set,
             instances=instances,
             scale_set_wide=scale_set_wide,
+            cancel=cancel,
         )
         for vm in instances:
             vm.busy.add(operation.id)
@@ -304,14 +346,33 @@ class FleetState:
         self.schedule(now + timedelta(seconds=self.lro_seconds), lambda at: self.complete(operation, at))
         return operation
 
-    def complete(self, operation: Operation, at: datetime) -> None:
-        if operation.status != "InProgress":
-            return
+    def _release(self, operation: Operation) -> None:
         for vm in operation.instances:
             vm.busy.discard(operation.id)
         if operation.scale_set.busy == operation.id:
             operation.scale_set.busy = None
         operation.scale_set.active.discard(operation.id)
+
+    def preempt(self, operation: Operation, at: datetime) -> None:
+        """A later scale-set-wide write cancels this one: it ends `Canceled` with `OperationPreempted`
+        (the status body azure-sdk-for-java#1783 quotes; the message is cloud-provider-azure's
+        `consts.OperationPreemptedErrorMessage`). Its `finish` never runs; `cancel` undoes its marks."""
+        if operation.status != "InProgress":
+            return
+        self._release(operation)
+        if operation.cancel is not None:
+            operation.cancel(at)
+        operation.ended = at
+        operation.status = "Canceled"
+        operation.error = {
+            "code": "OperationPreempted",
+            "message": "Operation execution has been preempted by a more recent operation.",
+        }
+
+    def complete(self, operation: Operation, at: datetime) -> None:
+        if operation.status != "InProgress":
+            return
+        self._release(operation)
         error = operation.finish(at)
         operation.ended = at
         operation.status = "Failed" if error else "Succeeded"
@@ -345,7 +406,10 @@ class FleetState:
             document = {
                 "subscriptionId": self.subscription_id,
                 "registeredFeatures": sorted(self.registered_features.values()),
-                "resourceGroups": sorted(self.resource_groups.values()),
+                "resourceGroups": [
+                    self.resource_group_info[key] if len(self.resource_group_info.get(key, {})) > 1 else name
+                    for key, name in sorted(self.resource_groups.items())
+                ],
                 "scaleSets": scale_sets,
             }
             return json.loads(json.dumps(document))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..model import ActionCode, Finding, FindingCode, ProposedAction, ServiceState, Severity
 from ..settings import iso_duration
 from . import references
-from .context import Context, norm
+from .context import Context, health_source_conflict, norm, service_state_evidence
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -35,16 +35,20 @@ def check(ctx: Context) -> list[Finding]:
             "gracePeriod": s.repairs.grace_period,
             "repairAction": s.repairs.repair_action,
         },
-        "serviceState": state,
+        "serviceState": service_state_evidence(s),
         "healthSources": [source.to_dict() for source in s.health_sources],
         "health": ctx.health.counts(),
     }
+    conflict = health_source_conflict(s)
     if s.service_fabric:
         action = ProposedAction.none("automatic repairs do not support Service Fabric scale sets", "unsupported")
     elif not s.health_sources:
         action = ProposedAction.none(
             "configure an Application Health extension or LB probe first", "needs-health-source"
         )
+    elif conflict is not None:
+        # Azure refuses to enable repairs here; cause 2's finding says which source to remove or add.
+        action = ProposedAction.none(f"fix the health source first: {conflict.fix}", conflict.code)
     else:
         action = ProposedAction(
             ActionCode.ENABLE_AUTOMATIC_REPAIRS,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..model import ActionCode, Finding, FindingCode, Instance, ProposedAction, Severity
 from . import references
-from .context import RESILIENT_CREATE_WINDOW, Context, created_at, iso
+from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start, iso
 
 
 def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tuple[list[Instance], list[dict]]:
@@ -18,7 +18,7 @@ def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tupl
         return list(instances), []
     act, waiting = [], []
     for instance in instances:
-        born = created_at(instance)
+        born = create_window_start(ctx.snapshot, instance)  # the scale-out's clock, not this attempt's
         if born is not None and ctx.now - born < RESILIENT_CREATE_WINDOW:
             waiting.append({"instanceId": instance.instance_id, "retriesUntil": iso(born + RESILIENT_CREATE_WINDOW)})
         else:

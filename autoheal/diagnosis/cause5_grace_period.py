@@ -13,7 +13,16 @@ from datetime import datetime, timedelta
 from ..model import ActionCode, Finding, FindingCode, Instance, ProposedAction, Severity
 from ..settings import iso_duration
 from . import references
-from .context import BAD_HEALTH, DEFAULT_GRACE_PERIOD, Context, iso, last_state_change, minutes, norm
+from .context import (
+    BAD_HEALTH,
+    DEFAULT_GRACE_PERIOD,
+    Context,
+    iso,
+    last_state_change,
+    minutes,
+    norm,
+    service_state_evidence,
+)
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,8 @@ def check(ctx: Context) -> list[Finding]:
         )
     else:
         action = ProposedAction.none(f"within the grace period; {when}", "grace-period")
+    if not s.instance_view_read:
+        when += " (if its AutomaticRepairs service runs: a Flexible scale set's service state cannot be read)"
     return [
         Finding(
             code=FindingCode.GRACE_PERIOD,
@@ -100,6 +111,7 @@ def check(ctx: Context) -> list[Finding]:
             evidence={
                 "gracePeriod": s.repairs.grace_period or f"{iso_duration(grace)} (Azure default assumed)",
                 "graceMarginMinutes": minutes(ctx.settings.grace_margin),
+                "serviceState": service_state_evidence(s),
                 "instances": [w.facts(ctx) for w in waiting],
             },
         )

@@ -55,6 +55,72 @@ def created_at(instance: Instance) -> datetime | None:
     return instance.time_created or instance.provisioning_time
 
 
+def create_window_start(snapshot: ScaleSetSnapshot, instance: Instance) -> datetime | None:
+    """When resilient create's 30-minute window started for `instance`'s scale-out.
+
+    Resilient create retries by deleting the VM and creating another (learn.microsoft.com/azure/
+    virtual-machine-scale-sets/resilient-vm-create), so a retry has a new instance id / VM name and a new
+    creation time: keying the window to the instance itself would restart the clock on every retry. The
+    scale-out is keyed instead to the oldest creation time among the scale set's instances still on the
+    create path (Creating, or Failed with a create timeout), which an earlier member of the same scale-out
+    holds while it is visible. (A lone chain whose earlier attempts are gone is keyed to its oldest visible
+    attempt: ARM exposes no scale-out time to do better without history.)"""
+    on_create_path = [
+        created_at(i)
+        for i in snapshot.instances
+        if norm(i.provisioning_state) == "creating" or (i.failed and i.provisioning_error_code in CREATE_TIMEOUT_CODES)
+    ]
+    moments = [m for m in [*on_create_path, created_at(instance)] if m is not None]
+    return min(moments) if moments else None
+
+
+EXTENSION_SOURCE = "applicationHealthExtension"
+PROBE_SOURCE = "loadBalancerProbe"
+
+
+@dataclass(frozen=True)
+class HealthSourceConflict:
+    """A health-source setup Azure refuses automatic repairs for, and exactly what to change."""
+
+    code: str  # two-health-sources | flexible-lb-probe
+    problem: str
+    fix: str
+
+
+def health_source_conflict(snapshot: ScaleSetSnapshot) -> HealthSourceConflict | None:
+    """ "Only one source of health monitoring can be used ... If you have both options enabled, you need to remove
+    one" (learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-health-extension);
+    Flexible orchestration: "Application health via SLB health probe: not supported" (learn.microsoft.com/azure/
+    virtual-machine-scale-sets/virtual-machine-scale-sets-orchestration-modes)."""
+    extension = next((h for h in snapshot.health_sources if h.kind == EXTENSION_SOURCE), None)
+    probe = next((h for h in snapshot.health_sources if h.kind == PROBE_SOURCE), None)
+    if extension is not None and probe is not None:
+        return HealthSourceConflict(
+            "two-health-sources",
+            f"both an Application Health extension ({extension.describe()}) and a {probe.describe()} are "
+            "configured, and automatic repairs accept only one health source",
+            f"remove one: e.g. drop virtualMachineProfile.networkProfile.healthProbe ({probe.probe_id}) and keep "
+            "the extension, which reports from inside each VM",
+        )
+    if snapshot.is_flexible and probe is not None and extension is None:
+        return HealthSourceConflict(
+            "flexible-lb-probe",
+            f"its only health source is a {probe.describe()}, which Flexible orchestration does not support for "
+            "application health",
+            "add the Application Health extension (ApplicationHealthLinux or ApplicationHealthWindows, publisher "
+            "Microsoft.ManagedServices) to virtualMachineProfile.extensionProfile",
+        )
+    return None
+
+
+REPAIRS_STATE_UNREADABLE = "unreadable: Flexible scale sets have no scale-set instance view"
+
+
+def service_state_evidence(snapshot: ScaleSetSnapshot) -> str | None:
+    """The AutomaticRepairs service state for evidence: on Flexible, say plainly that it cannot be read."""
+    return snapshot.repairs_service_state if snapshot.instance_view_read else REPAIRS_STATE_UNREADABLE
+
+
 @dataclass(frozen=True)
 class HealthAssessment:
     """Cause 2's verdict, shared by cause 4 (resume would loop) and the repair rules (storm)."""

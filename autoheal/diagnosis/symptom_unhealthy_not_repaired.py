@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..model import ActionCode, Finding, FindingCode, ProposedAction, Severity
 from . import references
 from .cause5_grace_period import grace_period, unhealthy_instances
-from .context import Context, minutes
+from .context import Context, minutes, service_state_evidence
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -45,14 +45,19 @@ def check(ctx: Context) -> list[Finding]:
             instance_ids=tuple(o.instance.instance_id for o in overdue),
             summary=(
                 f"{len(overdue)} instance(s) of {s.name} have been unhealthy past the grace period and margin "
-                f"({minutes(grace_period(ctx) + ctx.settings.grace_margin)} min) but were not repaired."
+                f"({minutes(grace_period(ctx) + ctx.settings.grace_margin)} min) but were not repaired"
+                + (
+                    "; the AutomaticRepairs service state of a Flexible scale set cannot be read."
+                    if not s.instance_view_read
+                    else "."
+                )
             ),
             reference=references.SYMPTOM,
             proposed_action=action,
             evidence={
                 "repairAction": repair_action,
                 "gracePeriod": s.repairs.grace_period,
-                "serviceState": s.repairs_service_state,
+                "serviceState": service_state_evidence(s),
                 "health": health.counts(),
                 "instances": [o.facts(ctx) for o in overdue],
             },

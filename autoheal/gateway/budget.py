@@ -149,7 +149,7 @@ class ComputeBudget:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _buckets: dict[tuple[str, str], _Bucket] = field(default_factory=dict, repr=False)
     _shares: dict[str, _Share] = field(default_factory=dict, repr=False)
-    _kinds: dict[str, set[str]] = field(default_factory=dict, repr=False)  # policy → header names it spends
+    _kinds: dict[str, set[str]] = field(default_factory=dict, repr=False)  # call → header names it spends
     spent: dict[str, int] = field(default_factory=dict)
     waited: float = 0.0
     deferred: int = 0
@@ -160,11 +160,14 @@ class ComputeBudget:
 
     # -- before a request ---------------------------------------------------------------------------------
 
-    def acquire(self, policy: str, resource: str = "", *, deadline: float | None = None) -> float:
-        """Wait until one request of `policy` fits our share and every floor; return the seconds waited."""
+    def acquire(
+        self, policy: str, resource: str = "", *, deadline: float | None = None, kind: str | None = None
+    ) -> float:
+        """Wait until one request of `policy` fits our share and every floor; return the seconds waited.
+        `kind` names the call (its buckets are learned from earlier answers to the same call); default: policy."""
         with self._lock:
             now = self.monotonic()
-            wait = self._wait(policy, resource, now)
+            wait = self._wait(policy, kind or policy, resource, now)
             if deadline is not None and now + wait > deadline:
                 self.deferred += 1
                 raise BudgetExhausted(policy, wait)
@@ -184,17 +187,18 @@ class ComputeBudget:
             share = self._shares[policy] = _Share(capacity, capacity, refill, now)
         return share
 
-    def _wait(self, policy: str, resource: str, now: float) -> float:
+    def _wait(self, policy: str, kind: str, resource: str, now: float) -> float:
         share = self._share(policy, now)
         level = share.level(now)
         wait = 0.0 if level >= 1 else (1 - level) / share.refill
-        for name in self._kinds.get(policy, ()):
+        for name in self._kinds.get(kind, ()):
             bucket = self._buckets.get((name, resource if per_resource(name) else ""))
             if bucket is None:
                 continue
             floor = (1 - self.share) * bucket.capacity
-            # Azure's bucket must still hold `floor` after our token (and at least the token itself).
-            need = max(floor + 1, 1.0)
+            # Azure's bucket must still hold `floor` after our token (and at least the token itself); a full
+            # bucket always lends one, however small the share.
+            need = min(max(floor + 1, 1.0), bucket.capacity)
             level = bucket.estimate(now + wait)
             if level < need and bucket.refill > 0:
                 wait += (need - level) / bucket.refill
@@ -207,7 +211,7 @@ class ComputeBudget:
 
     # -- after an answer ----------------------------------------------------------------------------------
 
-    def observe(self, header: str | None, url: str = "", policy: str | None = None) -> None:
+    def observe(self, header: str | None, url: str = "", kind: str | None = None) -> None:
         """Record what a Compute answer says is left (`x-ms-ratelimit-remaining-resource`)."""
         remaining = parse_remaining(header)
         if not remaining:
@@ -215,8 +219,8 @@ class ComputeBudget:
         resource = resource_of(url)
         with self._lock:
             now = self.monotonic()
-            if policy is not None:
-                self._kinds.setdefault(policy, set()).update(remaining)
+            if kind is not None:
+                self._kinds.setdefault(kind, set()).update(remaining)
             for name, left in remaining.items():
                 key = (name, resource if per_resource(name) else "")
                 known = _KNOWN_BUCKETS.get(name)

@@ -88,9 +88,21 @@ class ArmError(Exception):
         return classify(self)
 
     @property
+    def preempted(self) -> bool:
+        """A later scale-set write cancelled this operation (LRO `Canceled`, code `OperationPreempted`):
+        not done, not failed for good: re-read and retry soon (azure-sdk-for-java#1783; cloud-provider-azure
+        and kubernetes/autoscaler retry on it)."""
+        return self.code == "OperationPreempted"
+
+    @property
+    def throttled(self) -> bool:
+        """ARM's (SubscriptionRequestsThrottled) or Compute's (OperationNotAllowed/TooManyRequests) 429."""
+        return self.status == 429
+
+    @property
     def transient(self) -> bool:
-        """Throttling, server faults, a conflicting or preempted operation, or no answer at all."""
-        if self.status is None or self.code == "OperationPreempted":
+        """Throttling, server faults, a conflicting or preempting operation, or no answer at all."""
+        if self.status is None or self.preempted:
             return True
         if self.status in (408, 429) or self.status >= 500:
             return True
@@ -116,6 +128,8 @@ class ArmMeter:
     pacing_seconds: float = 0.0
     remaining_reads: int | None = None
     remaining_writes: int | None = None
+    # Compute's buckets as last reported (x-ms-ratelimit-remaining-resource), e.g. {"GetVMScaleSetResource": 35}
+    remaining_compute: dict[str, int] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -137,6 +151,7 @@ class ArmMeter:
                 self.remaining_reads = reads
             if writes is not None:
                 self.remaining_writes = writes
+            self.remaining_compute.update(_compute_remaining(headers.get("x-ms-ratelimit-remaining-resource")))
             if response.status_code == 429:
                 self.throttled += 1
                 self.throttle_wait_seconds += float(_int_header(headers, "Retry-After") or 0)
@@ -155,6 +170,7 @@ class ArmMeter:
                 "pacingSeconds": round(self.pacing_seconds, 3),
                 "remainingReads": self.remaining_reads,
                 "remainingWrites": self.remaining_writes,
+                "remainingCompute": dict(self.remaining_compute),
             }
 
 
@@ -170,6 +186,17 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
         return int(str(value).strip()) if value is not None else None
     except ValueError:
         return None
+
+
+def _compute_remaining(value: str | None) -> dict[str, int]:
+    """`Microsoft.Compute/HighCostGetVMScaleSetSubscription;1079,Microsoft.Compute/...;29` → {name: n}."""
+    found: dict[str, int] = {}
+    for entry in (value or "").split(","):
+        name, _, count = entry.strip().rpartition(";")
+        provider, _, policy = name.partition("/")
+        if policy and provider.lower() == "microsoft.compute" and count.strip().isdigit():
+            found[policy] = int(count)
+    return found
 
 
 def _error_from_http(exc: Exception) -> ArmError:
@@ -253,6 +280,8 @@ class ComputeGateway:
         self._max_connections = max_connections
         self._reads_reserve = reads_reserve
         self.budget = budget
+        # (monotonic time, {resource group: managedBy}) for owner detection; the engine refreshes it.
+        self.group_owners_cache: tuple[float, dict[str, str]] | None = None
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sleep = sleep
         self._client: ComputeManagementClient | None = None
@@ -278,6 +307,9 @@ class ComputeGateway:
             "transport": transport(self._max_connections, **transport_options),
             "raw_response_hook": self.meter.on_response,
             "retry_total": self._retry_total,
+            # azure-core caps status retries (429, 5xx) at 3 by default; Compute's 429s can come in runs while a
+            # bucket refills, so they get the full retry count (each waits the answer's Retry-After).
+            "retry_status": self._retry_total,
             "retry_backoff_factor": self._retry_backoff_factor,
         }
         if self._polling_interval is not None:
@@ -311,13 +343,15 @@ class ComputeGateway:
         self.meter.add_pacing(wait)
         self._sleep(wait)
 
-    def _get_json(self, url: str, params: dict[str, str] | None = None, *, policy: str | None = None) -> dict[str, Any]:
+    def _get_json(
+        self, url: str, params: dict[str, str] | None = None, *, policy: str | None = None, kind: str | None = None
+    ) -> dict[str, Any]:
         from azure.core.exceptions import AzureError
         from azure.core.rest import HttpRequest
 
         self._pace()
         if self.budget is not None and policy is not None:
-            self.budget.acquire(policy, resource_of(url), deadline=DEADLINE.get())
+            self.budget.acquire(policy, resource_of(url), deadline=DEADLINE.get(), kind=kind)
         query = {"api-version": API_VERSION, **(params or {})} if params is not None else None
         request = HttpRequest("GET", url, params=query)
         try:
@@ -330,7 +364,7 @@ class ComputeGateway:
         except AzureError as exc:
             raise _error_from_http(exc) from exc
         if self.budget is not None:
-            self.budget.observe(response.headers.get("x-ms-ratelimit-remaining-resource"), url, policy)
+            self.budget.observe(response.headers.get("x-ms-ratelimit-remaining-resource"), url, kind or policy)
         if response.status_code >= 400:
             code, message = _parse_error_body(response)
             raise ArmError(message or f"GET {url} failed", code=code or "Unknown", status=response.status_code)
@@ -342,15 +376,17 @@ class ComputeGateway:
             raise ArmError(f"ARM answered an unexpected shape to GET {url}", code="InvalidResponse", status=200)
         return body
 
-    def _paged(self, path: str, params: dict[str, str], *, policy: str | None = None) -> Iterator[dict[str, Any]]:
-        body = self._get_json(path, params, policy=policy)
+    def _paged(
+        self, path: str, params: dict[str, str], *, policy: str | None = None, kind: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        body = self._get_json(path, params, policy=policy, kind=kind)
         while True:
             yield from (item for item in body.get("value") or [] if isinstance(item, dict))
             next_link = body.get("nextLink")
             if not next_link:
                 return
             self._check_next_link(next_link)
-            body = self._get_json(next_link, None, policy=policy)
+            body = self._get_json(next_link, None, policy=policy, kind=kind)
 
     def _check_next_link(self, next_link: str) -> None:
         # The bearer token goes wherever nextLink points: only ever follow it to the same ARM host.
@@ -402,7 +438,10 @@ class ComputeGateway:
     @requires("Microsoft.Compute/virtualMachineScaleSets/instanceView/read")
     def get_instance_view(self, resource_group: str, name: str) -> dict[str, Any]:
         return self._get_json(
-            f"{self._scale_set_path(resource_group, name)}/instanceView", {}, policy=VMSS_HIGH_COST_GET
+            f"{self._scale_set_path(resource_group, name)}/instanceView",
+            {},
+            policy=VMSS_HIGH_COST_GET,
+            kind="scale set instance view",
         )
 
     @requires(
@@ -421,7 +460,7 @@ class ComputeGateway:
             return list(self._paged(path, {"$filter": flt, "$expand": "instanceView"}, policy=VM_HIGH_COST_GET))
         path = f"{self._scale_set_path(resource_group, name)}/virtualMachines"
         # The scale-set VM list is in no row of the documented table: charged as VMSS High Cost Get (unverified).
-        return list(self._paged(path, {"$expand": "instanceView"}, policy=VMSS_HIGH_COST_GET))
+        return list(self._paged(path, {"$expand": "instanceView"}, policy=VMSS_HIGH_COST_GET, kind="scale set VM list"))
 
     @requires("Microsoft.Resources/subscriptions/resourceGroups/read")
     def list_resource_groups(self) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ Times are relative to `CAPTURED_AT`; the emulator shifts them to its start, so a
 | scale set (resource group)  | what is wrong                                      | expected finding(s)               |
 | --------------------------- | -------------------------------------------------- | --------------------------------- |
 | web-frontend (rg-shop)      | nothing                                            | -                                 |
-| analytics-flex (rg-data)    | nothing (Flexible, load-balancer probe)            | -                                 |
+| analytics-flex (rg-data)    | nothing (Flexible, Application Health extension)   | -                                 |
 | batch-jobs (rg-platform)    | repairs never enabled, no resiliency policy        | repairs-disabled, resilient-*     |
 | legacy-app (rg-platform)    | no health source at all                            | repairs-disabled (held), health-… |
 | checkout-api (rg-shop)      | probe on the wrong port: every instance Unhealthy  | health-monitoring-misconfigured   |
@@ -72,7 +72,8 @@ def build() -> dict[str, Any]:
     etl["virtualMachines"][4]["properties"]["resilientVMDeletionStatus"] = "InProgress"
     scale_sets = [
         _set("web-frontend", "rg-shop", capacity=4, automatic_repairs=True),
-        _set("analytics-flex", "rg-data", orchestration="Flexible", capacity=3, automatic_repairs=True, health="probe"),
+        # Flexible scale sets cannot use a load-balancer probe for health (orchestration-modes doc): an extension.
+        _set("analytics-flex", "rg-data", orchestration="Flexible", capacity=3, automatic_repairs=True),
         _set("batch-jobs", "rg-platform", capacity=3, resilient_creation=False, resilient_deletion=False),
         _set("legacy-app", "rg-platform", capacity=2, health=None, automatic_repairs=None, resilient_deletion=False),
         checkout,

@@ -59,3 +59,30 @@ def test_a_missing_fleet_file_is_an_error(tmp_path):
     out, err = process.communicate(timeout=20)
     assert process.returncode == 2
     assert out == "" and "error:" in err
+
+
+def test_compute_scales_are_command_line_options():
+    process = _start("--fleet", str(SAMPLE_FLEET), "--compute-refill-scale", "60", "--compute-capacity-scale", "0.1")
+    try:
+        endpoint = process.stdout.readline().strip().split("=", 1)[1]
+        ca_bundle = process.stdout.readline().strip().split("=", 1)[1]
+        response = requests.get(
+            f"{endpoint}/subscriptions/6f1d3c2a-8b4e-4d7f-9a0c-1e2f3a4b5c6d/providers/Microsoft.Compute"
+            "/virtualMachineScaleSets",
+            params={"api-version": "2026-04-01"},
+            headers={"Authorization": "Bearer t"},
+            verify=ca_bundle,
+            timeout=5,
+        )
+        # capacity 1,080 x 0.1 = 108 tokens, one spent
+        assert response.headers["x-ms-ratelimit-remaining-resource"] == (
+            "Microsoft.Compute/HighCostGetVMScaleSetSubscription;107"
+        )
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stdout.close()
+        process.stderr.close()

@@ -3,6 +3,7 @@ platform failures (create timeouts, failing deletes, repairs that do not heal) w
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 
@@ -155,11 +156,16 @@ def test_resilient_creation_retries_until_the_instance_comes_up(start_emulator):
     first_vm_id = _vm(emu, "1")["properties"]["vmId"]
     assert _vm(emu, "2")["properties"]["provisioningState"] == "Succeeded"  # only one new instance fails
     emu.clock.advance(300)
-    assert _vm(emu, "1")["properties"]["provisioningState"] == "Creating"
-    assert _vm(emu, "1")["properties"]["vmId"] != first_vm_id  # resilient create replaced the VM
+    # Resilient create deleted the failed VM and created another: instance 1 is gone, 3 is Creating.
+    assert [vm["instanceId"] for vm in emu.instances("rg-app", "web")] == ["0", "2", "3"]
+    assert _vm(emu, "3")["properties"]["provisioningState"] == "Creating"
+    assert _vm(emu, "3")["properties"]["vmId"] != first_vm_id
     emu.clock.advance(300)
-    assert _vm(emu, "1")["properties"]["provisioningState"] == "Succeeded"
-    assert _vm(emu, "1")["properties"]["instanceView"]["vmHealth"]["status"]["code"] == "HealthState/healthy"
+    assert [vm["instanceId"] for vm in emu.instances("rg-app", "web")] == ["0", "2", "4"]
+    emu.clock.advance(300)
+    assert _vm(emu, "4")["properties"]["provisioningState"] == "Succeeded"
+    assert _vm(emu, "4")["properties"]["instanceView"]["vmHealth"]["status"]["code"] == "HealthState/healthy"
+    assert emu.scale_set("rg-app", "web")["sku"]["capacity"] == 3  # the scale-out counts once
 
 
 def test_resilient_creation_gives_up_after_5_retries_and_30_minutes(start_emulator):
@@ -171,9 +177,11 @@ def test_resilient_creation_gives_up_after_5_retries_and_30_minutes(start_emulat
     emu.clock.freeze()
     compute_client(emu).virtual_machine_scale_sets.begin_scale_out("rg-app", "web", {"capacity": 2}).result()
     emu.clock.advance(1799)
-    assert _vm(emu, "1")["properties"]["provisioningState"] == "Creating"
+    assert [vm["properties"]["provisioningState"] for vm in emu.instances("rg-app", "web")] == ["Succeeded", "Creating"]
     emu.clock.advance(1)
-    assert _provisioning_code(_vm(emu, "1")) == "ProvisioningState/failed/OSProvisioningTimedOut"
+    last = emu.instances("rg-app", "web")[-1]
+    assert last["instanceId"] == "6"  # instance 1 and its five replacements 2..6
+    assert _provisioning_code(last) == "ProvisioningState/failed/OSProvisioningTimedOut"
 
 
 def test_failing_delete_ends_the_operation_failed(start_emulator):
@@ -275,3 +283,16 @@ def test_fault_plan_rejects_unknown_keys():
         parse_plan({"latency": 50})
     with pytest.raises(ValueError, match="createFailures code"):
         parse_plan({"createFailures": [{"scaleSet": "web", "code": "Boom"}]})
+
+
+@pytest.mark.parametrize(
+    ("plan", "says"),
+    [
+        ({"computeBuckets": {"HighCostGetVMResource": {"remaining": 1}}}, "unknown Compute bucket"),  # no such level
+        ({"computeBuckets": {"GetVMScaleSetResource": 3}}, "needs {'remaining': n}"),
+        ({"concurrentWrites": "queue"}, "concurrentWrites must be one of"),
+    ],
+)
+def test_bad_compute_plan_keys_are_explained(plan, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        parse_plan(plan)

@@ -216,8 +216,9 @@ def test_enabling_resilient_deletion_shows_on_every_instance(client):
     assert statuses == {"Enabled"}
 
 
-def test_writes_conflict_while_an_operation_is_in_progress(start_emulator):
-    emu = start_emulator(small_fleet(), lro_polls=50)
+def test_writes_conflict_while_an_operation_is_in_progress_when_the_plan_says_conflict(start_emulator):
+    # concurrentWrites "conflict": the older behaviour (the default, "preempt", is in test_fidelity.py)
+    emu = start_emulator(small_fleet(concurrentWrites="conflict"), lro_polls=50)
     client = compute_client(emu)
     client.virtual_machine_scale_sets.begin_update("rg-app", "web", {"tags": {"a": "b"}})  # not awaited
     with pytest.raises(ResourceExistsError) as error:

@@ -10,7 +10,10 @@ from datetime import timedelta
 
 import pytest
 
+from autoheal.gateway import ComputeBudget
 from autoheal.runtime import Runtime, set_runtime
+from emulator import Emulator
+from emulator.fleets import demo
 from tests.functions import hostile
 from tests.integration.rig import remediate_settings
 
@@ -18,11 +21,25 @@ EVENTS = int(os.environ.get("HOSTILE_EVENTS", "1000"))
 SEED = int(os.environ.get("HOSTILE_SEED", "13"))
 
 
+# Coalescing is off, so the benign events evaluate the demo's few scale sets hundreds of times within seconds:
+# far past Compute's per-scale-set buckets (VMSS High Cost Get: 10/min). The budget would pace that correctly
+# and take minutes; this test is about crashes, drops and writes, so the emulator's buckets and the budget run
+# the same accelerated clock (an Azure minute in 0.1 s).
+TIME_SCALE = 600.0
+
+
+@pytest.fixture
+def demo_emulator():
+    with Emulator.start(demo.PATH, compute_refill_scale=TIME_SCALE) as emu:
+        yield emu
+
+
 @pytest.fixture
 def remediating(demo_emulator, ledger):
     settings = remediate_settings(demo_emulator, event_coalesce_window=timedelta(0))
     assert settings.remediate  # every benign event is fully evaluated (no coalescing) with writes allowed
-    runtime = Runtime(settings, ledger=ledger, gateway_options={"retry_total": 0})
+    budget = ComputeBudget(share=settings.compute_read_share / 100, time_scale=TIME_SCALE)
+    runtime = Runtime(settings, ledger=ledger, gateway_options={"retry_total": 0, "budget": budget})
     set_runtime(runtime)
     yield runtime
     set_runtime(None)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from autoheal import gateway as gw
@@ -130,6 +132,51 @@ def test_throttling_honours_retry_after(emu, gateway):
     meter = gateway.meter.snapshot()
     assert meter["throttled"] == 1 and meter["throttleWaitSeconds"] == 1
     assert meter["remainingReads"] is not None
+
+
+def test_compute_throttling_is_transient_honoured_and_metered(start_emulator, gateway_for):
+    """Compute's own 429 (OperationNotAllowed / TooManyRequests + Retry-After; learn.microsoft.com/azure/
+    virtual-machines/compute-throttling-limits): the SDK waits Retry-After, the meter counts it and keeps
+    the remaining tokens Compute reported."""
+    drained = {"computeBuckets": {"HighCostGetVMScaleSetResource": {"remaining": 0, "resource": "scale_set:web"}}}
+    # refill x60: one token per 6 s becomes one per 0.1 s, so Retry-After is the minimum (1 s)
+    emu = start_emulator(fleet(**drained), compute_refill_scale=60.0)
+    gateway = gateway_for(emu)
+    snap = gateway.snapshot_by_name(RG, "web")
+    assert snap.repairs_service_state == "Running"
+    meter = gateway.meter.snapshot()
+    assert meter["throttled"] == 1 and meter["throttleWaitSeconds"] == 1
+    assert meter["remainingCompute"]["HighCostGetVMScaleSetResource"] < 30  # what Compute last reported
+    assert emu.stats()["computeThrottled"] == {"HighCostGetVMScaleSet": 1}
+    refused = ArmError("x", code="OperationNotAllowed", status=429)
+    assert refused.transient and refused.throttled
+
+
+def test_a_preempted_write_is_transient_not_final(start_emulator, gateway_for):
+    """A later scale-set write cancels ours (LRO Canceled / OperationPreempted, azure-sdk-for-java#1783): the
+    gateway raises ArmError.preempted, which is transient (re-read and retry), never success."""
+    import threading
+
+    emu = start_emulator(fleet(), lro_polls=40, lro_seconds=3600)
+    gateway = gateway_for(emu, polling_interval=0.05)
+    caught: list[BaseException] = []
+
+    def ours() -> None:
+        try:
+            gateway.update_scale_set(RG, "web", {"tags": {"by": "autoheal"}})
+        except BaseException as exc:
+            caught.append(exc)
+
+    worker = threading.Thread(target=ours)
+    worker.start()
+    deadline = time.monotonic() + 10
+    while emu.stats()["byOperation"].get("VirtualMachineScaleSets_Update", 0) < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    other = gateway_for(emu)  # Azure's own autoscale, say
+    other.update_scale_set(RG, "web", {"sku": {"capacity": 5}})
+    worker.join(timeout=30)
+    assert len(caught) == 1 and isinstance(caught[0], ArmError)
+    assert caught[0].preempted and caught[0].transient and caught[0].code == "OperationPreempted"
 
 
 def test_server_errors_are_retried_then_reported(emu, gateway_for):
@@ -286,3 +333,28 @@ def test_missing_credentials_are_explained(emu, gateway_for, capsys, monkeypatch
     err = capsys.readouterr().err
     assert code == 1
     assert err.startswith("error: could not get an Azure token: run `az login` or configure a managed identity")
+
+
+@pytest.mark.parametrize(
+    ("health", "mode", "problem"),
+    [("both", "Uniform", "two-health-sources"), ("probe", "Flexible", "flexible-lb-probe")],
+)
+def test_health_source_conflicts_read_from_azure_are_diagnosed(start_emulator, gateway_for, health, mode, problem):
+    """Both health sources (health-extension doc: "remove one") and a Flexible scale set with only an LB probe
+    (orchestration-modes doc): the snapshot carries every source, the diagnosis says which to change, and
+    enabling repairs is not proposed (Azure refuses it; the emulator too)."""
+    from autoheal.diagnosis import diagnose
+    from autoheal.model import FindingCode
+    from autoheal.settings import default_settings
+
+    emu = start_emulator(
+        fleetgen.fleet(fleetgen.scale_set("odd", health=health, orchestration=mode, automatic_repairs=False))
+    )
+    gateway = gateway_for(emu)
+    snap = gateway.snapshot_by_name(RG, "odd")
+    findings = {f.code: f for f in diagnose(snap, default_settings(), snap.read_at)}
+    assert findings[FindingCode.HEALTH_MONITORING_MISCONFIGURED].evidence["problem"] == problem
+    assert findings[FindingCode.REPAIRS_DISABLED].proposed_action.reason_code == problem
+    with pytest.raises(ArmError) as caught:
+        gateway.update_scale_set(RG, "odd", {"properties": {"automaticRepairsPolicy": {"enabled": True}}})
+    assert caught.value.status == 400 and not caught.value.transient

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from autoheal.diagnosis import diagnose
 from autoheal.model import FindingCode as C
-from autoheal.model import Severity
+from autoheal.model import HealthSource, RepairsPolicy, Severity
 from autoheal.settings import default_settings
 from tests.builders import NOW, healthy, inst, vmss
 
@@ -33,8 +34,7 @@ def acted_ids(finding):
 # -- healthy scale sets yield nothing -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["Uniform", "Flexible"])
-@pytest.mark.parametrize("source", ["ext", "lb"])
+@pytest.mark.parametrize(("mode", "source"), [("Uniform", "ext"), ("Uniform", "lb"), ("Flexible", "ext")])
 def test_healthy_scale_set_has_no_findings(mode, source):
     assert run(vmss(*healthy(4), mode=mode, source=source)) == {}
 
@@ -411,3 +411,82 @@ def test_finding_contract_shape():
     import json
 
     json.dumps(finding)  # evidence is JSON-ready
+
+
+# -- health sources Azure refuses repairs for ------------------------------------------------------------
+
+EXTENSION = HealthSource("applicationHealthExtension", "ApplicationHealthLinux", "http", 80, "/healthz")
+PROBE = HealthSource("loadBalancerProbe", probe_id="/subscriptions/x/.../loadBalancers/lb/probes/http")
+
+
+@pytest.mark.parametrize(
+    ("mode", "sources", "problem", "says"),
+    [
+        # health-extension doc: only one source; "If you have both ... remove one"
+        ("Uniform", (EXTENSION, PROBE), "two-health-sources", "drop virtualMachineProfile.networkProfile.healthProbe"),
+        ("Flexible", (EXTENSION, PROBE), "two-health-sources", "remove one"),
+        # orchestration-modes doc: Flexible has no application health via an SLB probe
+        ("Flexible", (PROBE,), "flexible-lb-probe", "add the Application Health extension"),
+    ],
+)
+@pytest.mark.parametrize("repairs", [True, False])
+def test_health_source_conflicts_say_what_to_change_and_never_propose_enabling(mode, sources, problem, says, repairs):
+    snapshot = replace(
+        vmss(*healthy(3), mode=mode, repairs=repairs, service="Running" if repairs else "NotRunning"),
+        health_sources=sources,
+    )
+    found = run(snapshot)
+    finding = found[C.HEALTH_MONITORING_MISCONFIGURED]
+    assert finding.evidence["problem"] == problem
+    assert says in finding.summary and action(finding) == "none"
+    assert finding.proposed_action.reason_code == problem
+    if not repairs:
+        disabled = found[C.REPAIRS_DISABLED]
+        assert action(disabled) == "none" and disabled.proposed_action.reason_code == problem
+    assert all(action(f) != "enable-automatic-repairs" for f in found.values())
+
+
+def test_flexible_with_only_an_lb_probe_and_a_uniform_one_is_fine():
+    assert C.HEALTH_MONITORING_MISCONFIGURED not in run(vmss(*healthy(3), mode="Uniform", source="lb"))
+    assert C.HEALTH_MONITORING_MISCONFIGURED in run(vmss(*healthy(3), mode="Flexible", source="lb"))
+
+
+# -- resilient create's window follows the scale-out, not the current attempt ------------------------------
+
+
+@pytest.mark.parametrize(
+    ("others", "acts"),
+    [
+        ((), False),  # only the new attempt (5 min old) is visible: inside the window
+        ((inst("3", state="Creating", health=None, created=40),), True),  # the scale-out began 40 min ago
+        ((inst("2", state="Failed", error="VMStartTimedOut", health=None, created=35),), True),
+        ((inst("2", state="Failed", error="AllocationFailed", health=None, created=35),), False),  # not a retry path
+    ],
+)
+def test_resilient_create_window_is_keyed_to_the_scale_out(others, acts):
+    """Resilient create deletes and recreates the VM (new instance id), so the window starts at the oldest
+    instance still on the create path, not at the current attempt (learn.microsoft.com/azure/
+    virtual-machine-scale-sets/resilient-vm-create)."""
+    retry = inst("9", state="Failed", error="OSProvisioningTimedOut", health=None, created=5)
+    found = run(vmss(*healthy(2), retry, *others))
+    finding = found[C.CREATE_TIMED_OUT]
+    assert ("9" in acted_ids(finding)) is acts
+
+
+# -- Flexible: the repairs service state cannot be read ------------------------------------------------------
+
+
+def test_flexible_findings_say_the_service_state_is_unreadable_never_running():
+    snapshot = replace(
+        vmss(*healthy(2), inst("5", health="Unhealthy", since=120), mode="Flexible", service=None),
+        instance_view_read=False,
+        orchestration_services=(),
+    )
+    finding = run(snapshot)[C.UNHEALTHY_NOT_REPAIRED]
+    assert finding.evidence["serviceState"].startswith("unreadable")
+    assert "cannot be read" in finding.summary and "Running" not in finding.summary
+    waiting = replace(snapshot, instances=(*healthy(2), inst("5", health="Unhealthy", since=10)))
+    grace = run(waiting)[C.GRACE_PERIOD]
+    assert grace.evidence["serviceState"].startswith("unreadable") and "cannot be read" in grace.summary
+    disabled = run(replace(snapshot, repairs=RepairsPolicy(present=True, enabled=False)))[C.REPAIRS_DISABLED]
+    assert disabled.evidence["serviceState"].startswith("unreadable")

@@ -190,3 +190,29 @@ def test_extension_health_source_settings():
     assert source.describe() == "ApplicationHealthLinux http:8080/healthz"
     assert snap.service_fabric
     assert snap.resource_group == "rg" and snap.subscription_id == "s"
+
+
+def test_both_health_sources_are_read_and_the_service_time_is_optional():
+    """Both sources are kept (the rules report "remove one"); `lastStatusChangeTime` is not documented for
+    AutomaticRepairs, so a service without it still parses (its time is None, nothing depends on it)."""
+    resource = {
+        "id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachineScaleSets/web",
+        "name": "web",
+        "properties": {
+            "virtualMachineProfile": {
+                "networkProfile": {"healthProbe": {"id": "/subscriptions/s/.../loadBalancers/lb/probes/http"}},
+                "extensionProfile": {
+                    "extensions": [
+                        {
+                            "name": "HealthExtension",
+                            "properties": {"publisher": "Microsoft.ManagedServices", "type": "ApplicationHealthLinux"},
+                        }
+                    ]
+                },
+            }
+        },
+    }
+    view = {"orchestrationServices": [{"serviceName": "AutomaticRepairs", "serviceState": "Running"}]}
+    snap = parse_scale_set(resource, view, [], read_at=NOW)
+    assert {source.kind for source in snap.health_sources} == {"applicationHealthExtension", "loadBalancerProbe"}
+    assert snap.repairs_service_state == "Running" and snap.repairs_service.last_status_change is None
