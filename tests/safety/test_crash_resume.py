@@ -42,10 +42,6 @@ def test_every_round_was_killed_at_its_kill_point_and_resumed(crash_rounds):
     assert all(r.resumed_rows for r in crash_rounds if r.kill_mode == "accepted-delete")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 11 defect 1: a resume re-reads the instance (Deleting) and deletes it a second time",
-)
 def test_no_instance_is_deleted_twice_after_a_crash(crash_rounds):
     assert not violations(crash_rounds, "double-action")
 
@@ -62,6 +58,5 @@ def test_every_record_ends_terminal_or_with_a_reason(crash_rounds):
     assert not violations(crash_rounds, "non-terminal")
 
 
-@pytest.mark.xfail(strict=False, reason="issue 11 defect 3: a lease takeover is saved without a history row")
 def test_every_resume_is_in_the_history(crash_rounds):
     assert not violations(crash_rounds, "resume-unrecorded")

@@ -42,10 +42,6 @@ def test_capacity_never_below_the_floor(race_rounds):
     assert not violations(race_rounds, "below-floor")
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 11 defect 2: a restore that conflicts with another write fails and waits out the backoff",
-)
 def test_capacity_not_left_short_after_a_race(race_rounds):
     assert not violations(race_rounds, "capacity-short")
 
@@ -61,10 +57,6 @@ def test_the_other_writer_did_collide_with_the_replacement(collision):
     assert collision.processes[0].process.returncode == 0
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 11 defect 2: the restore meets another write, fails, and capacity waits out the backoff",
-)
 def test_capacity_debt_is_paid_when_the_restore_meets_another_write(collision):
     assert not violations([collision], "capacity-short")
 
