@@ -46,9 +46,12 @@ chromium:
 demo: $(VENV_STAMP) $(NODE_STAMP) chromium
 	$(PY) scripts/demo.py
 
+# ruff, mypy (strict on autoheal/) and the layer contract (import-linter, [tool.importlinter] in pyproject.toml).
 lint: $(VENV_STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: $(VENV_STAMP)
 	$(VENV)/bin/ruff format .

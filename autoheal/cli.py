@@ -406,7 +406,8 @@ class ScratchLedger(Ledger):
         return saved
 
     def history(self, scale_set: str | None = None, limit: int = 100) -> list[Any]:
-        return self._read(lambda ledger: ledger.history(scale_set, limit), [])
+        entries: list[Any] = self._read(lambda ledger: ledger.history(scale_set, limit), [])
+        return entries
 
 
 def _print(report: dict[str, Any], output: str) -> None:

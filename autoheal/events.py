@@ -176,7 +176,7 @@ def _cloud_event(payload: Mapping[str, Any]) -> Event:
     for name in ("id", "type", "source"):
         _text(normalized.get(name), name, limit=MAX_EVENT_ID_LENGTH if name == "id" else MAX_ID_LENGTH)
     try:
-        model = CloudEvent.from_dict(normalized)
+        model: CloudEvent[Any] = CloudEvent.from_dict(normalized)
     except Exception as exc:
         raise MalformedEvent(f"not a CloudEvent: {exc}") from exc
     return Event(

@@ -86,7 +86,7 @@ class EventHandler:
                 code=exc.code,
                 subject=_field(payload, "subject"),
             )
-        known = {"event_id": event.id, "event_type": event.event_type, "subject": event.subject}
+        known: dict[str, Any] = {"event_id": event.id, "event_type": event.event_type, "subject": event.subject}
         if verdict.verdict is Verdict.IGNORE:
             return EventOutcome("ignored", verdict.reason, code=verdict.code, **known)
         if verdict.verdict is Verdict.REJECT:

@@ -158,6 +158,10 @@ def _scale_set_ids(resource_id: str) -> tuple[str, str, str] | None:
         return None
 
 
+def _mapping(value: Any) -> dict[str, Any]:
+    return dict(value) if isinstance(value, Mapping) else {}
+
+
 def parse_scale_set_row(row: Mapping[str, Any]) -> ScaleSetRow:
     """A `SCALE_SETS_QUERY` row → ScaleSetRow; RowError when it has no scale-set id."""
     resource_id = _text(row, "id")
@@ -170,10 +174,10 @@ def parse_scale_set_row(row: Mapping[str, Any]) -> ScaleSetRow:
     resource["id"] = resource_id
     resource["name"] = _text(row, "name") or name
     resource["type"] = VMSS_TYPE
-    properties = row.get("properties") if isinstance(row.get("properties"), Mapping) else {}
+    properties = _mapping(row.get("properties"))
     resource["properties"] = properties
-    tags = row.get("tags") if isinstance(row.get("tags"), Mapping) else {}
-    sku = row.get("sku") if isinstance(row.get("sku"), Mapping) else {}
+    tags = _mapping(row.get("tags"))
+    sku = _mapping(row.get("sku"))
     capacity = sku.get("capacity")
     return ScaleSetRow(
         id=resource_id,

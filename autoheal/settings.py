@@ -191,7 +191,7 @@ def _uuid_or_empty(raw: str) -> str:
 # (learn.microsoft.com/azure/azure-functions/functions-bindings-timer#ncrontab-expressions).
 _MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
 _DAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat")
-_CRON_FIELDS = (
+_CRON_FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("second", 0, 59, {}),
     ("minute", 0, 59, {}),
     ("hour", 0, 23, {}),
@@ -903,4 +903,5 @@ def settings_markdown() -> str:
 
 def iso_duration(value: timedelta) -> str:
     """timedelta → ISO 8601 as Azure writes it (`PT30M`)."""
-    return isodate.duration_isoformat(value)
+    text: str = isodate.duration_isoformat(value)
+    return text

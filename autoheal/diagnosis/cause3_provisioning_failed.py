@@ -7,12 +7,14 @@ timeouts (`create-timed-out`) and delete leftovers (`delete-failed`) have their 
 
 from __future__ import annotations
 
+from typing import Any
+
 from ..model import ActionCode, Finding, FindingCode, Instance, ProposedAction, Severity
 from . import references
 from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start, iso
 
 
-def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tuple[list[Instance], list[dict]]:
+def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tuple[list[Instance], list[dict[str, Any]]]:
     """Split instances into those to replace now and those resilient create may still retry."""
     if not ctx.snapshot.resiliency.create_enabled:
         return list(instances), []
@@ -26,7 +28,7 @@ def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tupl
     return act, waiting
 
 
-def replace_action(ctx: Context, act: list[Instance], waiting: list[dict]) -> ProposedAction:
+def replace_action(ctx: Context, act: list[Instance], waiting: list[dict[str, Any]]) -> ProposedAction:
     held = [
         {
             "instanceId": w["instanceId"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..model import ActionCode, Finding, FindingCode, Instance, ProposedAction, Severity
 from ..settings import iso_duration
@@ -32,7 +33,7 @@ class UnhealthyInstance:
     due_at: datetime | None  # when the platform should repair it (since + gracePeriod)
     overdue_at: datetime | None  # when we call it "not repaired" (due + margin)
 
-    def facts(self, ctx: Context) -> dict:
+    def facts(self, ctx: Context) -> dict[str, Any]:
         facts = ctx.instance_facts(self.instance)
         facts.update(
             {
@@ -56,7 +57,8 @@ def unhealthy_instances(ctx: Context) -> tuple[list[UnhealthyInstance], list[Unh
     service = ctx.snapshot.repairs_service
     # Repairs that were just enabled or resumed get their own grace period before we call them late.
     service_since = service.last_status_change if service else None
-    waiting, overdue = [], []
+    waiting: list[UnhealthyInstance] = []
+    overdue: list[UnhealthyInstance] = []
     for instance in ctx.snapshot.instances:
         if instance.health not in BAD_HEALTH or norm(instance.provisioning_state) != "succeeded":
             continue
@@ -66,8 +68,9 @@ def unhealthy_instances(ctx: Context) -> tuple[list[UnhealthyInstance], list[Unh
         if since is None:  # no timestamp: we cannot tell how long, so we never call it overdue
             waiting.append(UnhealthyInstance(instance, None, None, None))
             continue
-        item = UnhealthyInstance(instance, since, since + grace, since + grace + margin)
-        (overdue if ctx.now >= item.overdue_at else waiting).append(item)
+        overdue_at = since + grace + margin
+        item = UnhealthyInstance(instance, since, since + grace, overdue_at)
+        (overdue if ctx.now >= overdue_at else waiting).append(item)
     return waiting, overdue
 
 

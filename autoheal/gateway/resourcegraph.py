@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ..credentials import default_credential
 from .compute import DEFAULT_ENDPOINT, ArmError, _error_from_http, requires
@@ -122,7 +122,7 @@ def _graph_error(exc: Exception) -> ArmError:
     if not isinstance(exc, HttpResponseError) or exc.response is None:
         return _error_from_http(exc)
     try:
-        body = exc.response.json()
+        body = cast(Any, exc.response).json()
     except Exception:
         body = None
     error = body.get("error") if isinstance(body, dict) else None
@@ -210,7 +210,7 @@ class ResourceGraphGateway:
 
         from ..http import transport
 
-        class _RetryAllBut429(RetryPolicy):
+        class _RetryAllBut429(RetryPolicy):  # type: ignore[type-arg]
             # 429s are ARG's quota: the gateway waits them out by ARG's own headers (see query()).
             def is_retry(self, settings: Any, response: Any) -> bool:
                 if response.http_response.status_code == 429:
@@ -317,11 +317,12 @@ class ResourceGraphGateway:
         while True:
             self._pace()
             try:
-                page, headers = self.client.resources(
+                answer: Any = self.client.resources(
                     request, cls=lambda response, model, _: (model, response.http_response.headers)
                 )
+                page, headers = answer
             except HttpResponseError as exc:
-                headers = exc.response.headers if exc.response is not None else {}
+                headers = cast(Any, exc.response).headers if exc.response is not None else {}
                 self._observe(headers)
                 if exc.status_code != 429:
                     raise _graph_error(exc) from exc
