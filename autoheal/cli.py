@@ -27,7 +27,7 @@ from .engine import Engine, ScaleSetResult, Target, list_targets, map_concurrent
 from .gateway import ArmError
 from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable, Record, open_ledger
 from .report import build_report, error_entry, render_table, scale_set_entry
-from .runtime import build_gateway
+from .runtime import build_gateway, build_graph
 from .settings import CHANNEL_OFF, Settings, SettingsError, load_settings
 
 EXIT_ERROR = 1
@@ -239,13 +239,17 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from .notify import Notifier
 
     with build_gateway(settings) as gateway, _ledger(settings, write=args.apply or args.record) as ledger:
-        engine = Engine(settings, gateway, ledger, notifier=Notifier.from_settings(settings))
+        graph = build_graph(settings)
+        engine = Engine(settings, gateway, ledger, notifier=Notifier.from_settings(settings), graph=graph)
         try:
             sweep = engine.sweep(Target(args.resource_group, args.scale_set))
         except ArmError as exc:
             if exc.not_found and (args.scale_set or args.resource_group):
                 raise _not_found(args, settings) from exc
             raise CliError(_explain(exc, settings)) from exc
+        finally:
+            if graph is not None:
+                graph.close()
         if not sweep.results and args.scale_set:  # "not found", not an empty table
             raise _not_found(args, settings)
         entries = [

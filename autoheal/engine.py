@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from . import inventory as inventory_queries
 from . import telemetry
 from .diagnosis import diagnose
 from .gateway import ArmError, BudgetExhausted, ComputeGateway
 from .gateway.compute import DEADLINE
 from .gateway.errors import ErrorClass, missing_action
+from .gateway.resourcegraph import ResourceGraphGateway
+from .inventory import InstanceSuspect, ScaleSetRow
 from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, iso, parse_resource_id
 from .notify import Change
 from .ownership import Owner, owner_of
@@ -109,6 +112,28 @@ class SweepResult:
 
 
 @dataclass(frozen=True)
+class Inventory:
+    """The scale sets a sweep knows of, where the list came from, and what Resource Graph flagged."""
+
+    source: str  # resource-graph | compute
+    resources: list[dict[str, Any]]
+    rows: list[ScaleSetRow] = field(default_factory=list)
+    suspects: dict[str, list[InstanceSuspect]] = field(default_factory=dict)  # scale-set key → instances
+
+    def flagged(self, known: dict[str, list[Record]]) -> set[str]:
+        """Scale sets Resource Graph shows a problem on: instances not Succeeded, or repairs / resilient create
+        / resilient delete off on a scale set the ledger has no word on yet (a known, held problem waits for
+        the rotation instead of costing Compute reads every sweep)."""
+        flagged = {scale_set_key(scale_set_id) for scale_set_id in self.suspects}
+        for row in self.rows:
+            resilient = row.resiliency.create_enabled and row.resiliency.delete_enabled
+            key = scale_set_key(row.id)
+            if (not row.repairs.enabled or not resilient) and key not in known:
+                flagged.add(key)
+        return flagged
+
+
+@dataclass(frozen=True)
 class Schedule:
     """The order a sweep reads scale sets in: suspects first (capacity owed first), then the rotation."""
 
@@ -119,10 +144,17 @@ class Schedule:
     def order(self) -> list[dict[str, Any]]:
         return [*self.suspects, *self.ring]
 
+    @property
+    def suspect_keys(self) -> set[str]:
+        return {scale_set_key(str(r.get("id") or "")) for r in self.suspects}
 
-def schedule(resources: list[dict[str, Any]], known: dict[str, list[Record]], cursor: str) -> Schedule:
-    """Suspects (unfinished ledger work, capacity owed first) then every other scale set, in key order starting
-    just after `cursor` and wrapping around: least recently read first, across sweeps and crashes."""
+
+def schedule(
+    resources: list[dict[str, Any]], known: dict[str, list[Record]], cursor: str, flagged: set[str] | None = None
+) -> Schedule:
+    """Suspects (capacity owed, then unfinished ledger work, then what Resource Graph or an event flagged)
+    first; then every other scale set in key order starting just after `cursor` and wrapping around: least
+    recently read first, across sweeps and crashes."""
     suspects: list[tuple[int, str, dict[str, Any]]] = []
     ring: list[tuple[str, dict[str, Any]]] = []
     for resource in resources:
@@ -132,6 +164,8 @@ def schedule(resources: list[dict[str, Any]], known: dict[str, list[Record]], cu
             suspects.append((0, key, resource))
         elif any(r.state.active or r.unfinished for r in records):
             suspects.append((1, key, resource))
+        elif flagged and key in flagged:
+            suspects.append((2, key, resource))
         else:
             ring.append((key, resource))
     ring.sort(key=lambda item: item[0])
@@ -179,6 +213,7 @@ class Engine:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        graph: ResourceGraphGateway | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
@@ -189,6 +224,7 @@ class Engine:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.monotonic = monotonic
+        self.graph = graph  # Resource Graph: the subscription's inventory without Compute's buckets
         self._groups_lock = threading.Lock()
 
     # -- entry points -----------------------------------------------------------------------------------
@@ -214,10 +250,12 @@ class Engine:
         budget = SweepBudget(self.settings.max_actions_per_sweep)
         deadline = t0 + (self.settings.sweep_slice.total_seconds() if slice_seconds is None else slice_seconds)
         with telemetry.span(f"autoheal.{trigger}", correlationId=correlation_id, eventId=event_id) as span:
-            resources = list_targets(self.gateway, target or Target())
+            inventory = self._inventory(target or Target(), whole_subscription)
+            resources = inventory.resources
             known = self._preload_records(resources)
             cursor = self._load_cursor() if whole_subscription else None
-            plan_ = schedule(resources, known or {}, cursor.get("cursor", "") if cursor else "")
+            flagged = inventory.flagged(known or {})
+            plan_ = schedule(resources, known or {}, cursor.get("cursor", "") if cursor else "", flagged)
             stop = threading.Event()
 
             def run(resource: dict[str, Any]) -> ScaleSetResult:
@@ -225,12 +263,15 @@ class Engine:
                     stop.set()
                     return ScaleSetResult(resource, deferred=True)
                 token = DEADLINE.set(deadline)
+                key = scale_set_key(str(resource.get("id") or ""))
                 try:
                     result = self.evaluate(
                         resource,
                         budget=budget,
                         correlation_id=correlation_id,
-                        records=None if known is None else known.get(scale_set_key(str(resource.get("id") or "")), []),
+                        records=None if known is None else known.get(key, []),
+                        # Resource Graph lags ARM: a suspect is read from ARM before anything is decided on it.
+                        refresh=inventory.source == "resource-graph" and key in plan_.suspect_keys,
                     )
                 finally:
                     DEADLINE.reset(token)
@@ -245,6 +286,9 @@ class Engine:
             arm = self.gateway.meter.snapshot()
             if self.gateway.budget is not None:
                 arm["compute"] = self.gateway.budget.snapshot()
+            arm["inventory"] = inventory.source
+            if self.graph is not None and inventory.source == "resource-graph":
+                arm["resourceGraph"] = self.graph.meter.snapshot()
             span.set_attribute("scaleSets", len(results))
         telemetry.record_sweep(duration, len(results), self.gateway.meter.requests, arm["throttleWaitSeconds"])
         deferred = sum(1 for r in results if r.deferred)
@@ -259,6 +303,20 @@ class Engine:
         return SweepResult(
             correlation_id, started, results, duration, arm, notified, suspects=len(plan_.suspects), coverage=coverage
         )
+
+    def _inventory(self, target: Target, whole_subscription: bool) -> Inventory:
+        """The scale sets in scope: for the whole subscription from Resource Graph (a few queries, no Compute
+        tokens; suspects and resource-group owners come with it), else — or if ARG fails — from Compute."""
+        if whole_subscription and self.graph is not None:
+            try:
+                rows = list(inventory_queries.read_scale_sets(self.graph))
+                suspects = inventory_queries.read_suspects(self.graph)
+                groups = inventory_queries.read_managed_resource_groups(self.graph)
+                self.gateway.group_owners_cache = (time.monotonic(), {k.lower(): v for k, v in groups.items()})
+                return Inventory("resource-graph", [dict(row.resource) for row in rows], rows, suspects)
+            except ArmError as exc:
+                log.warning("Resource Graph inventory failed; listing scale sets through Compute: %s", exc)
+        return Inventory("compute", list_targets(self.gateway, target))
 
     def _load_cursor(self) -> dict[str, Any]:
         if self.ledger is None:
@@ -318,13 +376,19 @@ class Engine:
         budget: SweepBudget | None = None,
         correlation_id: str | None = None,
         records: list[Record] | None = None,
+        refresh: bool = False,
     ) -> ScaleSetResult:
-        """Snapshot → diagnose → reconcile → plan → act → record for one scale set."""
+        """Snapshot → diagnose → reconcile → plan → act → record for one scale set. `refresh`: read the scale
+        set itself from ARM first (its model as Resource Graph showed it may be a minute old)."""
         correlation_id = correlation_id or uuid.uuid4().hex
         budget = budget or SweepBudget(self.settings.max_actions_per_sweep)
         result = ScaleSetResult(resource)
         with telemetry.span("autoheal.scale_set", scaleSetId=result.scale_set_id, correlationId=correlation_id):
             try:
+                if refresh:
+                    ids = parse_resource_id(result.scale_set_id)
+                    resource = self.gateway.get_scale_set(ids["resourcegroups"], ids["virtualmachinescalesets"])
+                    result.resource = resource
                 result.snapshot = self.gateway.snapshot(resource)
             except BudgetExhausted as exc:
                 result.deferred = True

@@ -16,6 +16,7 @@ from .settings import Settings, load_settings
 if TYPE_CHECKING:
     from .engine import Engine
     from .gateway import ComputeGateway
+    from .gateway.resourcegraph import ResourceGraphGateway
     from .notify import Notifier
     from .remediation.ledger import Ledger
 
@@ -36,6 +37,7 @@ class Runtime:
         self._gateway = gateway
         self._ledger = ledger
         self._notifier = notifier
+        self._graph: ResourceGraphGateway | None = None
         self._gateway_options = gateway_options or {}
         self._lock = threading.Lock()
         self._owned: list[Any] = []
@@ -69,16 +71,42 @@ class Runtime:
                 self._notifier = Notifier.from_settings(self.settings)
             return self._notifier
 
+    @property
+    def graph(self) -> ResourceGraphGateway | None:
+        """Resource Graph for the sweep's inventory (None with AUTOHEAL_INVENTORY=compute)."""
+        if self.settings.inventory != "resource-graph":
+            return None
+        with self._lock:
+            if self._graph is None:
+                self._graph = build_graph(self.settings)
+                if self._graph is not None:
+                    self._owned.append(self._graph)
+            return self._graph
+
     def engine(self, **settings_overrides: Any) -> Engine:
         from .engine import Engine
 
         settings = self.settings.replace(**settings_overrides) if settings_overrides else self.settings
-        return Engine(settings, self.gateway, self.ledger, notifier=self.notifier, clock=self.clock)
+        return Engine(settings, self.gateway, self.ledger, notifier=self.notifier, clock=self.clock, graph=self.graph)
 
     def close(self) -> None:
         for client in self._owned:
             client.close()
         self._owned.clear()
+
+
+def build_graph(settings: Settings) -> ResourceGraphGateway | None:
+    """Resource Graph for the sweep's inventory, as the settings describe it (None: list through Compute)."""
+    if settings.inventory != "resource-graph":
+        return None
+    from .gateway.resourcegraph import ResourceGraphGateway
+
+    return ResourceGraphGateway(
+        settings.subscription_id,
+        endpoint=settings.arm_endpoint,
+        ca_bundle=settings.arm_ca_bundle or None,
+        client_id=settings.client_id or None,
+    )
 
 
 def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:

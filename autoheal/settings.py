@@ -592,6 +592,15 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "an ISO 8601 duration from PT30S to PT25M",
     ),
     Setting(
+        "AUTOHEAL_INVENTORY",
+        "inventory",
+        "resource-graph",
+        _choice("resource-graph", "compute"),
+        "Where a sweep lists the scale sets: Azure Resource Graph (a few queries per sweep, no Compute tokens; "
+        "it also flags failed instances, so those are read first) or Compute's scale-set list.",
+        "resource-graph or compute",
+    ),
+    Setting(
         "AUTOHEAL_ARM_READS_RESERVE",
         "arm_reads_reserve",
         "200",
@@ -783,6 +792,7 @@ class Settings:
     sweep_concurrency: int
     compute_read_share: int
     sweep_slice: timedelta
+    inventory: str
     arm_reads_reserve: int
     event_coalesce_window: timedelta
     teams_webhook_url: str = field(repr=False)

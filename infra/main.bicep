@@ -153,6 +153,9 @@ param autohealComputeReadShare string = '25'
 @description('AUTOHEAL_SWEEP_SLICE: longest a timer sweep works before the next tick continues (ISO 8601, PT30S-PT25M).')
 param autohealSweepSlice string = 'PT10M'
 
+@description('AUTOHEAL_INVENTORY: where a sweep lists the scale sets: resource-graph (no Compute tokens) or compute.')
+param autohealInventory string = 'resource-graph'
+
 @description('AUTOHEAL_MAX_DISRUPTION_PERCENT: at most max(1, this % of capacity) instances in flight per scale set (1-100).')
 param autohealMaxDisruptionPercent string = '10'
 
@@ -443,6 +446,7 @@ var autohealSettings = {
   AUTOHEAL_ALLOWED_OWNERS: autohealAllowedOwners
   AUTOHEAL_COMPUTE_READ_SHARE: autohealComputeReadShare
   AUTOHEAL_SWEEP_SLICE: autohealSweepSlice
+  AUTOHEAL_INVENTORY: autohealInventory
   AUTOHEAL_MAX_DISRUPTION_PERCENT: autohealMaxDisruptionPercent
   AUTOHEAL_CAPACITY_FLOOR_PERCENT: autohealCapacityFloorPercent
   AUTOHEAL_COOLDOWN: autohealCooldown

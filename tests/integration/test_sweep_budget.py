@@ -43,3 +43,68 @@ def test_every_scale_set_is_read_when_the_budget_allows_and_a_lap_is_recorded(st
     assert not any(r.deferred for r in result.results)
     assert result.coverage["position"] == 0 and result.coverage["lastLapSeconds"] is not None
     assert result.arm["compute"]["spent"][VMSS_HIGH_COST_GET] == 1 + 2 * 5  # the list, then view + VMs each
+
+
+def graph_for(emu):
+    from autoheal.gateway.resourcegraph import ResourceGraphGateway
+
+    return ResourceGraphGateway(emu.subscription_id, endpoint=emu.endpoint, ca_bundle=emu.ca_bundle)
+
+
+def test_a_suspect_resource_graph_shows_is_read_first_from_arm(start_emulator, gateway_for, ledger):
+    """Issue 12: the inventory comes from Resource Graph (no Compute list call); a scale set with a failed
+    instance there is a suspect, read from ARM (the scale set itself too: ARG lags) before the rotation."""
+    healthy = [
+        fleetgen.scale_set(f"a{i:02d}", automatic_repairs=True, resilient_creation=True, resilient_deletion=True)
+        for i in range(6)
+    ]
+    sick = fleetgen.scale_set(
+        "z-sick",
+        automatic_repairs=True,
+        resilient_creation=True,
+        resilient_deletion=True,
+        failed={1: "VMExtensionProvisioningError"},
+    )
+    emu = start_emulator(fleetgen.fleet(*healthy, sick))
+    rig = Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, sweep_concurrency=1, mode="observe"))
+    graph = graph_for(emu)
+    try:
+        result = engine_with(rig, graph).sweep()
+    finally:
+        graph.close()
+    assert result.arm["inventory"] == "resource-graph" and result.suspects == 1
+    assert result.results[0].scale_set_id.endswith("/z-sick")  # first, though last in the ring's order
+    assert {f.code.value for f in result.results[0].findings} == {"provisioning-failed"}
+    ops = emu.stats()["byOperation"]
+    assert "VirtualMachineScaleSets_ListAll" not in ops
+    assert ops["VirtualMachineScaleSets_Get"] == 1  # only the suspect is re-read from ARM
+    assert result.arm["resourceGraph"]["queries"] == 4
+
+
+def test_nearly_empty_compute_buckets_make_the_sweep_defer_not_get_429s(start_emulator, gateway_for, ledger):
+    """Issue 12: others have drained VMSS High Cost Get below our floor; the sweep waits within its slice, then
+    defers the rest, and never gets a 429."""
+    emu = start_emulator(
+        fleetgen.fleet(
+            *[fleetgen.scale_set(f"s{i:02d}", automatic_repairs=True) for i in range(5)],
+            faults={"computeBuckets": {"HighCostGetVMScaleSetSubscription": {"remaining": 790}}},
+        )
+    )
+    rig = Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, sweep_concurrency=1, mode="observe"))
+    rig.gateway.budget = ComputeBudget(share=0.25)
+    graph = graph_for(emu)
+    try:
+        result = engine_with(rig, graph).sweep(slice_seconds=3)
+    finally:
+        graph.close()
+    # the first answer tells the budget where the bucket stands; from then on it waits for the refill
+    read = [r for r in result.results if not r.deferred]
+    assert len(read) <= 1 and len(result.results) - len(read) >= 4, [r.deferred for r in result.results]
+    assert result.arm["throttled"] == 0 and emu.stats()["computeThrottled"] == {}
+    assert result.arm["compute"]["deferred"] >= 1
+
+
+def engine_with(rig, graph):
+    engine = rig.engine()
+    engine.graph = graph
+    return engine
