@@ -17,6 +17,8 @@ Times are relative to `CAPTURED_AT`; the emulator shifts them to its start, so a
 | ingest-flex (rg-data)       | Flexible VM create timed out, resilient create off | create-timed-out                  |
 | etl-workers (rg-data)       | resilient delete gave up; another still retrying   | delete-failed                     |
 | ml-training (rg-data)       | a failed instance, but tagged autoheal=off         | provisioning-failed (held)        |
+| aks-pool1-… (MC_rg-aks_…)   | an AKS node pool with a failed node                | provisioning-failed, held:        |
+|                             | (node resource group managed by the cluster)       | owned-by-service                  |
 """
 
 from __future__ import annotations
@@ -33,6 +35,10 @@ CAPTURED_AT = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
 # Resilient delete is registered, resilient create is not: enabling it is held with the register command.
 FEATURES = ["Microsoft.Compute/ReliableVMDeletion"]
 PATH = Path(__file__).with_name("demo.json")
+AKS_NODE_GROUP = "MC_rg-aks_prod-aks_westeurope"
+AKS_CLUSTER = (
+    f"/subscriptions/{SUBSCRIPTION}/resourceGroups/rg-aks/providers/Microsoft.ContainerService/managedClusters/prod-aks"
+)
 
 
 def _set(name: str, group: str, **options: Any) -> dict[str, Any]:
@@ -117,9 +123,24 @@ def build() -> dict[str, Any]:
             failed={1: "VMExtensionProvisioningError"},
             tags={"autoheal": "off", "team": "ml"},
         ),
+        # An AKS node pool: AKS owns it ("modifying resources in the node resource group is unsupported";
+        # learn.microsoft.com/azure/aks/faq) and repairs it itself (node auto-repair). Diagnosed, never changed.
+        _set(
+            "aks-pool1-38517204-vmss",
+            AKS_NODE_GROUP,
+            capacity=3,
+            automatic_repairs=None,
+            failed={1: "VMExtensionProvisioningError"},
+            tags={"aks-managed-poolName": "pool1", "aks-managed-orchestrator": "Kubernetes:1.30.3"},
+        ),
     ]
+    groups = [fleetgen.resource_group(AKS_NODE_GROUP, location="westeurope", managed_by=AKS_CLUSTER)]
     return fleetgen.fleet(
-        *scale_sets, subscription_id=SUBSCRIPTION, captured_at=CAPTURED_AT, registered_features=FEATURES
+        *scale_sets,
+        subscription_id=SUBSCRIPTION,
+        captured_at=CAPTURED_AT,
+        registered_features=FEATURES,
+        resource_groups=groups,
     )
 
 

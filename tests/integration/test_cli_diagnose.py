@@ -26,6 +26,7 @@ EXPECTED = {
     "ingest-flex": {"create-timed-out": ["<flex:1>"], "resilient-create-disabled": []},
     "etl-workers": {"delete-failed": ["3", "4"]},
     "ml-training": {"provisioning-failed": ["1"]},
+    "aks-pool1-38517204-vmss": {"provisioning-failed": ["1"], "repairs-disabled": []},
 }
 ALL_CODES = {
     "repairs-disabled",
@@ -94,7 +95,7 @@ def test_diagnose_json_finds_every_documented_cause(capsys, demo_emulator):
     assert web["resiliency"] == {"policyPresent": True, "resilientVMCreation": True, "resilientVMDeletion": True}
     # reads: one list, then instance view + instance list per Uniform set, instance list per Flexible set,
     # and the resiliency view of ingest-flex's one Failed VM (Flexible lists carry no deletion status)
-    assert report["armRequests"] == 1 + 2 * 10 + 2 + 1
+    assert report["armRequests"] == 1 + 2 * 11 + 2 + 1
 
 
 def test_diagnose_table_shows_findings_and_proposals(capsys, demo_emulator):
@@ -103,7 +104,7 @@ def test_diagnose_table_shows_findings_and_proposals(capsys, demo_emulator):
     assert "checkout-api" in out and "health-monitoring-misconfigured" in out
     assert "-> retry-delete [3]" in out
     assert "-> resume-automatic-repairs" in out
-    assert "12 scale set(s)" in out
+    assert "13 scale set(s)" in out
 
 
 def test_diagnose_one_scale_set_reads_only_it(capsys, demo_emulator):

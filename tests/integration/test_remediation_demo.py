@@ -70,6 +70,13 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
         (etl, "delete-failed", "3"): ("retry-delete", "succeeded", ""),
         (etl, "delete-failed", "4"): ("retry-delete", "held", "platform-retrying"),
         ("ml-training", "provisioning-failed", "*"): ("replace-failed-instances", "held", "opt-out"),
+        # an AKS node pool: diagnosed, never changed (its node resource group is managed by the cluster)
+        ("aks-pool1-38517204-vmss", "provisioning-failed", "*"): (
+            "replace-failed-instances",
+            "held",
+            "owned-by-service",
+        ),
+        ("aks-pool1-38517204-vmss", "repairs-disabled", "*"): ("enable-automatic-repairs", "held", "owned-by-service"),
     }
     del flex_failed
     assert got == expected
@@ -98,6 +105,7 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
         "ingest-flex": {"resilient-create-disabled"},
         "etl-workers": {"delete-failed"},  # the platform is still retrying instance 4
         "ml-training": {"provisioning-failed"},  # autoheal=off
+        "aks-pool1-38517204-vmss": {"provisioning-failed", "repairs-disabled"},  # AKS's to repair
     }
     capacities = {
         name: rig.emu.scale_set(rg, name)["sku"]["capacity"]
