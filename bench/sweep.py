@@ -56,7 +56,9 @@ class EmulatorProcess:
 
 
 @contextlib.contextmanager
-def emulator_process(fleet_path: Path, page_size: int, log_path: Path) -> Iterator[EmulatorProcess]:
+def emulator_process(
+    fleet_path: Path, page_size: int, log_path: Path, extra: tuple[str, ...] = ()
+) -> Iterator[EmulatorProcess]:
     """`python -m emulator` as a child process; stopped (and waited for) on the way out."""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
@@ -70,6 +72,7 @@ def emulator_process(fleet_path: Path, page_size: int, log_path: Path) -> Iterat
                 "0",
                 "--page-size",
                 str(page_size),
+                *extra,
             ],
             cwd=ROOT,
             stdout=subprocess.PIPE,
