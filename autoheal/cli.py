@@ -17,6 +17,8 @@ import json
 import logging
 import os
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -224,7 +226,63 @@ def _evaluate_all(engine: Engine, args: argparse.Namespace) -> list[ScaleSetResu
         raise CliError(_explain(exc, engine.settings)) from exc
     if not resources and args.scale_set:
         raise _not_found(args, engine.settings)
-    return map_concurrently(engine.evaluate, resources, args.concurrency)
+    progress = Progress.for_terminal(engine.gateway)
+    if progress is not None:
+        progress.total = len(resources)
+
+    def evaluate(resource: dict[str, Any]) -> ScaleSetResult:
+        result = engine.evaluate(resource)
+        if progress is not None:
+            progress.step()
+        return result
+
+    try:
+        return map_concurrently(evaluate, resources, args.concurrency)
+    finally:
+        if progress is not None:
+            progress.done()
+
+
+class Progress:
+    """One line on a terminal (stderr): scale sets done of those in scope, Compute budget spent, ETA.
+    Nothing at all when stderr is not a terminal (CI, pipes, the Functions host)."""
+
+    def __init__(self, gateway: Any, stream: Any) -> None:
+        self.gateway = gateway
+        self.stream = stream
+        self.total = 0
+        self.count = 0
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+
+    @classmethod
+    def for_terminal(cls, gateway: Any, stream: Any = None) -> Progress | None:
+        stream = stream or sys.stderr
+        return cls(gateway, stream) if stream.isatty() else None
+
+    def update(self, done: int, total: int) -> None:
+        with self._lock:
+            self.count, self.total = done, total
+            self._draw()
+
+    def step(self) -> None:
+        with self._lock:
+            self.count += 1
+            self._draw()
+
+    def _draw(self) -> None:
+        elapsed = time.monotonic() - self.started
+        eta = elapsed / self.count * (self.total - self.count) if self.count else 0.0
+        spent = ""
+        if self.gateway.budget is not None:
+            figures = self.gateway.budget.snapshot()["spent"]
+            spent = "; Compute " + ", ".join(f"{k} {v}" for k, v in figures.items())
+        self.stream.write(f"\r{self.count}/{self.total} scale sets{spent}; ETA {eta:.0f}s ")
+        self.stream.flush()
+
+    def done(self) -> None:
+        self.stream.write("\n")
+        self.stream.flush()
 
 
 def _not_found(args: argparse.Namespace, settings: Settings) -> CliError:
@@ -241,6 +299,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     with build_gateway(settings) as gateway, _ledger(settings, write=args.apply or args.record) as ledger:
         graph = build_graph(settings)
         engine = Engine(settings, gateway, ledger, notifier=Notifier.from_settings(settings), graph=graph)
+        progress = Progress.for_terminal(gateway)
+        engine.progress = progress.update if progress is not None else None
         try:
             sweep = engine.sweep(Target(args.resource_group, args.scale_set))
         except ArmError as exc:
@@ -248,6 +308,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
                 raise _not_found(args, settings) from exc
             raise CliError(_explain(exc, settings)) from exc
         finally:
+            if progress is not None:
+                progress.done()
             if graph is not None:
                 graph.close()
         if not sweep.results and args.scale_set:  # "not found", not an empty table
@@ -268,11 +330,31 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             correlationId=sweep.correlation_id,
             actions=actions,
             armWrites=gateway.meter.writes,
+            suspects=sweep.suspects,
+            deferred=sum(1 for r in sweep.results if r.deferred),
+            coverage=sweep.coverage,
+            compute=sweep.arm.get("compute"),
+            resourceGraph=sweep.arm.get("resourceGraph"),
         )
     _print(report, args.output)
     if args.output == "table":
         print(_sweep_summary(report))
+        print(_budget_summary(report))
     return 0
+
+
+def _budget_summary(report: dict[str, Any]) -> str:
+    """What the sweep cost and how far the rotation got: tokens per Compute policy, ARG queries, coverage."""
+    compute = report.get("compute") or {}
+    spent = ", ".join(f"{policy} {n}" for policy, n in (compute.get("spent") or {}).items()) or "none"
+    graph = report.get("resourceGraph") or {}
+    coverage = report.get("coverage") or {}
+    laps = coverage.get("sweepsPerLap")
+    lap = f"every scale set read within {laps} sweep(s)" if laps else "coverage not measured (a targeted sweep)"
+    return (
+        f"Compute tokens: {spent}; Resource Graph queries: {graph.get('queries', 0)}; suspects read first: "
+        f"{report.get('suspects', 0)}; deferred to the next sweep: {report.get('deferred', 0)}; {lap}"
+    )
 
 
 def _sweep_summary(report: dict[str, Any]) -> str:

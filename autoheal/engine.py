@@ -225,6 +225,7 @@ class Engine:
         self.rng = rng or random.Random()
         self.monotonic = monotonic
         self.graph = graph  # Resource Graph: the subscription's inventory without Compute's buckets
+        self.progress: Callable[[int, int], None] | None = None  # (done, in scope) after each scale set
         self._groups_lock = threading.Lock()
 
     # -- entry points -----------------------------------------------------------------------------------
@@ -257,6 +258,8 @@ class Engine:
             flagged = inventory.flagged(known or {})
             plan_ = schedule(resources, known or {}, cursor.get("cursor", "") if cursor else "", flagged)
             stop = threading.Event()
+            done = [0]
+            done_lock = threading.Lock()
 
             def run(resource: dict[str, Any]) -> ScaleSetResult:
                 if stop.is_set() or time.monotonic() >= deadline:
@@ -277,6 +280,10 @@ class Engine:
                     DEADLINE.reset(token)
                 if result.deferred:
                     stop.set()
+                if self.progress is not None:
+                    with done_lock:
+                        done[0] += 1
+                        self.progress(done[0], len(plan_.order))
                 return result
 
             results = map_concurrently(run, plan_.order, self.settings.sweep_concurrency)
