@@ -10,6 +10,10 @@ Prints ARM reads/writes, findings, wall time, the physical limit `reads x latenc
 per-phase breakdown (timers wrapped around the app's calls here, nothing inside the app). Exits 1 when a
 target is missed: reads <= 1 + 2 x Uniform + 1 x Flexible (+ extra list pages), no ARM write in observe
 mode, no scale set left unread, wall <= 1.5 x the limit.
+
+This one measures throughput against latency, so Compute's documented buckets run 1,000 times faster in the
+emulator, the budget is off and the scale sets are listed through Compute (`AUTOHEAL_INVENTORY=compute`);
+`bench/budget.py` measures the sweep under the documented buckets, the budget and Resource Graph.
 """
 
 from __future__ import annotations
@@ -259,7 +263,11 @@ def run(args: argparse.Namespace) -> int:
               flush=True)  # fmt: skip
         t0 = time.perf_counter()
         with contextlib.ExitStack() as stack:
-            emu = stack.enter_context(emulator_process(fleet_path, args.page_size, Path(tmp) / "emulator.log"))
+            emu = stack.enter_context(
+                emulator_process(
+                    fleet_path, args.page_size, Path(tmp) / "emulator.log", ("--compute-refill-scale", "1000")
+                )
+            )
             connection = None
             azurite_pid = None
             if not args.no_ledger:
@@ -276,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
                 arm_endpoint=emu.endpoint,
                 arm_ca_bundle=emu.ca_bundle,
                 mode=args.mode,
+                inventory="compute",
                 sweep_concurrency=concurrency,
                 storage_connection_string=connection or "",
             )
@@ -317,7 +326,7 @@ def sweep_once(
     # The Function app's own wiring: build_gateway (max_connections = max(32, 2 x concurrency), read pacing)
     # and open_ledger (Ledger.from_connection_string + ensure_table). polling_interval=0: the emulator's
     # long-running operations need no 30 s wait between polls.
-    runtime = Runtime(settings, gateway_options={"polling_interval": 0})
+    runtime = Runtime(settings, gateway_options={"polling_interval": 0, "budget": None})
     gateway = runtime.gateway
     ledger = runtime.ledger if settings.storage_connection_string else None
     phases = Phases()
