@@ -275,7 +275,7 @@ class Progress:
         eta = elapsed / self.count * (self.total - self.count) if self.count else 0.0
         spent = ""
         if self.gateway.budget is not None:
-            figures = self.gateway.budget.snapshot()["spent"]
+            figures = self.gateway.budget.figures()["spent"]
             spent = "; Compute " + ", ".join(f"{k} {v}" for k, v in figures.items())
         self.stream.write(f"\r{self.count}/{self.total} scale sets{spent}; ETA {eta:.0f}s ")
         self.stream.flush()
@@ -315,12 +315,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if not sweep.results and args.scale_set:  # "not found", not an empty table
             raise _not_found(args, settings)
         entries = [
-            scale_set_entry(r.snapshot, r.findings, r.actions())
+            scale_set_entry(r.snapshot, r.findings, r.decisions())
             if r.snapshot
             else error_entry(r.resource, r.error or "")
             for r in sweep.results
         ]
-        actions = [a for r in sweep.results for a in r.actions()]
+        actions = [a for r in sweep.results for a in r.decisions()]
         report = build_report(
             settings.subscription_id,
             sweep.started_at,

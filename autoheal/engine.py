@@ -34,7 +34,7 @@ from .remediation import transitions
 from .remediation.actions import ACTIONS, ActionContext
 from .remediation.guardrails import SweepBudget
 from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable
-from .remediation.planner import Decision, Verdict, plan
+from .remediation.planner import Decision, DecisionKind, plan
 from .remediation.record import SCALE_SET_TARGET, Record, State, scale_set_key
 from .remediation.transitions import Outcome, Save
 from .settings import Settings
@@ -81,7 +81,8 @@ class ScaleSetResult:
     def scale_set_id(self) -> str:
         return str(self.resource.get("id") or "")
 
-    def actions(self) -> list[dict[str, Any]]:
+    def decisions(self) -> list[dict[str, Any]]:
+        """Every decision this evaluation made or changed (actions taken, planned, held, and why)."""
         return [
             {
                 "code": r.action,
@@ -290,12 +291,12 @@ class Engine:
             coverage = self._advance_cursor(cursor, plan_, results, started) if cursor is not None else None
             notified = self._notify(results, trigger, correlation_id)
             duration = time.monotonic() - t0
-            arm = self.gateway.meter.snapshot()
+            arm = self.gateway.meter.figures()
             if self.gateway.budget is not None:
-                arm["compute"] = self.gateway.budget.snapshot()
+                arm["compute"] = self.gateway.budget.figures()
             arm["inventory"] = inventory.source
             if self.graph is not None and inventory.source == "resource-graph":
-                arm["resourceGraph"] = self.graph.meter.snapshot()
+                arm["resourceGraph"] = self.graph.meter.figures()
             span.set_attribute("scaleSets", len(results))
         telemetry.record_sweep(duration, len(results), self.gateway.meter.requests, arm["throttleWaitSeconds"])
         deferred = sum(1 for r in results if r.deferred)
@@ -503,7 +504,7 @@ class Engine:
     def _apply(
         self, decision: Decision, existing: Record | None, correlation_id: str, result: ScaleSetResult
     ) -> Record | None:
-        if decision.verdict is Verdict.BUSY or (decision.keep and existing is not None):
+        if decision.verdict is DecisionKind.BUSY or (decision.keep and existing is not None):
             if existing is not None:
                 result.records.append(existing)
             return None
@@ -517,11 +518,11 @@ class Engine:
             "summary": decision.finding.summary,
             "mode": self.settings.mode,
         }
-        if decision.verdict in (Verdict.HOLD, Verdict.PLAN):
-            state = State.PLANNED if decision.verdict is Verdict.PLAN else State.HELD
+        if decision.verdict in (DecisionKind.HOLD, DecisionKind.PLAN):
+            state = State.PLANNED if decision.verdict is DecisionKind.PLAN else State.HELD
             if decision.final:
                 state = State.FAILED
-            if decision.verdict is Verdict.HOLD:
+            if decision.verdict is DecisionKind.HOLD:
                 telemetry.record_held(decision.reason_code)
             save = transitions.decide(
                 existing,

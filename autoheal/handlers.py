@@ -191,7 +191,7 @@ class EventHandler:
                 subject=event.subject,
             )
         return EventOutcome(
-            "evaluated", verdict.reason, event.id, event.event_type, verdict.scale_set_id, scale_set.actions()
+            "evaluated", verdict.reason, event.id, event.event_type, verdict.scale_set_id, scale_set.decisions()
         )
 
     # -- process-local memory ---------------------------------------------------------------------------
@@ -300,7 +300,7 @@ def sweep_summary(result: SweepResult) -> dict[str, Any]:
     for scale_set in result.results:
         for finding in scale_set.findings:
             findings[finding.code.value] = findings.get(finding.code.value, 0) + 1
-        for action in scale_set.actions():
+        for action in scale_set.decisions():
             actions[action["state"]] = actions.get(action["state"], 0) + 1
     return {
         "correlationId": result.correlation_id,

@@ -126,8 +126,8 @@ def main() -> int:
             time.sleep(max(0.0, interval - (time.monotonic() - started)))
         elapsed = time.monotonic() - t0
         stats = emu.get("/_emulator/stats")
-        figures = budget.snapshot()
-        graph_figures = graph.meter.snapshot()
+        figures = budget.figures()
+        graph_figures = graph.meter.figures()
         graph.close()
         gateway.close()
         ledger.close()

@@ -351,7 +351,7 @@ def sweep_once(
         )
     ]
     stats = diff_stats(emu.get("/_emulator/stats"), stats_before)
-    meter = gateway.meter.snapshot()
+    meter = gateway.meter.figures()
     findings = Counter(f.code.value for r in result.results for f in r.findings)
     errors = [r for r in result.results if r.error]
     records = sum(len(r.records) for r in result.results)

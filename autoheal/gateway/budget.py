@@ -236,7 +236,7 @@ class ComputeBudget:
 
     # -- figures ------------------------------------------------------------------------------------------
 
-    def snapshot(self) -> dict[str, Any]:
+    def figures(self) -> dict[str, Any]:
         """Tokens we spent per policy, seconds waited, deferrals, and per bucket the lowest level seen as a
         share of its capacity (subscription-level buckets; per-resource ones summarised by their worst)."""
         with self._lock:

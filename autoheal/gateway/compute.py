@@ -160,7 +160,7 @@ class ArmMeter:
         with self._lock:
             self.pacing_seconds += seconds
 
-    def snapshot(self) -> dict[str, Any]:
+    def figures(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "reads": self.reads,

@@ -68,7 +68,7 @@ class GraphMeter:
             if resets_after is not None:
                 self.quota_resets_after = resets_after
 
-    def snapshot(self) -> dict[str, Any]:
+    def figures(self) -> dict[str, Any]:
         with self._lock:
             return {
                 "queries": self.queries,

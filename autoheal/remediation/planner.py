@@ -16,7 +16,7 @@ from .guardrails import INSTANCE_ACTIONS, Hold, SweepBudget
 from .record import SCALE_SET_TARGET, Record
 
 
-class Verdict(StrEnum):
+class DecisionKind(StrEnum):
     ACT = "act"  # remediate mode, every guardrail passed
     PLAN = "plan"  # observe mode: would act
     HOLD = "hold"  # a guardrail or the rule said no
@@ -29,7 +29,7 @@ class Decision:
     action: ActionCode
     target: str
     instance_ids: tuple[str, ...]
-    verdict: Verdict
+    verdict: DecisionKind
     reason: str = ""
     reason_code: str = ""
     params: dict[str, Any] = field(default_factory=dict)
@@ -62,7 +62,7 @@ def _rule_holds(finding: Finding) -> list[Decision]:
             proposed.code,
             str(held["instanceId"]),
             (str(held["instanceId"]),),
-            Verdict.HOLD,
+            DecisionKind.HOLD,
             str(held["reason"]),
             str(held["reasonCode"]),
         )
@@ -98,7 +98,7 @@ def plan(
                     ActionCode.NONE,
                     SCALE_SET_TARGET,
                     finding.instance_ids,
-                    Verdict.HOLD,
+                    DecisionKind.HOLD,
                     proposed.reason,
                     proposed.reason_code or "rule",
                 )
@@ -111,7 +111,13 @@ def plan(
             if record is not None and (record.state.active or record.unfinished):
                 decisions.append(
                     Decision(
-                        finding, proposed.code, target, ids, Verdict.BUSY, "already in progress", ReasonCode.IN_PROGRESS
+                        finding,
+                        proposed.code,
+                        target,
+                        ids,
+                        DecisionKind.BUSY,
+                        "already in progress",
+                        ReasonCode.IN_PROGRESS,
                     )
                 )
                 continue
@@ -154,7 +160,7 @@ def plan(
                         proposed.code,
                         target,
                         ids,
-                        Verdict.HOLD,
+                        DecisionKind.HOLD,
                         hold.reason,
                         hold.code,
                         params,
@@ -164,8 +170,8 @@ def plan(
                 )
                 continue
             params = {**params, "instanceIds": list(acting_ids)} if acting_ids else params
-            verdict = Verdict.ACT if settings.remediate else Verdict.PLAN
-            reason = "" if verdict is Verdict.ACT else f"observe mode: would {proposed.code.value}"
+            verdict = DecisionKind.ACT if settings.remediate else DecisionKind.PLAN
+            reason = "" if verdict is DecisionKind.ACT else f"observe mode: would {proposed.code.value}"
             if params.get("deferredInstanceIds"):
                 reason = (reason + "; " if reason else "") + (
                     f"{len(params['deferredInstanceIds'])} more instance(s) wait for the disruption budget"

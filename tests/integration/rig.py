@@ -76,7 +76,7 @@ def actions_by(result: SweepResult) -> dict[tuple[str, str, str], dict[str, Any]
     """(scale set name, finding code, target) → action dict."""
     out = {}
     for r in result.results:
-        for action in r.actions():
+        for action in r.decisions():
             out[(action["scaleSetId"].rsplit("/", 1)[-1], action["findingCode"], action["target"])] = action
     return out
 

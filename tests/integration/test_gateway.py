@@ -129,7 +129,7 @@ def test_throttling_honours_retry_after(emu, gateway):
     )
     snap = gateway.snapshot_by_name(RG, "web")
     assert snap.repairs_service_state == "Running"
-    meter = gateway.meter.snapshot()
+    meter = gateway.meter.figures()
     assert meter["throttled"] == 1 and meter["throttleWaitSeconds"] == 1
     assert meter["remainingReads"] is not None
 
@@ -144,7 +144,7 @@ def test_compute_throttling_is_transient_honoured_and_metered(start_emulator, ga
     gateway = gateway_for(emu)
     snap = gateway.snapshot_by_name(RG, "web")
     assert snap.repairs_service_state == "Running"
-    meter = gateway.meter.snapshot()
+    meter = gateway.meter.figures()
     assert meter["throttled"] == 1 and meter["throttleWaitSeconds"] == 1
     assert meter["remainingCompute"]["HighCostGetVMScaleSetResource"] < 30  # what Compute last reported
     assert emu.stats()["computeThrottled"] == {"HighCostGetVMScaleSet": 1}

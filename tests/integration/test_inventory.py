@@ -78,7 +78,7 @@ def test_suspects_and_managed_resource_groups(start_emulator, graph_for):
     assert inventory.read_managed_resource_groups(gateway) == {
         "mc_rg_aks_westeurope": "/subscriptions/s/resourceGroups/rg/aks"
     }
-    assert gateway.meter.snapshot()["queries"] == 3 and emu.stats()["byOperation"] == {"Resources": 3}
+    assert gateway.meter.figures()["queries"] == 3 and emu.stats()["byOperation"] == {"Resources": 3}
 
 
 def test_the_demo_fleets_suspects_are_all_found(start_emulator, graph_for):
@@ -106,7 +106,7 @@ def test_pages_stream_across_thousands_of_rows(start_emulator, graph_for):
     assert emu.stats()["byOperation"]["Resources"] == 1  # one page fetched for the first row, no more
     ids = [row["id"] for row in rows]
     assert len(ids) == 2799 and len(set(ids)) == 2799
-    meter = gateway.meter.snapshot()
+    meter = gateway.meter.figures()
     assert (meter["queries"], meter["pages"], meter["rows"]) == (1, 3, 2800)
     grouped = inventory.suspects_by_scale_set(gateway.query(inventory.UNIFORM_SUSPECTS_QUERY))
     assert len(grouped) == 28 and all(len(group) == 100 for group in grouped.values())
@@ -119,7 +119,7 @@ def test_a_tiny_quota_is_paced_and_never_throttled(start_emulator, graph_for):
     started = time.monotonic()
     for _ in range(7):
         assert len(list(gateway.query("resourcecontainers | project id, name"))) == 2
-    meter = gateway.meter.snapshot()
+    meter = gateway.meter.figures()
     assert emu.stats()["throttled"] == 0 and meter["throttled"] == 0
     assert meter["pacingSeconds"] > 0 and time.monotonic() - started >= 1.5  # two windows waited out
 
@@ -137,7 +137,7 @@ def test_a_429_is_honoured_by_arg_headers(start_emulator, graph_for):
     first, second = graph_for(emu), graph_for(emu, sleep=sleep)
     list(first.query("resourcecontainers | project id"))
     assert len(list(second.query("resourcecontainers | project id"))) == 2
-    assert second.meter.snapshot()["throttled"] == 1 and emu.stats()["throttled"] == 1
+    assert second.meter.figures()["throttled"] == 1 and emu.stats()["throttled"] == 1
     assert waits == [1.0]  # x-ms-user-quota-resets-after: 00:00:01
 
 
@@ -149,7 +149,7 @@ def test_throttling_that_does_not_end_is_a_transient_arm_error(start_emulator, g
     with pytest.raises(ArmError) as caught:
         list(impatient.query("resourcecontainers | project id"))
     assert (caught.value.code, caught.value.status, caught.value.transient) == ("RateLimiting", 429, True)
-    assert impatient.meter.snapshot()["throttled"] == 2
+    assert impatient.meter.figures()["throttled"] == 2
 
 
 def test_a_query_outside_the_subset_is_a_clear_error(start_emulator, graph_for):
@@ -205,4 +205,4 @@ def test_a_quota_reserve_leaves_room_for_another_caller(start_emulator, graph_fo
         list(sweep.query("resourcecontainers | project id"))
     list(event.query("resourcecontainers | project id"))  # the slot the sweep left free
     list(sweep.query("resourcecontainers | project id"))  # waits for the next window instead of a 429
-    assert sweep.meter.snapshot()["pacingSeconds"] > 0 and emu.stats()["throttled"] == 0
+    assert sweep.meter.figures()["pacingSeconds"] > 0 and emu.stats()["throttled"] == 0

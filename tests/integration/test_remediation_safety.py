@@ -303,7 +303,7 @@ def test_server_errors_never_lose_a_finding(make_rig):
                 assert "500" in scale_set.error or "ledger" in scale_set.error
                 continue  # reported as an unread scale set, evaluated next time
             evaluated += 1
-            for action in scale_set.actions():
+            for action in scale_set.decisions():
                 # resolved: the finding went away (a delete left a Failed leftover, now a delete-failed finding)
                 assert action["state"] in {"succeeded", "failed", "verifying", "held", "resolved"}, action
         rig.advance(minutes=30)
@@ -380,7 +380,7 @@ def test_a_node_pool_owned_by_aks_is_diagnosed_and_left_alone(make_rig):
     assert {f.code.value for f in result.results[0].findings} >= {"provisioning-failed", "repairs-disabled"}
     owner = result.results[0].owner
     assert owner is not None and (owner.key, owner.name) == ("aks", "prod-aks")
-    for action in result.results[0].actions():
+    for action in result.results[0].decisions():
         if action["code"] == "none":
             continue
         assert (action["state"], action["reasonCode"]) == ("held", "owned-by-service"), action

@@ -64,7 +64,7 @@ def test_our_share_bursts_a_quarter_of_the_bucket_then_paces_at_a_quarter_of_the
         assert b.acquire(VMSS_HIGH_COST_GET) == 0
     wait = b.acquire(VMSS_HIGH_COST_GET)
     assert wait == pytest.approx(60 / 90)  # 25 % of 360/min = 90/min
-    assert b.snapshot()["spent"] == {VMSS_HIGH_COST_GET: 271}
+    assert b.figures()["spent"] == {VMSS_HIGH_COST_GET: 271}
 
 
 def test_a_bucket_others_drained_below_the_floor_makes_us_wait_for_its_refill():
@@ -91,7 +91,7 @@ def test_a_wait_past_the_deadline_defers_instead_of_sleeping():
     with pytest.raises(BudgetExhausted) as raised:
         b.acquire(VMSS_HIGH_COST_GET, deadline=clock.now + 5)
     assert raised.value.wait > 5 and clock.slept == []
-    assert b.snapshot()["deferred"] == 1
+    assert b.figures()["deferred"] == 1
 
 
 def test_names_azure_uses_but_the_table_does_not_are_learned():
@@ -101,7 +101,7 @@ def test_names_azure_uses_but_the_table_does_not_are_learned():
     # capacity learned as 900; floor 675: at 600 we wait for 76 tokens at 900/3 per minute
     wait = b.acquire(VMSS_HIGH_COST_GET)
     assert wait == pytest.approx(76 / (900 / 3 / 60))
-    bucket = b.snapshot()["buckets"]["HighCostGetVMScaleSet30Min"]
+    bucket = b.figures()["buckets"]["HighCostGetVMScaleSet30Min"]
     assert bucket == {
         "lowestShareLeft": round(600 / 900, 3),
         "capacity": 900,

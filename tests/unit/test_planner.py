@@ -10,7 +10,7 @@ from autoheal.diagnosis import diagnose
 from autoheal.model import FindingCode as C
 from autoheal.remediation.guardrails import SweepBudget, next_attempt_at
 from autoheal.remediation.ledger import Record, State
-from autoheal.remediation.planner import Verdict, plan
+from autoheal.remediation.planner import DecisionKind, plan
 from autoheal.settings import default_settings
 from tests.builders import NOW, ago, healthy, inst, vmss
 
@@ -44,14 +44,14 @@ def record(snapshot, finding, target="*", **kw):
 def test_observe_mode_plans_and_says_would():
     snap = vmss(*healthy(9), failed("9"), resilient=(False, True))
     (decision,) = only(decide(snap, settings=default_settings()), C.PROVISIONING_FAILED)
-    assert decision.verdict is Verdict.PLAN
+    assert decision.verdict is DecisionKind.PLAN
     assert decision.reason == "observe mode: would replace-failed-instances"
 
 
 def test_remediate_mode_acts():
     snap = vmss(*healthy(9), failed("9"), resilient=(False, True))
     (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
-    assert decision.verdict is Verdict.ACT
+    assert decision.verdict is DecisionKind.ACT
     assert decision.params["instanceIds"] == ["9"]
     assert decision.params["targetCapacity"] == 10
 
@@ -59,7 +59,7 @@ def test_remediate_mode_acts():
 def test_rule_none_is_held_with_its_reason_code():
     snap = vmss(*healthy(2), repairs=False, service="NotRunning", source=None)
     (decision,) = only(decide(snap), C.REPAIRS_DISABLED)
-    assert decision.verdict is Verdict.HOLD
+    assert decision.verdict is DecisionKind.HOLD
     assert decision.reason_code == "needs-health-source"
 
 
@@ -77,26 +77,26 @@ def test_rule_none_is_held_with_its_reason_code():
 def test_scope_and_allow_list_hold(tags, settings, code):
     snap = vmss(*healthy(9), failed("9"), resilient=(False, True), tags=tags)
     (decision,) = only(decide(snap, settings=REMEDIATE.replace(**settings)), C.PROVISIONING_FAILED)
-    assert (decision.verdict, decision.reason_code) == (Verdict.HOLD, code)
+    assert (decision.verdict, decision.reason_code) == (DecisionKind.HOLD, code)
 
 
 def test_opted_in_scale_set_acts():
     snap = vmss(*healthy(9), failed("9"), resilient=(False, True), tags={"autoheal": "on"})
     settings = REMEDIATE.replace(opt_in_tag=("autoheal", "on"))
-    assert only(decide(snap, settings=settings), C.PROVISIONING_FAILED)[0].verdict is Verdict.ACT
+    assert only(decide(snap, settings=settings), C.PROVISIONING_FAILED)[0].verdict is DecisionKind.ACT
 
 
 def test_storm_brake_holds_instance_actions_with_counts():
     snap = vmss(*healthy(4), *[failed(str(i)) for i in range(4, 10)], resilient=(False, True))
     (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
-    assert decision.verdict is Verdict.HOLD
+    assert decision.verdict is DecisionKind.HOLD
     assert decision.reason == "storm brake: 6/10 unhealthy > 50 %"
 
 
 def test_storm_brake_at_exactly_the_threshold_lets_one_through():
     snap = vmss(*healthy(5), *[failed(str(i)) for i in range(5, 10)], resilient=(False, True))
     (decision,) = only(decide(snap, settings=REMEDIATE.replace(max_disruption_percent=50)), C.PROVISIONING_FAILED)
-    assert decision.verdict is Verdict.ACT
+    assert decision.verdict is DecisionKind.ACT
     assert decision.params["instanceIds"] == ["5", "6", "7", "8", "9"]
 
 
@@ -104,8 +104,8 @@ def test_storm_brake_at_exactly_the_threshold_lets_one_through():
 def test_disruption_budget_per_instance(percent, acting):
     snap = vmss(*healthy(7), overdue("7"), overdue("8"), overdue("9"))
     decisions = only(decide(snap, settings=REMEDIATE.replace(max_disruption_percent=percent)), C.UNHEALTHY_NOT_REPAIRED)
-    assert [d.verdict for d in decisions].count(Verdict.ACT) == acting
-    held = [d for d in decisions if d.verdict is Verdict.HOLD]
+    assert [d.verdict for d in decisions].count(DecisionKind.ACT) == acting
+    held = [d for d in decisions if d.verdict is DecisionKind.HOLD]
     assert all(d.reason_code == "disruption-budget" for d in held)
     if held:
         assert "at most" in held[0].reason and f"{percent} % of capacity 10" in held[0].reason
@@ -114,13 +114,13 @@ def test_disruption_budget_per_instance(percent, acting):
 def test_disruption_budget_counts_instances_azure_is_changing():
     snap = vmss(*healthy(8), inst("8", state="Creating", health=None), overdue("9"))
     (decision,) = only(decide(snap), C.UNHEALTHY_NOT_REPAIRED)
-    assert (decision.verdict, decision.reason_code) == (Verdict.HOLD, "disruption-budget")
+    assert (decision.verdict, decision.reason_code) == (DecisionKind.HOLD, "disruption-budget")
 
 
 def test_replace_defers_what_the_budget_does_not_allow():
     snap = vmss(*healthy(7), failed("7"), failed("8"), failed("9"), resilient=(False, True), capacity=10)
     (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
-    assert decision.verdict is Verdict.ACT
+    assert decision.verdict is DecisionKind.ACT
     assert decision.params["instanceIds"] == ["7"]
     assert decision.params["deferredInstanceIds"] == ["8", "9"]
 
@@ -128,7 +128,7 @@ def test_replace_defers_what_the_budget_does_not_allow():
 def test_protected_failed_instance_is_held():
     snap = vmss(*healthy(9), failed("9", protected=True), resilient=(False, True))
     (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
-    assert (decision.verdict, decision.reason_code) == (Verdict.HOLD, "protected")
+    assert (decision.verdict, decision.reason_code) == (DecisionKind.HOLD, "protected")
 
 
 @pytest.mark.parametrize(("minutes_ago", "held"), [(5, True), (9.9, True), (10, False)])
@@ -152,7 +152,7 @@ def test_attempt_budget_and_backoff():
     base = dict(action="repair-instances", state=State.FAILED, last_error="boom")
     spent = record(snap, C.UNHEALTHY_NOT_REPAIRED, "9", attempts=5, **base)
     (decision,) = only(decide(snap, records=[spent]), C.UNHEALTHY_NOT_REPAIRED)
-    assert (decision.verdict, decision.reason_code, decision.final) == (Verdict.HOLD, "attempt-budget", True)
+    assert (decision.verdict, decision.reason_code, decision.final) == (DecisionKind.HOLD, "attempt-budget", True)
     assert decision.reason == "gave up after 5 of 5 attempts; last error: boom"
     waiting = record(
         snap, C.UNHEALTHY_NOT_REPAIRED, "9", attempts=2, next_attempt_at=NOW + timedelta(minutes=1), **base
@@ -160,7 +160,7 @@ def test_attempt_budget_and_backoff():
     (decision,) = only(decide(snap, records=[waiting]), C.UNHEALTHY_NOT_REPAIRED)
     assert decision.reason_code == "backoff" and "attempt 3 of 5" in decision.reason
     due = record(snap, C.UNHEALTHY_NOT_REPAIRED, "9", attempts=2, next_attempt_at=NOW, **base)
-    assert only(decide(snap, records=[due]), C.UNHEALTHY_NOT_REPAIRED)[0].verdict is Verdict.ACT
+    assert only(decide(snap, records=[due]), C.UNHEALTHY_NOT_REPAIRED)[0].verdict is DecisionKind.ACT
 
 
 def test_backoff_doubles_from_the_base():
@@ -183,23 +183,23 @@ def test_resume_budget_per_day():
         state=State.SUCCEEDED,
         runs=[ago(24 * 60 + 1).isoformat()] * 2,
     )
-    assert only(decide(snap, records=[old]), C.REPAIRS_SUSPENDED)[0].verdict is Verdict.ACT
+    assert only(decide(snap, records=[old]), C.REPAIRS_SUSPENDED)[0].verdict is DecisionKind.ACT
 
 
 def test_sweep_cap_is_shared():
     budget = SweepBudget(1)
     first = vmss(*healthy(9), failed("9"), resilient=(False, True), name="a")
     second = vmss(*healthy(9), failed("9"), resilient=(False, True), name="b")
-    assert only(decide(first, budget=budget), C.PROVISIONING_FAILED)[0].verdict is Verdict.ACT
+    assert only(decide(first, budget=budget), C.PROVISIONING_FAILED)[0].verdict is DecisionKind.ACT
     (held,) = only(decide(second, budget=budget), C.PROVISIONING_FAILED)
-    assert (held.verdict, held.reason_code) == (Verdict.HOLD, "sweep-cap")
+    assert (held.verdict, held.reason_code) == (DecisionKind.HOLD, "sweep-cap")
 
 
 def test_running_record_is_busy_not_repeated():
     snap = vmss(*healthy(9), failed("9"), resilient=(False, True))
     running = record(snap, C.PROVISIONING_FAILED, action="replace-failed-instances", state=State.RUNNING)
     (decision,) = only(decide(snap, records=[running]), C.PROVISIONING_FAILED)
-    assert decision.verdict is Verdict.BUSY
+    assert decision.verdict is DecisionKind.BUSY
 
 
 def test_a_failed_attempt_held_meanwhile_keeps_its_budget():
@@ -217,4 +217,4 @@ def test_a_failed_attempt_held_meanwhile_keeps_its_budget():
     never_tried = record(
         snap, C.UNHEALTHY_NOT_REPAIRED, "9", action="repair-instances", state=State.HELD, reason_code="cooldown"
     )
-    assert only(decide(snap, records=[never_tried]), C.UNHEALTHY_NOT_REPAIRED)[0].verdict is Verdict.ACT
+    assert only(decide(snap, records=[never_tried]), C.UNHEALTHY_NOT_REPAIRED)[0].verdict is DecisionKind.ACT
