@@ -37,14 +37,19 @@ def main() -> int:
     from tests.integration.rig import remediate_settings
 
     functions = {f.get_function_name(): f for f in function_app.app.get_functions()}
-    with Emulator.start(demo.PATH) as emu, azurite_table() as storage:
+    from autoheal.gateway import ComputeBudget
+
+    # Coalescing is off: the benign events hit the demo's few scale sets far faster than Compute's per-scale-set
+    # buckets refill, so the emulator's buckets and the budget share one accelerated clock (as in the test).
+    scale = 600.0
+    with Emulator.start(demo.PATH, compute_refill_scale=scale) as emu, azurite_table() as storage:
         ledger = Ledger.from_connection_string(storage, f"hostile{uuid.uuid4().hex[:12]}")
         ledger.ensure_table()
         set_runtime(
             Runtime(
                 remediate_settings(emu, event_coalesce_window=timedelta(0)),
                 ledger=ledger,
-                gateway_options={"retry_total": 0},
+                gateway_options={"retry_total": 0, "budget": ComputeBudget(share=0.25, time_scale=scale)},
             )
         )
         started = time.perf_counter()
