@@ -304,13 +304,31 @@ class ReasonCode(StrEnum):
 
 
 @dataclass(frozen=True)
+class HeldInstance:
+    """An instance the rule itself keeps out of its action (protected, the platform still retrying, ...)."""
+
+    instance_id: str
+    reason: str
+    reason_code: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"instanceId": self.instance_id, "reason": self.reason, "reasonCode": self.reason_code}
+
+
+@dataclass(frozen=True)
 class ProposedAction:
-    """What the rule proposes: an action code with its parameters, or `none` with the reason."""
+    """What the rule proposes: an action code with its parameters, or `none` with the reason.
+
+    `instance_ids`: the instances to act on now (None: the finding's own); `held`: those the rule keeps out.
+    `params` carries the rest the executor needs (repairAction, gracePeriod, targetCapacity, ...).
+    """
 
     code: ActionCode
     reason: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     reason_code: str = ""  # why `none`, as a short code for the ledger and metrics
+    instance_ids: tuple[str, ...] | None = None
+    held: tuple[HeldInstance, ...] = ()
 
     @classmethod
     def none(cls, reason: str, reason_code: str) -> ProposedAction:
@@ -322,8 +340,12 @@ class ProposedAction:
             out["reason"] = self.reason
         if self.reason_code:
             out["reasonCode"] = self.reason_code
-        if self.params:
-            out["params"] = self.params
+        params = dict(self.params)
+        if self.instance_ids is not None:
+            params["instanceIds"] = list(self.instance_ids)
+            params["heldInstances"] = [held.to_dict() for held in self.held]
+        if params:
+            out["params"] = params
         return out
 
 

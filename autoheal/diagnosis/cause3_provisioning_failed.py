@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import ActionCode, Finding, FindingCode, Instance, ProposedAction, Severity
+from ..model import ActionCode, Finding, FindingCode, HeldInstance, Instance, ProposedAction, ReasonCode, Severity
 from . import references
 from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start, iso
 
@@ -29,21 +29,19 @@ def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tupl
 
 
 def replace_action(ctx: Context, act: list[Instance], waiting: list[dict[str, Any]]) -> ProposedAction:
-    held = [
-        {
-            "instanceId": w["instanceId"],
-            "reason": f"wait: resilient create may still retry (30 min / 5 attempts) until {w['retriesUntil']}",
-            "reasonCode": "resilient-create-window",
-        }
+    held = tuple(
+        HeldInstance(
+            str(w["instanceId"]),
+            f"wait: resilient create may still retry (30 min / 5 attempts) until {w['retriesUntil']}",
+            ReasonCode.RESILIENT_CREATE_WINDOW,
+        )
         for w in waiting
-    ]
+    )
     return ProposedAction(
         ActionCode.REPLACE_FAILED_INSTANCES,
-        params={
-            "instanceIds": [i.instance_id for i in act],
-            "targetCapacity": ctx.snapshot.capacity,
-            "heldInstances": held,
-        },
+        params={"targetCapacity": ctx.snapshot.capacity},
+        instance_ids=tuple(i.instance_id for i in act),
+        held=held,
     )
 
 

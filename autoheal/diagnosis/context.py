@@ -6,7 +6,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..model import HealthState, Instance, ScaleSetSnapshot, ServiceState
+from ..model import (
+    ActionCode,
+    Finding,
+    FindingCode,
+    HealthState,
+    Instance,
+    ProposedAction,
+    ScaleSetSnapshot,
+    ServiceState,
+    Severity,
+)
 from ..model import iso as iso_utc
 from ..settings import Settings
 
@@ -257,3 +267,28 @@ class Context:
         if instance.protected_from_scale_set_actions:
             facts["protectFromScaleSetActions"] = True
         return facts
+
+
+# Both resiliency policies need api-version 2023-07-01 and their feature registered (resilient create/delete doc).
+RESILIENCY_MIN_API_VERSION = "2023-07-01"
+
+
+def resiliency_policy_off(
+    ctx: Context, *, code: FindingCode, policy: str, feature: str, what: str, action: ActionCode, reference: str
+) -> Finding:
+    """The finding for a resiliency policy that is off: resilient create and resilient delete share it."""
+    s = ctx.snapshot
+    return Finding(
+        code=code,
+        severity=Severity.INFO,
+        scale_set_id=s.id,
+        summary=f"Scale set {s.name} does not retry {what}.",
+        reference=reference,
+        proposed_action=ProposedAction(action),
+        evidence={
+            "resiliencyPolicy": {"present": s.resiliency.present, policy: False},
+            "featureFlag": f"Microsoft.Compute/{feature}",
+            "registerCommand": f'az feature register --namespace "Microsoft.Compute" --name "{feature}"',
+            "minimumApiVersion": RESILIENCY_MIN_API_VERSION,
+        },
+    )

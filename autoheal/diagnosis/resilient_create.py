@@ -6,7 +6,7 @@ VM shows `Creating`; after that the VM stays `Failed` and someone has to replace
 
 from __future__ import annotations
 
-from ..model import ActionCode, Finding, FindingCode, ProposedAction, Severity
+from ..model import ActionCode, Finding, FindingCode, Severity
 from . import references
 from .cause3_provisioning_failed import replace_action, resilient_create_wait
 from .context import (
@@ -15,30 +15,24 @@ from .context import (
     RESILIENT_CREATE_WINDOW,
     Context,
     minutes,
+    resiliency_policy_off,
 )
 
 FEATURE = "ResilientVMScaleSetVMCreation"
-MIN_API_VERSION = "2023-07-01"
 
 
 def check_disabled(ctx: Context) -> list[Finding]:
-    s = ctx.snapshot
-    if s.resiliency.create_enabled:
+    if ctx.snapshot.resiliency.create_enabled:
         return []
     return [
-        Finding(
+        resiliency_policy_off(
+            ctx,
             code=FindingCode.RESILIENT_CREATE_DISABLED,
-            severity=Severity.INFO,
-            scale_set_id=s.id,
-            summary=f"Scale set {s.name} does not retry VM creates that time out (resilient create is off).",
+            policy="resilientVMCreationPolicy",
+            feature=FEATURE,
+            what="VM creates that time out (resilient create is off)",
+            action=ActionCode.ENABLE_RESILIENT_VM_CREATE,
             reference=references.RESILIENT_CREATE,
-            proposed_action=ProposedAction(ActionCode.ENABLE_RESILIENT_VM_CREATE),
-            evidence={
-                "resiliencyPolicy": {"present": s.resiliency.present, "resilientVMCreationPolicy": False},
-                "featureFlag": f"Microsoft.Compute/{FEATURE}",
-                "registerCommand": f'az feature register --namespace "Microsoft.Compute" --name "{FEATURE}"',
-                "minimumApiVersion": MIN_API_VERSION,
-            },
         )
     ]
 

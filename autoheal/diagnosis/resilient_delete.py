@@ -7,32 +7,25 @@ tried), and never while its own retries are in progress.
 
 from __future__ import annotations
 
-from ..model import ActionCode, Finding, FindingCode, ProposedAction, Severity
+from ..model import ActionCode, Finding, FindingCode, HeldInstance, ProposedAction, ReasonCode, Severity
 from . import references
-from .context import Context, minutes, norm
+from .context import Context, minutes, norm, resiliency_policy_off
 
 FEATURE = "ReliableVMDeletion"
-MIN_API_VERSION = "2023-07-01"
 
 
 def check_disabled(ctx: Context) -> list[Finding]:
-    s = ctx.snapshot
-    if s.resiliency.delete_enabled:
+    if ctx.snapshot.resiliency.delete_enabled:
         return []
     return [
-        Finding(
+        resiliency_policy_off(
+            ctx,
             code=FindingCode.RESILIENT_DELETE_DISABLED,
-            severity=Severity.INFO,
-            scale_set_id=s.id,
-            summary=f"Scale set {s.name} does not retry failed VM deletes (resilient delete is off).",
+            policy="resilientVMDeletionPolicy",
+            feature=FEATURE,
+            what="failed VM deletes (resilient delete is off)",
+            action=ActionCode.ENABLE_RESILIENT_VM_DELETE,
             reference=references.RESILIENT_DELETE,
-            proposed_action=ProposedAction(ActionCode.ENABLE_RESILIENT_VM_DELETE),
-            evidence={
-                "resiliencyPolicy": {"present": s.resiliency.present, "resilientVMDeletionPolicy": False},
-                "featureFlag": f"Microsoft.Compute/{FEATURE}",
-                "registerCommand": f'az feature register --namespace "Microsoft.Compute" --name "{FEATURE}"',
-                "minimumApiVersion": MIN_API_VERSION,
-            },
         )
     ]
 
@@ -46,17 +39,15 @@ def check_failed(ctx: Context) -> list[Finding]:
         return []
     platform_busy = [i for i in stuck if norm(i.resilient_deletion_status) == "inprogress"]
     retry = [i for i in stuck if i not in platform_busy]
-    held = [
-        {
-            "instanceId": i.instance_id,
-            "reason": "the platform's resilient delete is In Progress on this instance",
-            "reasonCode": "platform-retrying",
-        }
+    held = tuple(
+        HeldInstance(
+            i.instance_id,
+            "the platform's resilient delete is In Progress on this instance",
+            ReasonCode.PLATFORM_RETRYING,
+        )
         for i in platform_busy
-    ]
-    action = ProposedAction(
-        ActionCode.RETRY_DELETE, params={"instanceIds": [i.instance_id for i in retry], "heldInstances": held}
     )
+    action = ProposedAction(ActionCode.RETRY_DELETE, instance_ids=tuple(i.instance_id for i in retry), held=held)
     return [
         Finding(
             code=FindingCode.DELETE_FAILED,

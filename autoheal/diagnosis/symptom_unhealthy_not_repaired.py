@@ -6,7 +6,7 @@ repairAction, which the guardrails then cap (storm brake, disruption budget, pro
 
 from __future__ import annotations
 
-from ..model import ActionCode, Finding, FindingCode, ProposedAction, Severity
+from ..model import ActionCode, Finding, FindingCode, HeldInstance, ProposedAction, ReasonCode, Severity
 from . import references
 from .cause5_grace_period import grace_period, unhealthy_instances
 from .context import Context, minutes, service_state_evidence
@@ -24,18 +24,16 @@ def check(ctx: Context) -> list[Finding]:
             f"storm: health monitoring is suspect ({health.reason}); no mass repair", "storm-brake"
         )
     else:
-        held = [
-            {
-                "instanceId": o.instance.instance_id,
-                "reason": "protectFromScaleSetActions is set",
-                "reasonCode": "protected",
-            }
+        held = tuple(
+            HeldInstance(o.instance.instance_id, "protectFromScaleSetActions is set", ReasonCode.PROTECTED)
             for o in overdue
             if o.instance.protected_from_scale_set_actions
-        ]
+        )
         action = ProposedAction(
             ActionCode.REPAIR_INSTANCES,
-            params={"repairAction": repair_action, "instanceIds": eligible, "heldInstances": held},
+            params={"repairAction": repair_action},
+            instance_ids=tuple(eligible),
+            held=held,
         )
     return [
         Finding(

@@ -44,12 +44,14 @@ class Decision:
 def _targets(finding: Finding) -> list[tuple[str, tuple[str, ...], dict[str, Any]]]:
     """(target, instance ids, params) of what the rule proposes to act on now."""
     proposed = finding.proposed_action
-    params = {k: v for k, v in proposed.params.items() if k != "heldInstances"}
-    ids = tuple(params["instanceIds"]) if "instanceIds" in params else finding.instance_ids
+    params = dict(proposed.params)
+    ids = proposed.instance_ids if proposed.instance_ids is not None else finding.instance_ids
     if proposed.code in PER_INSTANCE_ACTIONS:
         return [(i, (i,), {**params, "instanceIds": [i]}) for i in ids]
-    if "instanceIds" in params and not ids:
-        return []  # every instance is held by the rule itself (see heldInstances)
+    if proposed.instance_ids is not None and not ids:
+        return []  # every instance is held by the rule itself (see `held`)
+    if proposed.instance_ids is not None:
+        params["instanceIds"] = list(ids)
     return [(SCALE_SET_TARGET, ids, params)]
 
 
@@ -60,13 +62,13 @@ def _rule_holds(finding: Finding) -> list[Decision]:
         Decision(
             finding,
             proposed.code,
-            str(held["instanceId"]),
-            (str(held["instanceId"]),),
+            held.instance_id,
+            (held.instance_id,),
             DecisionKind.HOLD,
-            str(held["reason"]),
-            str(held["reasonCode"]),
+            held.reason,
+            held.reason_code,
         )
-        for held in proposed.params.get("heldInstances") or []
+        for held in proposed.held
     ]
 
 

@@ -28,7 +28,17 @@ def action(finding):
 
 
 def acted_ids(finding):
-    return finding.proposed_action.params.get("instanceIds")
+    ids = finding.proposed_action.instance_ids
+    return None if ids is None else list(ids)
+
+
+def params(finding):
+    """The proposal as the report and the ledger show it (typed fields folded into params)."""
+    return finding.proposed_action.to_dict().get("params", {})
+
+
+def held_of(finding):
+    return [held.to_dict() for held in finding.proposed_action.held]
 
 
 # -- healthy scale sets yield nothing -----------------------------------------------------------------------
@@ -157,7 +167,7 @@ def test_provisioning_failed_proposes_replace_with_target_capacity():
     finding = found[C.PROVISIONING_FAILED]
     assert finding.instance_ids == ("7",)
     assert action(finding) == "replace-failed-instances"
-    assert finding.proposed_action.params == {"instanceIds": ["7"], "targetCapacity": 3, "heldInstances": []}
+    assert params(finding) == {"instanceIds": ["7"], "targetCapacity": 3, "heldInstances": []}
     assert finding.evidence["instances"][0]["errorCode"] == "AllocationFailed"
 
 
@@ -168,7 +178,7 @@ def test_provisioning_failed_waits_for_resilient_create_window(age, waits):
     finding = found[C.PROVISIONING_FAILED]
     assert action(finding) == "replace-failed-instances"
     assert (acted_ids(finding) == []) is waits
-    held = finding.proposed_action.params["heldInstances"]
+    held = held_of(finding)
     assert bool(held) is waits
     if waits:
         assert held[0]["instanceId"] == "7" and held[0]["reasonCode"] == "resilient-create-window"
@@ -267,7 +277,7 @@ def test_unhealthy_not_repaired_uses_policy_repair_action(repair_action):
     sick = inst("3", health="Unhealthy", since=120, state_since=2000)
     finding = run(vmss(*healthy(3), sick, action=repair_action))[C.UNHEALTHY_NOT_REPAIRED]
     assert action(finding) == "repair-instances"
-    assert finding.proposed_action.params == {
+    assert params(finding) == {
         "repairAction": repair_action or "Replace",
         "instanceIds": ["3"],
         "heldInstances": [],
@@ -287,7 +297,7 @@ def test_protected_instances_are_reported_not_repaired():
     assert acted_ids(finding) == ["4"]
     only_protected = run(vmss(*healthy(4), sick))[C.UNHEALTHY_NOT_REPAIRED]
     assert acted_ids(only_protected) == []
-    (held,) = only_protected.proposed_action.params["heldInstances"]
+    (held,) = held_of(only_protected)
     assert held == {"instanceId": "3", "reason": "protectFromScaleSetActions is set", "reasonCode": "protected"}
 
 
@@ -360,7 +370,7 @@ def test_delete_failed_by_resilient_status_and_platform_in_progress():
     assert finding.evidence["platformRetrying"] == ["5"]
     only_retrying = run(vmss(*healthy(2), retrying, capacity=2))[C.DELETE_FAILED]
     assert acted_ids(only_retrying) == []
-    (held,) = only_retrying.proposed_action.params["heldInstances"]
+    (held,) = held_of(only_retrying)
     assert held["instanceId"] == "5" and held["reasonCode"] == "platform-retrying"
     assert "In Progress" in held["reason"]
 
