@@ -34,6 +34,7 @@ from .budget import (
     VMSS_HIGH_COST_GET,
     VMSS_LOW_COST_GET,
     ComputeBudget,
+    parse_remaining,
     resource_of,
 )
 from .errors import ErrorClass, classify
@@ -151,7 +152,7 @@ class ArmMeter:
                 self.remaining_reads = reads
             if writes is not None:
                 self.remaining_writes = writes
-            self.remaining_compute.update(_compute_remaining(headers.get("x-ms-ratelimit-remaining-resource")))
+            self.remaining_compute.update(parse_remaining(headers.get("x-ms-ratelimit-remaining-resource")))
             if response.status_code == 429:
                 self.throttled += 1
                 self.throttle_wait_seconds += float(_int_header(headers, "Retry-After") or 0)
@@ -186,17 +187,6 @@ def _int_header(headers: Mapping[str, str], name: str) -> int | None:
         return int(str(value).strip()) if value is not None else None
     except ValueError:
         return None
-
-
-def _compute_remaining(value: str | None) -> dict[str, int]:
-    """`Microsoft.Compute/HighCostGetVMScaleSetSubscription;1079,Microsoft.Compute/...;29` → {name: n}."""
-    found: dict[str, int] = {}
-    for entry in (value or "").split(","):
-        name, _, count = entry.strip().rpartition(";")
-        provider, _, policy = name.partition("/")
-        if policy and provider.lower() == "microsoft.compute" and count.strip().isdigit():
-            found[policy] = int(count)
-    return found
 
 
 def _error_from_http(exc: Exception) -> ArmError:

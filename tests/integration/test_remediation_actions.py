@@ -8,20 +8,9 @@ import pytest
 
 from autoheal.remediation.ledger import State
 from emulator import fleetgen
-from tests.integration.rig import Rig, actions_by, remediate_settings
+from tests.integration.rig import actions_by
 
 RG = "rg-app"
-
-
-@pytest.fixture
-def make_rig(start_emulator, gateway_for, ledger):
-    def make(*scale_sets, faults=None, features=None, emulator_options=None, **settings):
-        emu = start_emulator(
-            fleetgen.fleet(*scale_sets, faults=faults, registered_features=features), **(emulator_options or {})
-        )
-        return Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, **settings))
-
-    return make
 
 
 def only_action(result, finding, target="*"):

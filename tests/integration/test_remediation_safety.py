@@ -11,22 +11,13 @@ from autoheal.engine import Engine
 from autoheal.gateway import ArmError
 from autoheal.remediation.ledger import State
 from emulator import fleetgen
-from tests.integration.rig import Rig, actions_by, remediate_settings
+from tests.integration.rig import actions_by
 
 RG = "rg-app"
 
 
 class SimulatedCrash(BaseException):
     """The process dies: nothing in the engine may catch this."""
-
-
-@pytest.fixture
-def make_rig(start_emulator, gateway_for, ledger):
-    def make(*scale_sets, faults=None, **settings):
-        emu = start_emulator(fleetgen.fleet(*scale_sets, faults=faults))
-        return Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, **settings))
-
-    return make
 
 
 def quiet(name, **options):

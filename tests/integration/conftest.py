@@ -1,0 +1,21 @@
+"""Fixtures shared by the integration tests: one remediation rig (the emulator, Azurite, the engine)."""
+
+from __future__ import annotations
+
+import pytest
+
+from emulator import fleetgen
+from tests.integration.rig import Rig, remediate_settings
+
+
+@pytest.fixture
+def make_rig(start_emulator, gateway_for, ledger):
+    """`make_rig(*scale_sets, faults=..., features=..., emulator_options=..., **settings)` → a `Rig`."""
+
+    def make(*scale_sets, faults=None, features=None, emulator_options=None, **settings):
+        emu = start_emulator(
+            fleetgen.fleet(*scale_sets, faults=faults, registered_features=features), **(emulator_options or {})
+        )
+        return Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, **settings))
+
+    return make
