@@ -25,12 +25,13 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from .engine import Engine, ScaleSetResult, Target, list_targets, map_concurrently
+from .engine import Engine, ScaleSetResult, map_concurrently
 from .gateway import ArmError
 from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable, Record, open_ledger
 from .report import build_report, error_entry, render_table, scale_set_entry
-from .runtime import build_gateway, build_graph
+from .runtime import build_gateway, build_graph, inventory_source
 from .settings import CHANNEL_OFF, Settings, SettingsError, load_settings
+from .sources import Target, list_targets
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -298,7 +299,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     with build_gateway(settings) as gateway, _ledger(settings, write=args.apply or args.record) as ledger:
         graph = build_graph(settings)
-        engine = Engine(settings, gateway, ledger, notifier=Notifier.from_settings(settings), graph=graph)
+        engine = Engine(
+            settings,
+            gateway,
+            ledger,
+            notifier=Notifier.from_settings(settings),
+            inventory=inventory_source(gateway, graph),
+        )
         progress = Progress.for_terminal(gateway)
         engine.progress = progress.update if progress is not None else None
         try:

@@ -19,14 +19,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from . import inventory as inventory_queries
 from . import telemetry
 from .diagnosis import diagnose
 from .gateway import ArmError, BudgetExhausted, ComputeGateway
 from .gateway.compute import DEADLINE
 from .gateway.errors import ErrorClass, missing_action
-from .gateway.resourcegraph import ResourceGraphGateway
-from .inventory import InstanceSuspect, ScaleSetRow
 from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, iso, parse_resource_id
 from .notify import Change
 from .ownership import Owner, owner_of
@@ -38,6 +35,7 @@ from .remediation.planner import Decision, DecisionKind, plan
 from .remediation.record import SCALE_SET_TARGET, Record, State, scale_set_key
 from .remediation.transitions import Outcome, Save
 from .settings import Settings
+from .sources import ComputeInventory, InventorySource, Target
 
 if TYPE_CHECKING:
     from .notify import Notifier
@@ -48,19 +46,6 @@ log = telemetry.get_logger("autoheal.engine")
 CURSOR_DOCUMENT = "sweep-cursor"
 # Resource groups' managedBy (who owns a scale set) changes rarely: read once per this many seconds.
 GROUP_OWNERS_TTL = 600.0
-
-
-@dataclass(frozen=True)
-class Target:
-    """Which scale sets to evaluate: a whole subscription, a resource group, or one scale set."""
-
-    resource_group: str | None = None
-    scale_set: str | None = None
-
-    @classmethod
-    def from_id(cls, scale_set_id: str) -> Target:
-        ids = parse_resource_id(scale_set_id)
-        return cls(ids.get("resourcegroups"), ids.get("virtualmachinescalesets"))
 
 
 @dataclass
@@ -113,28 +98,6 @@ class SweepResult:
 
 
 @dataclass(frozen=True)
-class Inventory:
-    """The scale sets a sweep knows of, where the list came from, and what Resource Graph flagged."""
-
-    source: str  # resource-graph | compute
-    resources: list[dict[str, Any]]
-    rows: list[ScaleSetRow] = field(default_factory=list)
-    suspects: dict[str, list[InstanceSuspect]] = field(default_factory=dict)  # scale-set key → instances
-
-    def flagged(self, known: dict[str, list[Record]]) -> set[str]:
-        """Scale sets Resource Graph shows a problem on: instances not Succeeded, or repairs / resilient create
-        / resilient delete off on a scale set the ledger has no word on yet (a known, held problem waits for
-        the rotation instead of costing Compute reads every sweep)."""
-        flagged = {scale_set_key(scale_set_id) for scale_set_id in self.suspects}
-        for row in self.rows:
-            resilient = row.resiliency.create_enabled and row.resiliency.delete_enabled
-            key = scale_set_key(row.id)
-            if (not row.repairs.enabled or not resilient) and key not in known:
-                flagged.add(key)
-        return flagged
-
-
-@dataclass(frozen=True)
 class Schedule:
     """The order a sweep reads scale sets in: suspects first (capacity owed first), then the rotation."""
 
@@ -175,22 +138,6 @@ def schedule(
     return Schedule([r for _, _, r in sorted(suspects, key=lambda s: (s[0], s[1]))], [r for _, r in rotated])
 
 
-def list_targets(gateway: ComputeGateway, target: Target) -> list[dict[str, Any]]:
-    """The scale-set resources in scope, with as few reads as the target allows."""
-    if target.resource_group and target.scale_set:
-        try:
-            return [gateway.get_scale_set(target.resource_group, target.scale_set)]
-        except ArmError as exc:
-            if exc.not_found:
-                return []
-            raise
-    resources = gateway.list_scale_sets(target.resource_group)
-    if target.scale_set:
-        wanted = target.scale_set.lower()
-        resources = [r for r in resources if str(r.get("name", "")).lower() == wanted]
-    return resources
-
-
 def map_concurrently(func: Callable[[Any], Any], items: list[Any], concurrency: int) -> list[Any]:
     """`func` over `items` with at most `concurrency` threads, results in order."""
     if concurrency <= 1 or len(items) <= 1:
@@ -214,7 +161,7 @@ class Engine:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         monotonic: Callable[[], float] = time.monotonic,
-        graph: ResourceGraphGateway | None = None,
+        inventory: InventorySource | None = None,
     ) -> None:
         self.settings = settings
         self.gateway = gateway
@@ -225,7 +172,7 @@ class Engine:
         self.sleep = sleep
         self.rng = rng or random.Random()
         self.monotonic = monotonic
-        self.graph = graph  # Resource Graph: the subscription's inventory without Compute's buckets
+        self.inventory = inventory or ComputeInventory(gateway)  # where the sweep's scale sets come from
         self.progress: Callable[[int, int], None] | None = None  # (done, in scope) after each scale set
         self._groups_lock = threading.Lock()
 
@@ -252,7 +199,7 @@ class Engine:
         budget = SweepBudget(self.settings.max_actions_per_sweep)
         deadline = t0 + (self.settings.sweep_slice.total_seconds() if slice_seconds is None else slice_seconds)
         with telemetry.span(f"autoheal.{trigger}", correlationId=correlation_id, eventId=event_id) as span:
-            inventory = self._inventory(target or Target(), whole_subscription)
+            inventory = self.inventory.read(target or Target(), whole_subscription)
             resources = inventory.resources
             known = self._preload_records(resources)
             cursor = self._load_cursor() if whole_subscription else None
@@ -295,8 +242,9 @@ class Engine:
             if self.gateway.budget is not None:
                 arm["compute"] = self.gateway.budget.figures()
             arm["inventory"] = inventory.source
-            if self.graph is not None and inventory.source == "resource-graph":
-                arm["resourceGraph"] = self.graph.meter.figures()
+            graph = self.inventory.figures() if inventory.source == "resource-graph" else None
+            if graph is not None:
+                arm["resourceGraph"] = graph
             span.set_attribute("scaleSets", len(results))
         telemetry.record_sweep(duration, len(results), self.gateway.meter.requests, arm["throttleWaitSeconds"])
         deferred = sum(1 for r in results if r.deferred)
@@ -311,20 +259,6 @@ class Engine:
         return SweepResult(
             correlation_id, started, results, duration, arm, notified, suspects=len(plan_.suspects), coverage=coverage
         )
-
-    def _inventory(self, target: Target, whole_subscription: bool) -> Inventory:
-        """The scale sets in scope: for the whole subscription from Resource Graph (a few queries, no Compute
-        tokens; suspects and resource-group owners come with it), else — or if ARG fails — from Compute."""
-        if whole_subscription and self.graph is not None:
-            try:
-                rows = list(inventory_queries.read_scale_sets(self.graph))
-                suspects = inventory_queries.read_suspects(self.graph)
-                groups = inventory_queries.read_managed_resource_groups(self.graph)
-                self.gateway.group_owners_cache = (time.monotonic(), {k.lower(): v for k, v in groups.items()})
-                return Inventory("resource-graph", [dict(row.resource) for row in rows], rows, suspects)
-            except ArmError as exc:
-                log.warning("Resource Graph inventory failed; listing scale sets through Compute: %s", exc)
-        return Inventory("compute", list_targets(self.gateway, target))
 
     def _load_cursor(self) -> dict[str, Any]:
         if self.ledger is None:

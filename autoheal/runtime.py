@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .gateway.resourcegraph import ResourceGraphGateway
     from .notify import Notifier
     from .remediation.ledger import Ledger
+    from .sources import InventorySource
 
 
 class Runtime:
@@ -87,12 +88,26 @@ class Runtime:
         from .engine import Engine
 
         settings = self.settings.replace(**settings_overrides) if settings_overrides else self.settings
-        return Engine(settings, self.gateway, self.ledger, notifier=self.notifier, clock=self.clock, graph=self.graph)
+        return Engine(
+            settings,
+            self.gateway,
+            self.ledger,
+            notifier=self.notifier,
+            clock=self.clock,
+            inventory=inventory_source(self.gateway, self.graph),
+        )
 
     def close(self) -> None:
         for client in self._owned:
             client.close()
         self._owned.clear()
+
+
+def inventory_source(gateway: ComputeGateway, graph: ResourceGraphGateway | None) -> InventorySource:
+    """Resource Graph when there is one (AUTOHEAL_INVENTORY=resource-graph), else Compute's list."""
+    from .sources import ComputeInventory, ResourceGraphInventory
+
+    return ResourceGraphInventory(graph, gateway) if graph is not None else ComputeInventory(gateway)
 
 
 def build_graph(settings: Settings) -> ResourceGraphGateway | None:

@@ -35,6 +35,7 @@ from autoheal.gateway import ComputeBudget, ComputeGateway  # noqa: E402
 from autoheal.gateway.resourcegraph import ResourceGraphGateway  # noqa: E402
 from autoheal.remediation.ledger import Ledger  # noqa: E402
 from autoheal.settings import default_settings  # noqa: E402
+from autoheal.sources import ResourceGraphInventory  # noqa: E402
 from bench.sweep import emulator_process  # noqa: E402
 from emulator import fleetgen  # noqa: E402
 from tests.azurite import azurite_table  # noqa: E402
@@ -97,7 +98,7 @@ def main() -> int:
         graph = ResourceGraphGateway(settings.subscription_id, endpoint=emu.endpoint, ca_bundle=emu.ca_bundle)
         ledger = Ledger.from_connection_string(storage, "benchbudget")
         ledger.ensure_table()
-        engine = Engine(settings, gateway, ledger, graph=graph)
+        engine = Engine(settings, gateway, ledger, inventory=ResourceGraphInventory(graph, gateway))
         slice_seconds = settings.sweep_slice.total_seconds() / scale
         interval = INTERVAL.total_seconds() / scale
         found_first: set[str] = set()

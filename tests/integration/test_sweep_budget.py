@@ -105,6 +105,8 @@ def test_nearly_empty_compute_buckets_make_the_sweep_defer_not_get_429s(start_em
 
 
 def engine_with(rig, graph):
+    from autoheal.sources import ResourceGraphInventory
+
     engine = rig.engine()
-    engine.graph = graph
+    engine.inventory = ResourceGraphInventory(graph, rig.gateway)
     return engine
