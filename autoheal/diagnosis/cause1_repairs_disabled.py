@@ -7,7 +7,7 @@ health source, so we only propose it when one exists.
 
 from __future__ import annotations
 
-from ..model import ActionCode, Finding, FindingCode, ProposedAction, ServiceState, Severity
+from ..model import ActionCode, Finding, FindingCode, ProposedAction, ReasonCode, ServiceState, Severity
 from ..settings import iso_duration
 from . import references
 from .context import Context, health_source_conflict, norm, service_state_evidence
@@ -41,10 +41,12 @@ def check(ctx: Context) -> list[Finding]:
     }
     conflict = health_source_conflict(s)
     if s.service_fabric:
-        action = ProposedAction.none("automatic repairs do not support Service Fabric scale sets", "unsupported")
+        action = ProposedAction.none(
+            "automatic repairs do not support Service Fabric scale sets", ReasonCode.UNSUPPORTED
+        )
     elif not s.health_sources:
         action = ProposedAction.none(
-            "configure an Application Health extension or LB probe first", "needs-health-source"
+            "configure an Application Health extension or LB probe first", ReasonCode.NEEDS_HEALTH_SOURCE
         )
     elif conflict is not None:
         # Azure refuses to enable repairs here; cause 2's finding says which source to remove or add.

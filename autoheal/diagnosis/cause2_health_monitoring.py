@@ -8,7 +8,7 @@ probe and the counts and never propose a mass repair (it would not fix a probe).
 
 from __future__ import annotations
 
-from ..model import Finding, FindingCode, ProposedAction, Severity
+from ..model import Finding, FindingCode, ProposedAction, ReasonCode, Severity
 from . import references
 from .context import Context, health_source_conflict
 
@@ -58,7 +58,7 @@ def check(ctx: Context) -> list[Finding]:
             scale_set_id=s.id,
             summary=summary,
             reference=references.CAUSE_2,
-            proposed_action=ProposedAction.none(reason, "needs-person"),
+            proposed_action=ProposedAction.none(reason, ReasonCode.NEEDS_PERSON),
             evidence={"healthSources": sources, "health": health.counts(), "verdict": health.reason},
         )
     ]

@@ -62,7 +62,8 @@ def check(ctx: Context) -> list[Finding]:
                     summary=f"Scale set {s.name} reports {summary_failed} instance(s) with failed provisioning.",
                     reference=references.CAUSE_3,
                     proposed_action=ProposedAction.none(
-                        "the failed instances could not be identified (instance views missing)", "instances-unreadable"
+                        "the failed instances could not be identified (instance views missing)",
+                        ReasonCode.INSTANCES_UNREADABLE,
                     ),
                     evidence={"statusesSummary": dict(s.statuses_summary)},
                 )

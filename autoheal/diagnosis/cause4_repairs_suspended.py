@@ -6,7 +6,7 @@ The `AutomaticRepairs` service is `Suspended`. Resolution 4: resume it with setO
 
 from __future__ import annotations
 
-from ..model import ActionCode, Finding, FindingCode, ProposedAction, ServiceState, Severity
+from ..model import ActionCode, Finding, FindingCode, ProposedAction, ReasonCode, ServiceState, Severity
 from . import references
 from .context import Context, iso, norm
 
@@ -19,11 +19,11 @@ def check(ctx: Context) -> list[Finding]:
     if health.misconfigured:
         action = ProposedAction.none(
             f"resuming would loop: health monitoring is suspect ({health.reason}); fix the probe first",
-            "resume-would-loop",
+            ReasonCode.RESUME_WOULD_LOOP,
         )
     elif not s.repairs.enabled:
         action = ProposedAction.none(
-            "the automatic repairs policy is disabled; Azure resumes only an enabled policy", "policy-disabled"
+            "the automatic repairs policy is disabled; Azure resumes only an enabled policy", ReasonCode.POLICY_DISABLED
         )
     else:
         action = ProposedAction(

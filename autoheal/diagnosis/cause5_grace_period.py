@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..model import ActionCode, Finding, FindingCode, Instance, ProposedAction, Severity
+from ..model import ActionCode, Finding, FindingCode, Instance, ProposedAction, ReasonCode, Severity
 from ..settings import iso_duration
 from . import references
 from .context import (
@@ -96,7 +96,7 @@ def check(ctx: Context) -> list[Finding]:
             params={"gracePeriod": iso_duration(target), "current": s.repairs.grace_period},
         )
     else:
-        action = ProposedAction.none(f"within the grace period; {when}", "grace-period")
+        action = ProposedAction.none(f"within the grace period; {when}", ReasonCode.GRACE_PERIOD)
     if not s.instance_view_read:
         when += " (if its AutomaticRepairs service runs: a Flexible scale set's service state cannot be read)"
     return [

@@ -21,7 +21,7 @@ def check(ctx: Context) -> list[Finding]:
     eligible = [o.instance.instance_id for o in overdue if not o.instance.protected_from_scale_set_actions]
     if health.misconfigured:
         action = ProposedAction.none(
-            f"storm: health monitoring is suspect ({health.reason}); no mass repair", "storm-brake"
+            f"storm: health monitoring is suspect ({health.reason}); no mass repair", ReasonCode.STORM_BRAKE
         )
     else:
         held = tuple(
