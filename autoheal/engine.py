@@ -35,6 +35,7 @@ from .remediation.planner import Decision, DecisionKind, plan
 from .remediation.record import SCALE_SET_TARGET, Record, State, scale_set_key
 from .remediation.transitions import Outcome, Save
 from .settings import Settings
+from .snapshot import parse_time
 from .sources import ComputeInventory, InventorySource, Target
 
 if TYPE_CHECKING:
@@ -44,8 +45,6 @@ log = telemetry.get_logger("autoheal.engine")
 
 # The rotation's position, in the ledger's status documents: coverage continues across sweeps and crashes.
 CURSOR_DOCUMENT = "sweep-cursor"
-# Resource groups' managedBy (who owns a scale set) changes rarely: read once per this many seconds.
-GROUP_OWNERS_TTL = 600.0
 
 
 @dataclass
@@ -174,7 +173,6 @@ class Engine:
         self.monotonic = monotonic
         self.inventory = inventory or ComputeInventory(gateway)  # where the sweep's scale sets come from
         self.progress: Callable[[int, int], None] | None = None  # (done, in scope) after each scale set
-        self._groups_lock = threading.Lock()
 
     # -- entry points -----------------------------------------------------------------------------------
 
@@ -292,7 +290,8 @@ class Engine:
             "sweepsPerLap": math.ceil(ring / read) if read else None,
         }
         if ring and position >= ring:  # every scale set had its health read since the lap started
-            lap = (started - _parse_time(lap_started)).total_seconds()
+            began = parse_time(lap_started) or started
+            lap = (started - began).total_seconds()
             document.update(position=0, lapStartedAt=iso(self.clock()), lastLapSeconds=round(max(lap, 0.0), 1))
         if self.ledger is not None:
             try:
@@ -358,7 +357,7 @@ class Engine:
     # -- who owns a scale set -----------------------------------------------------------------------------
 
     def owner(self, snapshot: ScaleSetSnapshot) -> Owner | None:
-        groups = self._group_owners()
+        groups = self.gateway.resource_group_owners()
         return owner_of(
             resource_group=snapshot.resource_group,
             tags=snapshot.tags,
@@ -366,25 +365,6 @@ class Engine:
             group_managed_by=groups.get(snapshot.resource_group.lower(), ""),
             service_fabric=snapshot.service_fabric,
         )
-
-    def _group_owners(self) -> dict[str, str]:
-        """Resource groups' `managedBy`, from one resource-group list per ten minutes per process (ARM's read
-        bucket, not Compute's); kept on the gateway, which lives as long as the process."""
-        cache = self.gateway.group_owners_cache
-        with self._groups_lock:
-            if cache and time.monotonic() - cache[0] < GROUP_OWNERS_TTL:
-                return cache[1]
-            try:
-                groups = {
-                    str(g.get("name") or "").lower(): str(g.get("managedBy") or "")
-                    for g in self.gateway.list_resource_groups()
-                }
-            except ArmError as exc:
-                # Without the list, owners are still found from the scale set's own managedBy and tags.
-                log.warning("could not list resource groups (owners from managedBy): %s", exc)
-                groups = {}
-            self.gateway.group_owners_cache = (time.monotonic(), groups)
-            return groups
 
     # -- the remediation half ---------------------------------------------------------------------------
 
@@ -604,10 +584,6 @@ class Engine:
                 # The message went out; at worst it is sent once more after the dedupe window.
                 log.warning("could not mark %s %s as notified: %s", record.scale_set_id, record.row_key, exc)
         return len(outcome.delivered)
-
-
-def _parse_time(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _owes(records: list[Record]) -> bool:

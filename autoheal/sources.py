@@ -8,7 +8,6 @@ The engine asks an `InventorySource` and does not care which one answers.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -106,7 +105,7 @@ class ResourceGraphInventory:
                 rows = list(queries.read_scale_sets(self.graph))
                 suspects = queries.read_suspects(self.graph)
                 groups = queries.read_managed_resource_groups(self.graph)
-                self.gateway.group_owners_cache = (time.monotonic(), {k.lower(): v for k, v in groups.items()})
+                self.gateway.remember_resource_group_owners(groups)
                 return Inventory("resource-graph", [dict(row.resource) for row in rows], rows, suspects)
             except ArmError as exc:
                 log.warning("Resource Graph inventory failed; listing scale sets through Compute: %s", exc)

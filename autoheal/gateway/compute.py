@@ -51,6 +51,8 @@ API_VERSION = "2026-04-01"
 COMPUTE = "/providers/Microsoft.Compute"
 # Microsoft.Resources (resource groups): a different resource provider with its own api-versions.
 RESOURCES_API_VERSION = "2021-04-01"
+# Resource groups' managedBy (who owns a scale set) changes rarely: listed at most once per this many seconds.
+GROUP_OWNERS_TTL = 600.0
 ARM_READ_REFILL_PER_SECOND = 25.0
 
 REQUIRED_ACTIONS: dict[str, set[str]] = {}
@@ -270,8 +272,9 @@ class ComputeGateway:
         self._max_connections = max_connections
         self._reads_reserve = reads_reserve
         self.budget = budget
-        # (monotonic time, {resource group: managedBy}) for owner detection; the engine refreshes it.
-        self.group_owners_cache: tuple[float, dict[str, str]] | None = None
+        # (monotonic time, {resource group: managedBy}): who owns what, read at most once per TTL per process.
+        self._group_owners: tuple[float, dict[str, str]] | None = None
+        self._group_owners_lock = threading.Lock()
         self._clock = clock or (lambda: datetime.now(UTC))
         self._sleep = sleep
         self._client: ComputeManagementClient | None = None
@@ -458,6 +461,30 @@ class ComputeGateway:
         `managedBy`: the node resource group of an AKS cluster, a Databricks managed group, ..."""
         path = f"/subscriptions/{_q(self.subscription_id)}/resourcegroups"
         return list(self._paged(path, {"api-version": RESOURCES_API_VERSION}))
+
+    @requires("Microsoft.Resources/subscriptions/resourceGroups/read")
+    def resource_group_owners(self, ttl: float = GROUP_OWNERS_TTL) -> dict[str, str]:
+        """{resource group (lower-cased): managedBy}, from one resource-group list per `ttl` per process (or
+        what Resource Graph reported). Unreadable: empty (owners then come from the scale set's own
+        managedBy and tags), retried after the TTL."""
+        with self._group_owners_lock:
+            if self._group_owners is not None and time.monotonic() - self._group_owners[0] < ttl:
+                return self._group_owners[1]
+            try:
+                groups = {
+                    str(g.get("name") or "").lower(): str(g.get("managedBy") or "") for g in self.list_resource_groups()
+                }
+            except ArmError as exc:
+                log.warning("could not list resource groups (owners from managedBy): %s", exc)
+                groups = {}
+            self._group_owners = (time.monotonic(), groups)
+            return groups
+
+    @requires()  # no ARM call
+    def remember_resource_group_owners(self, groups: Mapping[str, str]) -> None:
+        """Owners another read already found (Resource Graph's inventory): no resource-group list needed."""
+        with self._group_owners_lock:
+            self._group_owners = (time.monotonic(), {k.lower(): v for k, v in groups.items()})
 
     @requires("Microsoft.Compute/virtualMachines/read")
     def get_virtual_machine(self, resource_group: str, name: str) -> dict[str, Any]:

@@ -19,6 +19,18 @@ def _repairs_on(snap: ScaleSetSnapshot) -> bool:
     return snap.repairs_service_state == ServiceState.RUNNING or not snap.instance_view_read
 
 
+def _patch_policy(ctx: ActionContext, snap: ScaleSetSnapshot, policy: dict[str, Any], describe: str) -> None:
+    """Intent, PATCH automaticRepairsPolicy (idempotent: a resumed run may send it again), checkpoint."""
+    ctx.checkpoint(Step.PATCH_INTENT, intent={"policy": policy})
+    ctx.write(
+        describe,
+        lambda: ctx.gateway.update_scale_set(
+            snap.resource_group, snap.name, {"properties": {"automaticRepairsPolicy": policy}}
+        ),
+    )
+    ctx.checkpoint(Step.PATCHED)
+
+
 def enable_automatic_repairs(ctx: ActionContext) -> Outcome:
     snap = ctx.fresh()
     if _repairs_on(snap):
@@ -34,14 +46,7 @@ def enable_automatic_repairs(ctx: ActionContext) -> Outcome:
             "gracePeriod": snap.repairs.grace_period or ctx.params.get("gracePeriod") or "PT30M",
             "repairAction": snap.repairs.repair_action or ctx.params.get("repairAction") or "Replace",
         }
-        ctx.checkpoint(Step.PATCH_INTENT, intent={"policy": policy})
-        ctx.write(
-            "enable automatic repairs",
-            lambda: ctx.gateway.update_scale_set(
-                snap.resource_group, snap.name, {"properties": {"automaticRepairsPolicy": policy}}
-            ),
-        )
-        ctx.checkpoint(Step.PATCHED)
+        _patch_policy(ctx, snap, policy, "enable automatic repairs")
     after = ctx.fresh()
     if _repairs_on(after):
         grace, action = policy.get("gracePeriod", "?"), policy.get("repairAction", "?")
@@ -81,14 +86,7 @@ def set_grace_period(ctx: ActionContext) -> Outcome:
     policy: dict[str, Any] = {"enabled": snap.repairs.enabled, "gracePeriod": wanted}
     if snap.repairs.repair_action:
         policy["repairAction"] = snap.repairs.repair_action
-    ctx.checkpoint(Step.PATCH_INTENT, intent={"policy": policy})
-    ctx.write(
-        "set the grace period",
-        lambda: ctx.gateway.update_scale_set(
-            snap.resource_group, snap.name, {"properties": {"automaticRepairsPolicy": policy}}
-        ),
-    )
-    ctx.checkpoint(Step.PATCHED)
+    _patch_policy(ctx, snap, policy, "set the grace period")
     after = ctx.fresh()
     if after.repairs.grace_period == wanted:
         return succeeded(f"grace period set to {wanted} (was {snap.repairs.grace_period})")
