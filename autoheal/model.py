@@ -129,21 +129,16 @@ class Suspension:
     def hold(self, scale_set: str, resource_group: str) -> tuple[str, str] | None:
         """(reason, reason code) when the tool must not resume: a person's or an app's decision, or who decided
         cannot be read. None when no person or app suspended it (the platform's own suspension)."""
-        resume = (
-            f"az vmss set-orchestration-service-state --resource-group {resource_group} --name {scale_set} "
-            "--service-name AutomaticRepairs --action Resume"
-        )
+        del scale_set, resource_group  # the resume command is in the finding's evidence (resume_command)
         if self.suspender in (Suspender.PERSON, Suspender.PRINCIPAL):
             return (
-                f"suspended by {self.who()} (Activity Log, setOrchestrationServiceState): their decision, not "
-                f"resumed; resume it when done: {resume}",
+                f"suspended by {self.who()}: their decision, not resumed",
                 ReasonCode.SUSPENDED_BY_PERSON.value,
             )
         if self.suspender is Suspender.UNKNOWN:
             when = f"since {self.at.strftime('%Y-%m-%d %H:%M')} UTC, " if self.at else ""
             return (
-                f"suspended {when}before the Activity Log's window: who suspended it cannot be read; "
-                f"not resumed: a person decides ({resume})",
+                f"suspended {when}before the Activity Log's window: who did cannot be read; a person decides",
                 ReasonCode.SUSPENDER_UNKNOWN.value,
             )
         if self.suspender is Suspender.UNREADABLE:
@@ -152,6 +147,14 @@ class Suspension:
                 ReasonCode.SUSPENDER_UNKNOWN.value,
             )
         return None
+
+    @staticmethod
+    def resume_command(scale_set: str, resource_group: str) -> str:
+        """What the person runs when their work is done."""
+        return (
+            f"az vmss set-orchestration-service-state --resource-group {resource_group} --name {scale_set} "
+            "--service-name AutomaticRepairs --action Resume"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"suspender": self.suspender.value, "source": "Activity Log"}

@@ -204,6 +204,21 @@ class Emulator:
             self._state.run_due()
             return copy.deepcopy([vm.payload for vm in self._require(resource_group, name).vms.values()])
 
+    def platform_suspends_repairs(self, resource_group: str, name: str) -> None:
+        """What Azure does after repeated failed repairs: AutomaticRepairs becomes Suspended, and the Activity Log
+        gets the setOrchestrationServiceState event Microsoft's repairs-state alert fires on, from the platform
+        (caller "Microsoft.Compute": unverified, no public capture of such an event exists)."""
+        from .activitylog import seed
+
+        with self._state.lock:
+            self._state.run_due()
+            target = self._require(resource_group, name)
+            now = self.clock.now()
+            Platform(self._state)._set_service_state(target, "Suspended", now)
+            resource_id = str(target.resource["id"])
+        if self.activity_log is not None:
+            self.activity_log.add({**seed(resource_id, "Microsoft.Compute", now), "claims": {}})
+
     def _require(self, resource_group: str, name: str):  # type: ignore[no-untyped-def]
         found = self._state.find_scale_set(resource_group, name)
         if found is None:

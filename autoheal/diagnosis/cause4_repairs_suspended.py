@@ -70,9 +70,10 @@ def check(ctx: Context) -> list[Finding]:
         action = ProposedAction(
             ActionCode.RESUME_AUTOMATIC_REPAIRS, params={"serviceName": service.name, "action": "Resume"}
         )
-    evidence = {
+    evidence: dict[str, object] = {
         "serviceName": service.name,
         "serviceState": service.state,
+        "suspendedBy": suspension.to_dict() if suspension is not None else None,
         "lastStatusChangeTime": iso(service.last_status_change),
         "automaticRepairsPolicy": {
             "enabled": s.repairs.enabled,
@@ -82,8 +83,10 @@ def check(ctx: Context) -> list[Finding]:
     }
     if service.latest_operation_status:
         evidence["latestOperationStatus"] = service.latest_operation_status
-    if suspension is not None:
-        evidence["suspendedBy"] = suspension.to_dict()
+    if suspension is None:
+        del evidence["suspendedBy"]
+    if hold is not None:
+        evidence["resumeWith"] = Suspension.resume_command(s.name, s.resource_group)
     return [
         Finding(
             code=FindingCode.REPAIRS_SUSPENDED,

@@ -125,7 +125,13 @@ def test_a_person_s_suspension_is_held_for_them_and_says_only_what_the_data_show
     assert proposed.code.value == "none"
     assert proposed.reason_code == ReasonCode.SUSPENDED_BY_PERSON
     assert f"suspended by alice@contoso.com (a person) at {ALICE_AT:%Y-%m-%d %H:%M} UTC" in proposed.reason
-    assert "az vmss set-orchestration-service-state --resource-group rg --name web" in proposed.reason
+    assert (
+        proposed.reason
+        == f"suspended by alice@contoso.com (a person) at {ALICE_AT:%Y-%m-%d %H:%M} UTC: their decision, not resumed"
+    )
+    assert finding.evidence["resumeWith"].startswith(
+        "az vmss set-orchestration-service-state --resource-group rg --name web"
+    )
     assert "repeated failed repairs" not in finding.summary
     assert finding.summary.startswith("Automatic repairs on scale set web are suspended (serviceState Suspended)")
     assert "alice@contoso.com" in finding.summary
@@ -163,3 +169,16 @@ def test_the_finding_carries_the_service_s_own_times_when_azure_gives_them():
     assert finding.evidence["latestOperationStatus"] == "Succeeded"
     assert finding.evidence["lastStatusChangeTime"] == "2026-11-23T07:00:00Z"
     assert "(serviceState Suspended since 2026-11-23 07:00:00 UTC)" in finding.summary
+
+
+def test_the_notification_names_who_suspended_in_words():
+    from autoheal.notify.evidence import readable
+
+    finding = suspended(Suspension(Suspender.PERSON, caller="alice@contoso.com", at=ALICE_AT, action="Suspend"))
+    facts = dict(readable(finding.evidence))
+    assert facts["Suspended by"].startswith("alice@contoso.com (a person) at ")
+    assert facts["Suspended by"].endswith("per the Activity Log")
+    unreadable = suspended(Suspension(Suspender.UNREADABLE, error="HTTP 403 AuthorizationFailed: no access"))
+    assert (
+        dict(readable(unreadable.evidence))["Suspended by"] == "cannot be read: HTTP 403 AuthorizationFailed: no access"
+    )
