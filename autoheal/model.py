@@ -126,10 +126,9 @@ class Suspension:
         when = f" at {self.at.strftime('%Y-%m-%d %H:%M')} UTC" if self.at else ""
         return f"{self.caller} ({kind}){when}" if kind else f"{self.caller}{when}"
 
-    def hold(self, scale_set: str, resource_group: str) -> tuple[str, str] | None:
+    def hold(self) -> tuple[str, str] | None:
         """(reason, reason code) when the tool must not resume: a person's or an app's decision, or who decided
         cannot be read. None when no person or app suspended it (the platform's own suspension)."""
-        del scale_set, resource_group  # the resume command is in the finding's evidence (resume_command)
         if self.suspender in (Suspender.PERSON, Suspender.PRINCIPAL):
             return (
                 f"suspended by {self.who()}: their decision, not resumed",

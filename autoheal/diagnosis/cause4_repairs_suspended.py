@@ -48,7 +48,7 @@ def check(ctx: Context) -> list[Finding]:
         return []
     suspension = s.suspension
     hold = (
-        suspension.hold(s.name, s.resource_group)
+        suspension.hold()
         if suspension is not None
         else (
             "who suspended automatic repairs was not read from the Activity Log; not resumed blind",

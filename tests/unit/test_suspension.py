@@ -182,3 +182,16 @@ def test_the_notification_names_who_suspended_in_words():
     assert (
         dict(readable(unreadable.evidence))["Suspended by"] == "cannot be read: HTTP 403 AuthorizationFailed: no access"
     )
+
+
+def test_importing_the_function_app_does_not_import_the_monitor_client():
+    """Cold start: azure-mgmt-monitor is imported only when a suspended scale set needs the Activity Log."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = "import sys, function_app; print(sorted(m for m in sys.modules if m.startswith('azure.mgmt.monitor')))"
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"

@@ -64,7 +64,7 @@ def resume_automatic_repairs(ctx: ActionContext) -> Outcome:
             return held(f"AutomaticRepairs is {state}, not Suspended: nothing to resume", ReasonCode.STATE_CHANGED)
         # The re-read asked the Activity Log again: a person may have suspended it since the diagnosis.
         hold = (
-            snap.suspension.hold(snap.name, snap.resource_group)
+            snap.suspension.hold()
             if snap.suspension is not None
             else ("who suspended automatic repairs was not read; not resumed blind", ReasonCode.SUSPENDER_UNKNOWN)
         )
