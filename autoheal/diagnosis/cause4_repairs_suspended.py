@@ -35,7 +35,8 @@ def _summary(name: str, service_since: str | None, suspension: Suspension | None
     if suspension.suspender in (Suspender.PERSON, Suspender.PRINCIPAL):
         return text + f"; suspended by {suspension.who()}."
     if suspension.suspender is Suspender.NO_CALLER:
-        return text + "; no person or app suspended them (Activity Log)."
+        since = f" since {suspension.since:%Y-%m-%d}" if suspension.since else ""
+        return text + f"; the Activity Log shows no person or app suspending them{since}."
     if suspension.suspender is Suspender.UNKNOWN:
         return text + "; suspended before the Activity Log's window: who did cannot be read."
     return text + "; the Activity Log could not be read to learn who suspended them."

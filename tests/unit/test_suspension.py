@@ -142,7 +142,7 @@ def test_a_person_s_suspension_is_held_for_them_and_says_only_what_the_data_show
 def test_what_no_person_suspended_is_resumed_as_before():
     finding = suspended("platform")
     assert finding.proposed_action.code.value == "resume-automatic-repairs"
-    assert "no person or app suspended them" in finding.summary
+    assert "; the Activity Log shows no person or app suspending them since 2026-08-25." in finding.summary
 
 
 @pytest.mark.parametrize(
