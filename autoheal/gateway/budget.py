@@ -13,8 +13,11 @@ Two rules keep the tool from ever being the reason a customer's autoscale gets a
    earlier answers of the same kind) must stay at or above `(1 - share) x capacity` after it, estimated from
    the last reported remaining plus the refill since. Otherwise the request waits for the refill.
 
-What Azure really sends (captures in tests/recorded/, sources in its index): every entry names its policy with
-a window, `HighCostGetVMScaleSet3Min;174,HighCostGetVMScaleSet30Min;891`, and Microsoft's 2024 throttling article
+What Azure really sends (captures in tests/recorded/, sources in its index) comes in three forms. Microsoft's 2024
+azure-cli recordings name the table's rows: `HighCostGetVMScaleSetSubscriptionMaximum;1074,
+HighCostGetVMScaleSetResource;29` (the VMSS High Cost Get row is 1,080 per subscription, 30 per scale set): those are
+taken as the table says. Older answers (2019-2023) name a window, `HighCostGetVMScaleSet3Min;174,
+HighCostGetVMScaleSet30Min;891`, and Microsoft's 2024 throttling article
 (SupportArticles-docs `troubleshooting-throttling-errors.md`) shows the same numbers with the window stripped and the
 same name twice, `DeleteVMScaleSet;107,DeleteVMScaleSet;587`. Each entry is its own bucket (a repeated name is keyed
 by its position), and a request waits for the tightest. What is learned from an entry is never more optimistic
@@ -23,8 +26,8 @@ remaining seen (+1), at most the table's; refill is capacity / window per minute
 ~30 a minute), and without a window the longest Azure uses (30 minutes), at most the table's refill. A stem the table
 does not have (`VMScaleSetActions`, `CreateVMScaleSet`, `VMScaleSetBatchedVMRequests5Min`) is learned the same way
 and marked undocumented. `VmssQueuedVMOperations` is a count of queued operations, not tokens (Microsoft's own
-recordings show `;0` on accepted writes), so it is never waited on. The emulator's older `<stem>Subscription` /
-`<stem>Resource` names still map to the table's subscription / per-resource rows.
+recordings show `;0` on accepted writes), so it is never waited on. The emulator's `<stem>Subscription` name maps
+to the subscription row like `...SubscriptionMaximum`.
 When a wait would pass the caller's deadline, `BudgetExhausted` says so and the work is deferred.
 """
 
@@ -78,12 +81,8 @@ SCALE_SET_VMS_GET = "Scale set VMs Get"
 VM_LOW_COST_GET = "VM Low Cost Get"
 VM_HIGH_COST_GET = "VM High Cost Get"
 
-_KNOWN_BUCKETS: dict[str, Limit] = {}  # the emulator's suffixed names: exactly the table's row
 _BY_STEM: dict[str, Policy] = {}
 for _policy in POLICIES.values():
-    _KNOWN_BUCKETS[f"{_policy.header}Subscription".lower()] = _policy.subscription
-    if _policy.resource is not None:
-        _KNOWN_BUCKETS[f"{_policy.header}Resource".lower()] = _policy.resource
     for _stem in (_policy.header, *_policy.stems):
         _BY_STEM[_stem.lower()] = _policy
 
@@ -95,6 +94,9 @@ LONGEST_WINDOW_MINUTES = 30
 
 _ENTRY = re.compile(r"^\s*Microsoft\.Compute/(?P<name>[A-Za-z0-9_.\-]+)\s*;\s*(?P<remaining>-?\d+)\s*$", re.IGNORECASE)
 _WINDOW = re.compile(r"^(?P<stem>[A-Za-z_.\-]+?)(?P<minutes>\d+)Min$", re.IGNORECASE)
+# 2024 recordings (azure-cli test_vmss_create_and_modify.yaml): `HighCostGetVMScaleSetSubscriptionMaximum;1074,
+# HighCostGetVMScaleSetResource;29`: the table's subscription and per-resource rows by name.
+_SCOPE = re.compile(r"^(?P<stem>[A-Za-z_.\-]+?)(?P<scope>SubscriptionMaximum|Subscription|Resource)$", re.IGNORECASE)
 _RESOURCE = re.compile(
     r"/subscriptions/[^/]+/resourceGroups/[^/]+/providers/Microsoft\.Compute/"
     r"(?:virtualMachineScaleSets|virtualMachines)/[^/?]+",
@@ -112,7 +114,7 @@ class Reading:
     window_minutes: int | None
     remaining: int
     policy: str | None  # the documented policy the stem belongs to, if any
-    scope: str  # "window" (Azure's names), "subscription" / "resource" (the emulator's suffixes)
+    scope: str  # "window" (windowed or bare), "subscription" / "resource" (`...SubscriptionMaximum`, `...Resource`)
 
     @property
     def tokens(self) -> bool:
@@ -131,14 +133,13 @@ def parse_readings(header: str | None) -> list[Reading]:
         count = seen[name.lower()] = seen.get(name.lower(), 0) + 1
         key = name if count == 1 else f"{name}#{count}"
         stem, window, scope = name, None, "window"
-        lowered = name.lower()
-        if lowered in _KNOWN_BUCKETS:
-            scope = "resource" if lowered.endswith("resource") else "subscription"
-            stem = name[: -len(scope)]
-        else:
-            windowed = _WINDOW.match(name)
-            if windowed:
-                stem, window = windowed["stem"], int(windowed["minutes"])
+        scoped = _SCOPE.match(name)
+        windowed = _WINDOW.match(name)
+        if scoped:
+            stem = scoped["stem"]
+            scope = "resource" if scoped["scope"].lower() == "resource" else "subscription"
+        elif windowed:
+            stem, window = windowed["stem"], int(windowed["minutes"])
         policy = _BY_STEM.get(stem.lower())
         remaining = max(0, int(found["remaining"]))
         out.append(Reading(name, key, stem, window, remaining, policy.name if policy else None, scope))
@@ -156,13 +157,14 @@ def parse_remaining(header: str | None) -> dict[str, int]:
 def learned_limit(reading: Reading, capacity_seen: float) -> tuple[Limit, bool]:
     """What a bucket is taken to be (capacity, refill per minute) and whether its policy is documented.
     `capacity_seen` is the largest remaining seen + 1. Never more optimistic than the table for a known stem."""
-    lowered = reading.name.lower()
-    if lowered in _KNOWN_BUCKETS:
-        return _KNOWN_BUCKETS[lowered], True
+    policy = POLICIES.get(reading.policy or "")
+    if policy is not None and reading.scope != "window":
+        row = policy.resource if reading.scope == "resource" else policy.subscription
+        if row is not None:
+            return row, True  # the name states the table's row: take it as documented
     window = reading.window_minutes or LONGEST_WINDOW_MINUTES
     capacity = max(1.0, capacity_seen)
     refill = capacity / window
-    policy = POLICIES.get(reading.policy or "")
     if policy is None:
         return Limit(refill, int(capacity)), False
     table = policy.subscription
@@ -177,8 +179,8 @@ def resource_of(url: str) -> str:
 
 
 def per_resource(name: str) -> bool:
-    """Only the emulator's `<stem>Resource` buckets are per resource; Azure's windowed names are per subscription."""
-    return name.lower() in _KNOWN_BUCKETS and name.lower().endswith("resource")
+    """`<stem>Resource` buckets are kept per scale set / VM; windowed and `...SubscriptionMaximum` ones are not."""
+    return name.split("#", 1)[0].lower().endswith("resource")
 
 
 class BudgetExhausted(Exception):

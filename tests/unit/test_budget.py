@@ -194,3 +194,34 @@ def test_unknown_names_are_learned_conservatively_and_queue_counts_never_block()
 def test_share_must_be_a_fraction():
     with pytest.raises(ValueError):
         ComputeBudget(share=0)
+
+
+def test_the_2024_names_state_the_tables_rows():
+    """azure-cli recording test_vmss_create_and_modify (2024): `...SubscriptionMaximum` and `...Resource` entries."""
+    header = ",".join(
+        [
+            "Microsoft.Compute/HighCostGetVMScaleSetSubscriptionMaximum;1074",
+            "Microsoft.Compute/HighCostGetVMScaleSetResource;29",
+        ]
+    )
+    readings = parse_readings(header)
+    assert [(r.stem, r.scope, r.policy) for r in readings] == [
+        ("HighCostGetVMScaleSet", "subscription", VMSS_HIGH_COST_GET),
+        ("HighCostGetVMScaleSet", "resource", VMSS_HIGH_COST_GET),
+    ]
+    b, _ = budget()
+    b.observe(header, VMSS, VMSS_HIGH_COST_GET)
+    buckets = b.figures()["buckets"]
+    assert buckets["HighCostGetVMScaleSetSubscriptionMaximum"]["capacity"] == 1080  # the table's subscription row
+    assert buckets["HighCostGetVMScaleSetResource"] == {
+        "lowestShareLeft": round(29 / 30, 3),
+        "capacity": 30,
+        "refillPerMinute": 10.0,
+        "documented": True,
+        "policy": VMSS_HIGH_COST_GET,
+        "perResource": True,
+    }
+    # the per-resource bucket is this scale set's: another scale set is not held back by it
+    b.observe("Microsoft.Compute/HighCostGetVMScaleSetResource;5", VMSS, VMSS_HIGH_COST_GET)
+    assert b.acquire(VMSS_HIGH_COST_GET, VMSS.replace("/web", "/api").lower()) == 0
+    assert b.acquire(VMSS_HIGH_COST_GET, VMSS.lower()) > 0

@@ -51,6 +51,14 @@ EXPECTED: dict[str, tuple[set[C], str]] = {
         {C.REPAIRS_DISABLED} | NO_RESILIENCY,
         "properties.automaticRepairsPolicy absent, read just before the PUT that enables it",
     ),
+    "cli-vmss-get-no-health-source": (
+        {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
+        "no virtualMachineProfile.extensionProfile and no networkProfile.healthProbe: no health source at all",
+    ),
+    "cli-vmss-put-add-health-extension": (
+        {C.REPAIRS_DISABLED} | NO_RESILIENCY,
+        "extensionProfile now holds ApplicationHealthLinux (http:80 /); automaticRepairsPolicy still absent",
+    ),
     "cli-vmss-put-enable-repairs": (
         NO_RESILIENCY,
         "properties.automaticRepairsPolicy {enabled: true, gracePeriod: PT30M, repairAction: Replace}",
@@ -115,8 +123,9 @@ def test_every_recorded_header_value_parses_into_one_reading_per_entry(where, va
 def test_what_the_budget_learns_is_never_more_optimistic_than_microsofts_table(where, value):
     for reading in parse_readings(value):
         limit, documented = learned_limit(reading, reading.remaining + 1)
-        window = reading.window_minutes or LONGEST_WINDOW_MINUTES
-        assert limit.refill_per_minute <= limit.capacity / window + 1e-9  # never faster than the window allows
+        if reading.scope == "window":  # never faster than the window allows
+            window = reading.window_minutes or LONGEST_WINDOW_MINUTES
+            assert limit.refill_per_minute <= limit.capacity / window + 1e-9
         if reading.policy is not None:
             table = POLICIES[reading.policy].subscription
             assert documented
