@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
-from . import errors, fleetgen
+from . import errors, fleetgen, openapi
 from .errors import ArmError
 from .messages import Request, Response
 from .platform import Platform
@@ -40,6 +41,11 @@ class ComputeBackend:
             resource_group = params.get("resource_group")
             if resource_group is not None and resource_group.lower() not in self.state.resource_groups:
                 raise errors.resource_group_not_found(resource_group)
+            if request.body.strip():
+                # Compute's reading of the body: unknown members refused, "false" read as false (openapi.py).
+                parsed = openapi.read_body(route.operation_id, request.body)
+                if parsed is not None:
+                    request.body = json.dumps(parsed).encode()
             handler = getattr(self, route.handler)
             return handler(request, route, **{k: v for k, v in params.items() if k != "subscription"})
 

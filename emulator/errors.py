@@ -19,6 +19,7 @@ class ArmError(Exception):
         target: str | None = None,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        innererror: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
@@ -27,6 +28,7 @@ class ArmError(Exception):
         self.target = target
         self.details = details
         self.headers = headers or {}
+        self.innererror = innererror
 
     def envelope(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -34,6 +36,8 @@ class ArmError(Exception):
             error["target"] = self.target
         if self.details:
             error["details"] = self.details
+        if self.innererror:
+            error["innererror"] = self.innererror
         return {"error": error}
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from . import fleetgen, payloads
 from .errors import ArmError, bad_request, concurrent_conflict, invalid_parameter
-from .state import FleetState, Operation, ScaleSet, Vm
+from .state import FleetState, Operation, ScaleSet, Vm, instance_codes
 
 GRACE_MIN = timedelta(minutes=10)
 GRACE_MAX = timedelta(minutes=90)
@@ -452,7 +452,15 @@ class Platform:
     # --- views -------------------------------------------------------------------------------------
 
     def instance_view(self, scale_set: ScaleSet) -> dict[str, Any]:
-        """The scale set instance view; `virtualMachine.statusesSummary` is recounted from the instances."""
+        """The scale set instance view. `virtualMachine.statusesSummary` is the fleet file's own while the
+        instances still carry the codes it was captured with (a captured summary is Azure's count, which may
+        disagree with the captured instance list: it is served as recorded); after any change it is recounted
+        from the instances."""
+        if scale_set.captured_summary is not None and instance_codes(scale_set) == scale_set.captured_codes:
+            view = dict(scale_set.instance_view)
+            if not view.get("orchestrationServices"):
+                view.pop("orchestrationServices", None)
+            return view
         counts: dict[str, int] = {}
         succeeded = 0
         for vm in scale_set.vms.values():

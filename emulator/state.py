@@ -20,6 +20,7 @@ from typing import Any
 
 from . import payloads
 from .clock import Clock
+from .compute_limits import DEFAULT_HEADER_FORM, HEADER_FORMS
 from .faults import FaultPlan, parse_plan
 from .journal import Journal
 
@@ -62,6 +63,11 @@ class ScaleSet:
     next_position: int = 0  # Flexible VM naming counter
     busy: str | None = None  # scale-set-wide operation in progress (update, scale-out, service state)
     active: set[str] = field(default_factory=set)  # every operation in progress on this scale set
+    # The fleet file's own `instanceView.virtualMachine.statusesSummary` and the instances' provisioning codes
+    # it was captured with: served as captured while those are unchanged (platform.instance_view).
+    captured_summary: list[Any] | None = None
+    captured_codes: tuple[tuple[str, str], ...] = ()
+    deleting: str | None = None  # the scale-set delete operation in progress (marked for deletion)
 
     @property
     def id(self) -> str:
@@ -157,6 +163,7 @@ class FleetState:
         self.flexible_vms: dict[tuple[str, str], tuple[ScaleSet, Vm]] = {}
         self.operations: dict[str, Operation] = {}
         self.faults: FaultPlan = parse_plan(None)
+        self.rate_limit_header_form = DEFAULT_HEADER_FORM  # the fleet's `rateLimitHeaderForm`
         self._timeline: list[tuple[datetime, int, Callable[[datetime], None]]] = []
         self._sequence = itertools.count()
         self.journal = Journal(self)  # write journal + capacity timeline (safety tests)
@@ -192,6 +199,10 @@ class FleetState:
             for entry in document.get("scaleSets", []):
                 self._add_scale_set(entry)
             self.faults = parse_plan(document.get("faults"))
+            form = document.get("rateLimitHeaderForm", DEFAULT_HEADER_FORM)
+            if form not in HEADER_FORMS:
+                raise ValueError(f"fleet: 'rateLimitHeaderForm' must be one of {list(HEADER_FORMS)}, not {form!r}")
+            self.rate_limit_header_form = form
             self.journal.reset()
 
     def _add_resource_group(self, entry: str | dict[str, Any]) -> None:
@@ -260,6 +271,10 @@ class FleetState:
             vm = Vm(key=vm_key, payload=payload, deletion_status=status if status in {"InProgress", "Failed"} else None)
             self.add_vm(scale_set, vm)
         scale_set.next_position = len(scale_set.vms)
+        summary = (scale_set.instance_view.get("virtualMachine") or {}).get("statusesSummary")
+        if isinstance(summary, list) and summary:  # fleetgen writes [] for "recount it"
+            scale_set.captured_summary = summary
+            scale_set.captured_codes = instance_codes(scale_set)
 
     def add_vm(self, scale_set: ScaleSet, vm: Vm) -> None:
         scale_set.vms[vm.key.lower()] = vm
@@ -413,6 +428,11 @@ class FleetState:
                 "scaleSets": scale_sets,
             }
             return json.loads(json.dumps(document))
+
+
+def instance_codes(scale_set: ScaleSet) -> tuple[tuple[str, str], ...]:
+    """(instance key, provisioning status code) of every instance, in order: what a summary counts."""
+    return tuple((vm.key, payloads.provisioning_code(vm.payload)) for vm in scale_set.vms.values())
 
 
 def _read_fleet(fleet: dict[str, Any] | str | Path | None) -> dict[str, Any]:
