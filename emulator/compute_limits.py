@@ -81,6 +81,8 @@ ROUTE_CHARGES: dict[str, Charge] = {
     # unverified: Delete Instances is a scale-set operation (POST .../delete); charged to VMSS Delete on the
     # scale set, whose row lists Delete, Deallocate and Power Off (which also take instanceIds).
     "VirtualMachineScaleSets_DeleteInstances": Charge("DeleteVMScaleSet"),
+    # The article's VMSS Delete row: Delete of the scale set itself.
+    "VirtualMachineScaleSets_Delete": Charge("DeleteVMScaleSet"),
     # unverified: scale-set-wide restart/reimage/redeploy charged to VMSS Update.
     "VirtualMachineScaleSets_Restart": Charge("UpdateVMScaleSet"),
     "VirtualMachineScaleSets_Reimage": Charge("UpdateVMScaleSet"),

@@ -7,6 +7,7 @@ changes; accepted writes return the `Operation` whose completion finishes the wo
 from __future__ import annotations
 
 import copy
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -69,6 +70,8 @@ class Platform:
             raise invalid_parameter(
                 f"The value '{new_capacity}' of parameter 'sku.capacity' is invalid.", target="sku.capacity"
             )
+        if new_capacity > old_capacity:
+            self._check_cores_quota(scale_set, new_capacity - old_capacity)
         self._claim(scale_set)
 
         now = self.state.clock.now()
@@ -220,12 +223,28 @@ class Platform:
                 f"Virtual Machine Scale Set '{scale_set.name}'. Use a capacity update to scale in.",
                 target="capacity",
             )
+        self._check_cores_quota(scale_set, capacity - current)
         self._claim(scale_set)
         now = self.state.clock.now()
         scale_set.resource.setdefault("sku", {})["capacity"] = capacity
         self._create_instances(scale_set, capacity - current, now)
         # New instances keep provisioning on the emulator clock after the operation reports success.
         return self.state.start_operation(scale_set, lambda at: None, scale_set_wide=True)
+
+    def delete_scale_set(self, scale_set: ScaleSet) -> Operation:
+        """DELETE the scale set: `Deleting` (with its instances) until the operation ends, then gone; writes
+        on it meanwhile answer 409 "... since it is marked for deletion" (errors.marked_for_deletion)."""
+        now = self.state.clock.now()
+        scale_set.resource.setdefault("properties", {})["provisioningState"] = "Deleting"
+        for vm in scale_set.vms.values():
+            self._mark_deleting(scale_set, vm, now)
+
+        def finish(at: datetime) -> None:
+            self.state.remove_scale_set(scale_set)
+
+        operation = self.state.start_operation(scale_set, finish, kind="delete-scale-set")
+        scale_set.deleting = operation.id
+        return operation
 
     # --- instances ---------------------------------------------------------------------------------
 
@@ -263,7 +282,14 @@ class Platform:
             errors = [self._attempt_delete(scale_set, vm, at, adjust_capacity=True) for vm in vms]
             return next((e for e in errors if e), None)
 
-        return self.state.start_operation(scale_set, finish, instances=tuple(vms))
+        def cancel(at: datetime) -> None:
+            # Preempted before it ran: the instances stay as they were (unverified, see _claim).
+            for vm in vms:
+                if not vm.removed and vm.provisioning_state.lower() == "deleting":
+                    payloads.set_provisioning(vm.payload, "Succeeded", at)
+                    payloads.set_power(vm.payload, "running", at)
+
+        return self.state.start_operation(scale_set, finish, instances=tuple(vms), cancel=cancel, kind="delete")
 
     def act(self, scale_set: ScaleSet, vms: list[Vm], action: str) -> Operation:
         """restart / reimage / redeploy: the instance comes back Succeeded and, unless the fault plan
@@ -293,15 +319,55 @@ class Platform:
 
         Azure accepts it while another scale-set-wide write runs and cancels the earlier one, whose LRO ends
         `Canceled` / `OperationPreempted` (azure-sdk-for-java#1783; kubernetes/autoscaler and
-        cloud-provider-azure retry on it). The fault plan's `"concurrentWrites": "conflict"` keeps the older
-        409 `Conflict`. Instance operations still running (deletes, repairs) keep answering 409 `Conflict`:
-        autoscaler#9505 reports deletes preempted by scale-set writes too, which the emulator does not model."""
-        if self.state.faults.concurrent_writes == "conflict" or scale_set.active - {scale_set.busy}:
+        cloud-provider-azure retry on it). Instance deletes still running are preempted the same way
+        (DeleteInstances, a scale-set VM or a Flexible VM delete: kubernetes/autoscaler PR 9505 retries a delete
+        whose LRO ended OperationPreempted "when another write hits the scale set"); their instances that
+        were not gone yet stay (unverified: Azure's instance-level outcome is not documented). Repairs
+        (restart/reimage/redeploy) still running keep answering 409 `Conflict` (no source shows them
+        preempted). The fault plan's `"concurrentWrites": "conflict"` keeps the older 409 for everything."""
+        if self.state.faults.concurrent_writes == "conflict":
             if scale_set.active:
                 raise concurrent_conflict()
             return
+        others = [self.state.operations[o] for o in scale_set.active if o != scale_set.busy]
+        if any(operation.kind != "delete" for operation in others):
+            raise concurrent_conflict()
+        now = self.state.clock.now()
+        for operation in others:
+            self.state.preempt(operation, now)
         if scale_set.busy is not None:
-            self.state.preempt(self.state.operations[scale_set.busy], self.state.clock.now())
+            self.state.preempt(self.state.operations[scale_set.busy], now)
+
+    def _check_cores_quota(self, scale_set: ScaleSet, new_instances: int) -> None:
+        """The fault plan's `coresQuota`: a scale-out past the region's Total Regional Cores quota answers 409
+        `OperationNotAllowed` in Azure's wording (microsoft/onefuzz PR 614, nforgeio/neonKUBE issue 1671,
+        Azure/Mission-Critical-Online PR 251); there is no QuotaExceeded code on this path. Cores per instance
+        come from the SKU name's digits (Standard_D2s_v3 → 2) unless `coresPerInstance` says (unverified)."""
+        quota = self.state.faults.cores_quota
+        if not quota or new_instances <= 0:
+            return
+        location = str(quota.get("location") or scale_set.location).replace(" ", "").lower()
+        if scale_set.location.replace(" ", "").lower() != location:
+            return
+        usage = sum(
+            len(other.vms) * _cores(other.resource, quota)
+            for other in self.state.scale_sets.values()
+            if other.location.replace(" ", "").lower() == location
+        )
+        required = new_instances * _cores(scale_set.resource, quota)
+        limit = int(quota["limit"])
+        if usage + required > limit:
+            raise ArmError(
+                409,
+                "OperationNotAllowed",
+                "Operation could not be completed as it results in exceeding approved Total Regional Cores quota. "
+                f"Additional details - Deployment Model: Resource Manager, Location: {location}, Current Limit: "
+                f"{limit}, Current Usage: {usage}, Additional Required: {required}, (Minimum) New Limit Required: "
+                f"{usage + required}. Submit a request for Quota increase at https://aka.ms/ProdportalCRP/#blade/"
+                "Microsoft_Azure_Capacity/UsageAndQuota.ReactView by specifying parameters listed in the "
+                "\u2018Details\u2019 section for deployment to succeed. Please read more about quota limits at "
+                "https://docs.microsoft.com/en-us/azure/azure-supportability/regional-quota-requests.",
+            )
 
     def _check_can_act(self, vm: Vm, action: str) -> None:
         name = vm.payload.get("name", vm.key)
@@ -344,7 +410,13 @@ class Platform:
                 vm.delete_retries += 1
                 vm.deletion_status = "InProgress"
                 scale_set.refresh_deletion_status(vm)
+                # "the VM alternates between a provisioning state of Deleting and Failed" between attempts
+                # (azure-compute-docs articles/virtual-machine-scale-sets/resilient-vm-create-delete.md): Failed
+                # for the first half of the back-off, Deleting (the retry running) for the second, the retry's
+                # outcome at its end. The split is the emulator's (unverified); the back-off is the fault plan's.
+                payloads.set_provisioning(vm.payload, "Failed", at, error_code=vm.delete_code, message=error["message"])
                 delay = vm.delete_backoff * 2 ** (vm.delete_retries - 1)
+                self.state.schedule(at + timedelta(seconds=delay / 2), lambda due: self._retry_starts(vm, due))
                 self.state.schedule(
                     at + timedelta(seconds=delay),
                     lambda due: self._attempt_delete(scale_set, vm, due, adjust_capacity=adjust_capacity),
@@ -360,6 +432,10 @@ class Platform:
             sku = scale_set.resource.setdefault("sku", {})
             sku["capacity"] = max(0, int(sku.get("capacity", 1)) - 1)
         return None
+
+    def _retry_starts(self, vm: Vm, at: datetime) -> None:
+        if not vm.removed and vm.deletion_status == "InProgress":
+            payloads.set_provisioning(vm.payload, "Deleting", at)
 
     def _next_key(self, scale_set: ScaleSet) -> str:
         if scale_set.flexible:
@@ -479,3 +555,10 @@ class Platform:
         if not view.get("orchestrationServices"):
             view.pop("orchestrationServices", None)
         return view
+
+
+def _cores(resource: dict[str, Any], quota: dict[str, Any]) -> int:
+    if quota.get("coresPerInstance"):
+        return int(quota["coresPerInstance"])
+    found = re.match(r"^[A-Za-z]+_[A-Za-z]+(\d+)", str((resource.get("sku") or {}).get("name") or ""))
+    return int(found.group(1)) if found else 2

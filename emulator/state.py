@@ -128,6 +128,7 @@ class Operation:
     ended: datetime | None = None
     error: dict[str, str] | None = None
     cancel: Callable[[datetime], None] | None = None  # undoes request-time marks when preempted
+    kind: str = ""  # "delete" for instance deletes (preemptible by a later scale-set write), else the action
 
     def status_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"startTime": payloads.iso(self.started), "status": self.status, "name": self.id}
@@ -282,6 +283,11 @@ class FleetState:
         if scale_set.flexible:
             self.flexible_vms[(scale_set.resource_group.lower(), vm.key.lower())] = (scale_set, vm)
 
+    def remove_scale_set(self, scale_set: ScaleSet) -> None:
+        for vm in list(scale_set.vms.values()):
+            self.remove_vm(scale_set, vm)
+        self.scale_sets.pop((scale_set.resource_group.lower(), scale_set.name.lower()), None)
+
     def remove_vm(self, scale_set: ScaleSet, vm: Vm) -> None:
         vm.removed = True
         scale_set.vms.pop(vm.key.lower(), None)
@@ -334,6 +340,7 @@ class FleetState:
         instances: tuple[Vm, ...] = (),
         scale_set_wide: bool = False,
         cancel: Callable[[datetime], None] | None = None,
+        kind: str = "",
     ) -> Operation:
         now = self.clock.now()
         operation = Operation(
@@ -346,6 +353,7 @@ class FleetState:
             instances=instances,
             scale_set_wide=scale_set_wide,
             cancel=cancel,
+            kind=kind,
         )
         for vm in instances:
             vm.busy.add(operation.id)
@@ -383,6 +391,7 @@ class FleetState:
             "code": "OperationPreempted",
             "message": "Operation execution has been preempted by a more recent operation.",
         }
+        self.journal.operation_ended(operation)
 
     def complete(self, operation: Operation, at: datetime) -> None:
         if operation.status != "InProgress":
