@@ -138,6 +138,11 @@ def _spec() -> _Spec:
     return _Spec(SPEC_DIR)
 
 
+def members(definition: str) -> set[str]:
+    """The member names of a swagger definition (its allOf parents' included)."""
+    return set(_spec().shape(definition).members or {})
+
+
 def body_shape(operation_id: str) -> Shape | None:
     definition = BODIES.get(operation_id)
     return _spec().shape(definition) if definition else None

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import payloads
+from . import azcli, payloads
 from .clock import Clock
 from .compute_limits import DEFAULT_HEADER_FORM, HEADER_FORMS
 from .faults import FaultPlan, parse_plan
@@ -244,6 +244,21 @@ class FleetState:
         resource = entry.get("resource")
         if not isinstance(resource, dict) or "id" not in resource:
             raise ValueError("fleet: every scaleSets[] entry needs a 'resource' with an 'id'")
+        # az's flattened output (az vmss show / list-instances, az vm list) becomes ARM's shape; a payload with
+        # nothing readable is refused in one line (azcli.py).
+        resource = azcli.arm_shape(resource, "scale set", f"scale set {resource['id']}")
+        flexible = (resource.get("properties") or {}).get("orchestrationMode") == "Flexible"
+        entry = {
+            **entry,
+            "virtualMachines": [
+                azcli.arm_shape(
+                    payload,
+                    "vm" if flexible else "instance",
+                    f"{'VM' if flexible else 'instance'} {_label(payload, index)} of {resource['id']}",
+                )
+                for index, payload in enumerate(entry.get("virtualMachines") or [])
+            ],
+        }
         parts = resource["id"].split("/")
         if len(parts) != 9 or parts[1].lower() != "subscriptions" or parts[3].lower() != "resourcegroups":
             raise ValueError(f"fleet: not a scale set id: {resource['id']}")
@@ -437,6 +452,14 @@ class FleetState:
                 "scaleSets": scale_sets,
             }
             return json.loads(json.dumps(document))
+
+
+def _label(payload: Any, index: int) -> str:
+    if isinstance(payload, dict):
+        for key in ("instanceId", "name", "id"):
+            if payload.get(key):
+                return str(payload[key])
+    return f"#{index}"
 
 
 def instance_codes(scale_set: ScaleSet) -> tuple[tuple[str, str], ...]:
