@@ -172,9 +172,19 @@ def _path(parent: str, member: str) -> str:
     return f"{parent}.{member}" if parent else member
 
 
-def _read(value: Any, shape: Shape, path: str) -> Any:
+def _read(value: Any, shape: Shape, path: str, lenient: bool = False) -> Any:
     if value is None or shape.kind == "any":
         return value
+    if lenient:
+        try:
+            return _read(value, shape, path)
+        except _Refusal:
+            if shape.kind != "object" or not isinstance(value, dict) or shape.members is None:
+                return value  # not convertible: kept as written
+            return {
+                key: _read(item, shape.members[key], _path(path, key), True) if key in shape.members else item
+                for key, item in value.items()
+            }
     if shape.kind == "object":
         if not isinstance(value, dict):
             raise _Refusal(f"Error converting value to type '{shape.name}'. Path '{path}'")
@@ -264,6 +274,13 @@ def read_body(operation_id: str, raw: bytes) -> Any:
         return _read(value, shape, "")
     except _Refusal as refusal:
         raise invalid_json(refusal.message + _position(text, refusal.member) + ".") from None
+
+
+def normalize(definition: str, value: Any) -> Any:
+    """`value` with the definition's booleans and integers as Compute would store them ("false" → false,
+    "3" → 3); unknown members and values that do not convert are kept as written. For fleet files: Azure
+    answers with real booleans, whatever a file says."""
+    return _read(value, _spec().shape(definition), "", lenient=True)
 
 
 def invalid_json(message: str) -> ArmError:

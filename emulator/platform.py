@@ -56,7 +56,7 @@ class Platform:
             merged["tags"] = dict(patch["tags"] or {})
         old_repairs = current.get("properties", {}).get("automaticRepairsPolicy") or {}
         new_repairs = merged["properties"].get("automaticRepairsPolicy") or {}
-        if new_repairs.get("enabled") and not new_repairs.get("gracePeriod"):
+        if payloads.json_bool(new_repairs.get("enabled")) and not new_repairs.get("gracePeriod"):
             new_repairs["gracePeriod"] = "PT10M"  # Azure's default since the minimum became 10 minutes
         if "automaticRepairsPolicy" in props_patch:
             self._validate_repairs(
@@ -75,7 +75,10 @@ class Platform:
         self._claim(scale_set)
 
         now = self.state.clock.now()
-        was_enabled, enabled = bool(old_repairs.get("enabled")), bool(new_repairs.get("enabled"))
+        was_enabled, enabled = (
+            payloads.json_bool(old_repairs.get("enabled")),
+            payloads.json_bool(new_repairs.get("enabled")),
+        )
         old_deletion = scale_set.resilient_deletion
         etag = str(current.get("etag", '"1"')).strip('"')
         merged["etag"] = f'"{int(etag) + 1 if etag.isdigit() else 2}"'
@@ -110,7 +113,7 @@ class Platform:
         return self.state.start_operation(scale_set, finish, instances=victims, scale_set_wide=True, cancel=cancel)
 
     def _validate_repairs(self, scale_set: ScaleSet, old: dict, new: dict, patch: dict, merged: dict) -> None:
-        if "gracePeriod" in patch or (new.get("enabled") and new.get("gracePeriod")):
+        if "gracePeriod" in patch or (payloads.json_bool(new.get("enabled")) and new.get("gracePeriod")):
             grace = payloads.parse_duration(str(new.get("gracePeriod", "")))
             if grace is None or not GRACE_MIN <= grace <= GRACE_MAX:
                 raise invalid_parameter(
@@ -126,7 +129,11 @@ class Platform:
                 target="automaticRepairsPolicy.repairAction",
             )
         old_action = str(old.get("repairAction") or "Replace")
-        if old.get("enabled") and new.get("enabled") and old_action.lower() != action.lower():
+        if (
+            payloads.json_bool(old.get("enabled"))
+            and payloads.json_bool(new.get("enabled"))
+            and old_action.lower() != action.lower()
+        ):
             raise invalid_parameter(
                 f"Changing 'automaticRepairsPolicy.repairAction' from '{old_action}' to '{action}' is not "
                 "allowed while automatic repairs are enabled. Disable automatic repairs, then enable them "
@@ -134,12 +141,12 @@ class Platform:
                 target="automaticRepairsPolicy.repairAction",
             )
         extension, probe = payloads.has_health_extension(merged), payloads.has_health_probe(merged)
-        if new.get("enabled") and not (extension or probe):
+        if payloads.json_bool(new.get("enabled")) and not (extension or probe):
             raise bad_request(
                 "Automatic repairs not supported for this Virtual Machine Scale Set because a health probe "
                 "or health extension was not provided."
             )
-        if new.get("enabled") and extension and probe:
+        if payloads.json_bool(new.get("enabled")) and extension and probe:
             # "Only one source of health monitoring can be used ... If you have both options enabled, you need
             # to remove one before using orchestration services like Instance Repairs" (learn.microsoft.com/
             # azure/virtual-machine-scale-sets/virtual-machine-scale-sets-health-extension). The refusal's
@@ -149,7 +156,7 @@ class Platform:
                 "Health extension and a load balancer health probe are configured. Only one health source can "
                 "be used: remove one of them."
             )
-        if new.get("enabled") and probe and not extension and scale_set.flexible:
+        if payloads.json_bool(new.get("enabled")) and probe and not extension and scale_set.flexible:
             # Flexible orchestration: "Application health via SLB health probe: Not supported" (learn.microsoft.com/
             # azure/virtual-machine-scale-sets/virtual-machine-scale-sets-orchestration-modes); wording unverified.
             raise bad_request(
@@ -163,7 +170,10 @@ class Platform:
             ("resilientVMCreationPolicy", FEATURE_CREATION),
             ("resilientVMDeletionPolicy", FEATURE_DELETION),
         ):
-            if (patch.get(key) or {}).get("enabled") and feature.lower() not in self.state.registered_features:
+            if (
+                payloads.json_bool((patch.get(key) or {}).get("enabled"))
+                and feature.lower() not in self.state.registered_features
+            ):
                 raise invalid_parameter(
                     f"The property 'resiliencyPolicy.{key}' cannot be enabled because the feature "
                     f"'{feature}' is not enabled for this subscription. Register the feature and try again.",

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import azcli, payloads
+from . import azcli, openapi, payloads
 from .clock import Clock
 from .compute_limits import DEFAULT_HEADER_FORM, HEADER_FORMS
 from .faults import FaultPlan, parse_plan
@@ -93,7 +93,7 @@ class ScaleSet:
         node: Any = self.resource.get("properties", {})
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None
-        return bool(node)
+        return payloads.json_bool(node) if path and path[-1] == "enabled" else bool(node)
 
     @property
     def resilient_creation(self) -> bool:
@@ -247,6 +247,7 @@ class FleetState:
         # az's flattened output (az vmss show / list-instances, az vm list) becomes ARM's shape; a payload with
         # nothing readable is refused in one line (azcli.py).
         resource = azcli.arm_shape(resource, "scale set", f"scale set {resource['id']}")
+        resource = openapi.normalize("VirtualMachineScaleSet", resource)  # "false" is false, as Azure stores it
         flexible = (resource.get("properties") or {}).get("orchestrationMode") == "Flexible"
         entry = {
             **entry,

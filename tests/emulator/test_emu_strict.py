@@ -257,3 +257,14 @@ def test_the_start_option_overrides_the_fleet_and_junk_is_refused(start_emulator
     fleet["rateLimitHeaderForm"] = "Windowed"
     with pytest.raises(ValueError, match="rateLimitHeaderForm"):
         Emulator.start(fleet)
+
+
+def test_a_fleet_files_string_boolean_is_served_as_azure_stores_it(start_emulator, gateway_for):
+    """Azure stores what Json.NET read ("false" → false) and answers with a JSON boolean, so a fleet file's
+    `"enabled": "false"` is served as false and the project reads repairs as disabled."""
+    fleet = fleetgen.fleet(fleetgen.scale_set("web", capacity=2, automatic_repairs=True, now=NOW))
+    fleet["scaleSets"][0]["resource"]["properties"]["automaticRepairsPolicy"]["enabled"] = "false"
+    emu = start_emulator(fleet)
+    assert emu.scale_set("rg-app", "web")["properties"]["automaticRepairsPolicy"]["enabled"] is False
+    snapshot = gateway_for(emu).snapshot_by_name("rg-app", "web")
+    assert snapshot.repairs.enabled is False
