@@ -10,7 +10,6 @@ from autoheal.gateway.budget import VMSS_HIGH_COST_GET
 from emulator import fleetgen
 from tests.integration.rig import Rig, remediate_settings
 
-
 # Azure's two recorded forms of x-ms-ratelimit-remaining-resource (emulator/README.md, "Header forms"): every
 # budget test runs against both.
 HEADER_FORMS = ("windowed", "repeated")
