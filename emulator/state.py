@@ -451,6 +451,7 @@ class FleetState:
                     for key, name in sorted(self.resource_groups.items())
                 ],
                 "scaleSets": scale_sets,
+                "rateLimitHeaderForm": self.rate_limit_header_form,
             }
             return json.loads(json.dumps(document))
 
