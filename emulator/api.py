@@ -104,6 +104,12 @@ class ArmApi:
             headers.update(error.headers)
             response = Response.json(error.status, error.envelope())
         headers.setdefault(_remaining_header(kind), str(faults.peek_tokens(kind)))
+        # ARM's global subscription bucket beside the regional one (Azure/azure-powershell#26256; the recorded pair
+        # `...-reads: 1099`, `...-global-reads: 16499` in azure-powershell's Compute SessionRecords,
+        # TestVirtualMachineScaleSetResiliencyView.json). Derived from the regional value by that ratio (15x),
+        # not a bucket of its own: unverified, and never the one that throttles here.
+        regional = int(headers[_remaining_header(kind)])
+        headers.setdefault(f"x-ms-ratelimit-remaining-subscription-global-{kind}", str(15 * (regional + 1) - 1))
         response.headers.update(headers)
         _stamp(response, request)
         self._log.record(route.operation_id if route else None, write=write, throttled=throttled, fault=fault)
