@@ -3,10 +3,26 @@ customer's buckets, and the next sweep goes on from the cursor kept in the ledge
 
 from __future__ import annotations
 
+import pytest
+
 from autoheal.gateway import ComputeBudget
 from autoheal.gateway.budget import VMSS_HIGH_COST_GET
 from emulator import fleetgen
 from tests.integration.rig import Rig, remediate_settings
+
+# Azure's two recorded forms of x-ms-ratelimit-remaining-resource (emulator/README.md, "Header forms"): every
+# budget test runs against both.
+HEADER_FORMS = ("windowed", "repeated")
+
+
+@pytest.fixture(params=HEADER_FORMS)
+def start_emulator(request, start_emulator):
+    """The shared fixture, with the emulator writing Compute's headers in one of Azure's forms."""
+
+    def start(fleet=None, **options):
+        return start_emulator(fleet, rate_limit_header_form=request.param, **options)
+
+    return start
 
 
 def make(start_emulator, gateway_for, ledger, count: int, **settings):
@@ -81,6 +97,10 @@ def test_a_suspect_resource_graph_shows_is_read_first_from_arm(start_emulator, g
     assert result.arm["resourceGraph"]["queries"] == 4
 
 
+# Until the budget's parser reads Azure's real header forms (helper i19a's rewrite of gateway/budget.py, issue 19),
+# it takes `HighCostGetVMScaleSet30Min;790` for an unknown bucket of capacity 791 and never waits: the bug this
+# issue is about. strict: the mark must go when the parser lands (the test then passes and XPASS fails the run).
+@pytest.mark.xfail(strict=True, reason="budget.py does not read Azure's windowed/repeated header names yet (issue 19)")
 def test_nearly_empty_compute_buckets_make_the_sweep_defer_not_get_429s(start_emulator, gateway_for, ledger):
     """Issue 12: others have drained VMSS High Cost Get below our floor; the sweep waits within its slice, then
     defers the rest, and never gets a 429."""
