@@ -97,10 +97,8 @@ def test_a_suspect_resource_graph_shows_is_read_first_from_arm(start_emulator, g
     assert result.arm["resourceGraph"]["queries"] == 4
 
 
-# Until the budget's parser reads Azure's real header forms (helper i19a's rewrite of gateway/budget.py, issue 19),
-# it takes `HighCostGetVMScaleSet30Min;790` for an unknown bucket of capacity 791 and never waits: the bug this
-# issue is about. strict: the mark must go when the parser lands (the test then passes and XPASS fails the run).
-@pytest.mark.xfail(strict=True, reason="budget.py does not read Azure's windowed/repeated header names yet (issue 19)")
+# Issue 19: the parser takes `HighCostGetVMScaleSet30Min;790` (or the repeated form's last entry) as the long bucket
+# of VMSS High Cost Get, whose floor is the documented 75 % of 1,080, not 75 % of the 791 seen first.
 def test_nearly_empty_compute_buckets_make_the_sweep_defer_not_get_429s(start_emulator, gateway_for, ledger):
     """Issue 12: others have drained VMSS High Cost Get below our floor; the sweep waits within its slice, then
     defers the rest, and never gets a 429."""
