@@ -196,3 +196,14 @@ def test_computes_429_body_is_throttled_even_without_the_status(entry):
     error = from_body(None, entry.response["body"])
     assert error.detail_codes and set(error.detail_codes) == {"TooManyRequests"}
     assert classify(error) is ErrorClass.THROTTLED
+
+
+@pytest.mark.parametrize("entry", corpus.by_category("lro-failed"), ids=lambda e: e.name)
+def test_an_operation_that_ended_failed_is_retried_later_not_refused(entry):
+    """A long-running operation's status body `{"status": "Failed", "error": {...}}` (no HTTP error status):
+    the platform's own failure (OSProvisioningTimedOut, VMExtensionProvisioningTimeout) may pass on retry."""
+    body = entry.response["body"]
+    assert body["status"] == "Failed"
+    error = from_body(None, body)
+    assert error.code == body["error"]["code"] and error.detail_codes
+    assert classify(error) is ErrorClass.TRANSIENT
