@@ -68,8 +68,8 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) bench/sweep.py
 	$(PY) bench/budget.py --scale-sets 1000 --instances 50 --header-form windowed
 	$(PY) bench/budget.py --scale-sets 1000 --instances 50 --header-form repeated
-	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30 --header-form windowed
-	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30 --header-form repeated
+	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30 --max-sweeps 60 --header-form windowed
+	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30 --max-sweeps 60 --header-form repeated
 
 clean:
 	rm -rf $(VENV) node_modules demo-out .pytest_cache .ruff_cache *.egg-info
