@@ -11,6 +11,7 @@ from .activitylog import ActivityLog, ActivityLogFront
 from .api import ArmApi, control_response
 from .clock import Clock
 from .compute import ComputeBackend
+from .compute_limits import HEADER_FORMS
 from .errors import ArmError
 from .faults import FaultPlan, parse_plan
 from .messages import Request, Response
@@ -57,8 +58,12 @@ class Emulator:
         clock: Clock | None = None,
         compute_refill_scale: float = 1.0,
         compute_capacity_scale: float = 1.0,
+        rate_limit_header_form: str | None = None,
     ) -> Emulator:
         """Serve `fleet` (a fleet document or a path to one; None = an empty subscription) over HTTPS.
+
+        `rate_limit_header_form` ("windowed" | "repeated" | "suffix") overrides the fleet's
+        `rateLimitHeaderForm`, for every fleet this emulator loads.
 
         Compute's throttling buckets use Azure's numbers; `compute_refill_scale` (e.g. 10.0: ten times
         faster) and `compute_capacity_scale` change them for tests that must run fast."""
@@ -69,6 +74,8 @@ class Emulator:
             lro_polls=lro_polls,
             lro_seconds=lro_seconds,
         )
+        if rate_limit_header_form is not None and rate_limit_header_form not in HEADER_FORMS:
+            raise ValueError(f"rate_limit_header_form must be one of {list(HEADER_FORMS)}")
         state.load(fleet)
         log = RequestLog()
         holder: list[Emulator] = []
@@ -82,6 +89,7 @@ class Emulator:
             control=lambda request: holder[0]._control(request),
             journal=state.journal,
             compute=compute,
+            header_form=lambda: rate_limit_header_form or state.rate_limit_header_form,
         )
         graph = ResourceGraph(state, log)  # Resource Graph beside ARM's pipeline: its own quota (resourcegraph.py)
         graph.configure_from_fleet(fleet)
