@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .api import ArmApi, control_response
+from .arg_getlist import ArgGetList, ArgGetListFront
 from .clock import Clock
 from .compute import ComputeBackend
 from .errors import ArmError
@@ -38,6 +39,7 @@ class Emulator:
         self.ca_bundle = ca_bundle
         self.endpoint = f"https://{server.server_address[0]}:{server.port}"
         self.resource_graph: ResourceGraph | None = None  # set by start(); replays have none
+        self.arg_getlist: ArgGetList | None = None  # set by start(); replays have none
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -83,8 +85,11 @@ class Emulator:
         )
         graph = ResourceGraph(state, log)  # Resource Graph beside ARM's pipeline: its own quota (resourcegraph.py)
         graph.configure_from_fleet(fleet)
-        emulator = cls._serve(ResourceGraphFront(graph, api), state, log, host, port, compute)
+        getlist = ArgGetList(state, backend, log)  # ?useResourceGraph=true on Compute GETs (arg_getlist.py)
+        getlist.configure_from_fleet(fleet)
+        emulator = cls._serve(ArgGetListFront(getlist, ResourceGraphFront(graph, api)), state, log, host, port, compute)
         emulator.resource_graph = graph
+        emulator.arg_getlist = getlist
         holder.append(emulator)
         return emulator
 
@@ -169,6 +174,8 @@ class Emulator:
         self._state.load(fleet)
         if self.resource_graph is not None:
             self.resource_graph.configure_from_fleet(fleet)
+        if self.arg_getlist is not None:
+            self.arg_getlist.configure_from_fleet(fleet)
         self.compute_throttle.reset()
 
     def set_faults(self, plan: dict[str, Any] | FaultPlan | None) -> None:
