@@ -304,7 +304,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             gateway,
             ledger,
             notifier=Notifier.from_settings(settings),
-            inventory=inventory_source(gateway, graph),
+            inventory=inventory_source(gateway, graph, settings),
         )
         progress = Progress.for_terminal(gateway)
         engine.progress = progress.update if progress is not None else None
