@@ -56,6 +56,8 @@ COMPUTE = "/providers/Microsoft.Compute"
 RESOURCES_API_VERSION = "2021-04-01"
 # Resource groups' managedBy (who owns a scale set) changes rarely: listed at most once per this many seconds.
 GROUP_OWNERS_TTL = 600.0
+# Resource Graph's GET/LIST API: this query parameter on a Compute GET routes it to ARG (list_instances_from_graph).
+GET_LIST_FLAG = "useResourceGraph"
 ARM_READ_REFILL_PER_SECOND = 25.0
 
 REQUIRED_ACTIONS: dict[str, set[str]] = {}
@@ -485,6 +487,27 @@ class ComputeGateway:
         path = f"{self._scale_set_path(resource_group, name)}/virtualMachines"
         # The scale-set VM list is in no row of the documented table: charged as VMSS High Cost Get (unverified).
         return list(self._paged(path, {"$expand": "instanceView"}, policy=VMSS_HIGH_COST_GET, kind="scale set VM list"))
+
+    @requires(
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+        "Microsoft.Compute/virtualMachines/read",
+    )
+    def list_instances_from_graph(self, resource: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The same instance list with instance views, answered by Resource Graph's GET/LIST API: the path plus
+        `useResourceGraph=true` (learn.microsoft.com/azure/governance/resource-graph/concepts/
+        azure-resource-graph-get-list-api). No Compute bucket is spent (ARG's own quota, 4,000 a minute per
+        user and subscription; ARM's read bucket still applies), the answer is seconds behind ARM and has NO
+        `vmHealth` ("VMSS VM health status isn't currently supported"). A 422 (ARG could not index the
+        resource) or any other error raises ArmError: the caller falls back to the resource provider."""
+        ids = parse_resource_id(str(resource.get("id") or ""))
+        resource_group, name = ids["resourcegroups"], ids["virtualmachinescalesets"]
+        params = {"$expand": "instanceView", GET_LIST_FLAG: "true"}
+        if _is_flexible(resource):
+            path = f"{self._group_path(resource_group)}{COMPUTE}/virtualMachines"
+            params["$filter"] = f"'virtualMachineScaleSet/id' eq '{resource['id']}'"
+        else:
+            path = f"{self._scale_set_path(resource_group, name)}/virtualMachines"
+        return list(self._paged(path, params))
 
     @requires("Microsoft.Resources/subscriptions/resourceGroups/read")
     def list_resource_groups(self) -> list[dict[str, Any]]:
