@@ -112,4 +112,4 @@ class ResourceGraphInventory:
         return ComputeInventory(self.gateway).read(target, whole_subscription)
 
     def figures(self) -> dict[str, Any] | None:
-        return self.graph.meter.figures()
+        return {**self.graph.meter.figures(), "requests": self.graph.wire.requests}
