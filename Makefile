@@ -68,6 +68,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) bench/sweep.py
 	$(PY) bench/budget.py --scale-sets 1000 --instances 50
 	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30
+	$(PY) bench/cold_start.py
 
 clean:
 	rm -rf $(VENV) node_modules demo-out .pytest_cache .ruff_cache *.egg-info
