@@ -507,16 +507,6 @@ class ComputeGateway:
             ),
         )
 
-    @requires("Microsoft.Compute/virtualMachineScaleSets/scaleOut/action")
-    def scale_out(self, resource_group: str, name: str, capacity: int) -> None:
-        """Grow the scale set to `capacity` instances in total (scaleOut never scales in)."""
-        self._call(
-            f"scale out {resource_group}/{name} to {capacity}",
-            lambda: self.client.virtual_machine_scale_sets.begin_scale_out(
-                resource_group, name, {"capacity": capacity}, polling_interval=self._lro_poll()
-            ),
-        )
-
     @requires(
         "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/restart/action",
         "Microsoft.Compute/virtualMachines/restart/action",

@@ -17,29 +17,21 @@ either finishes, verifies, or reports why not.
 
 from __future__ import annotations
 
-from ...model import ActionCode
 from . import instances, repairs, replace, resiliency  # noqa: F401  (each registers its actions)
 from .context import ActionContext, Executor
 from .registry import ACTIONS, ActionSpec
 
-EXECUTORS: dict[ActionCode, Executor] = {code: spec.run for code, spec in ACTIONS.items()}
+# Take instances out of service: the storm brake, disruption budget and cooldown limit these.
 DISRUPTIVE_ACTIONS = frozenset(code for code, spec in ACTIONS.items() if spec.disruptive)
+# One record (attempts, backoff) per instance.
 PER_INSTANCE_ACTIONS = frozenset(code for code, spec in ACTIONS.items() if spec.per_instance)
-FEATURE_FLAGS = {code: spec.feature_flag for code, spec in ACTIONS.items() if spec.feature_flag}
-
-
-def spec_for(code: ActionCode | str) -> ActionSpec:
-    return ACTIONS[ActionCode(code)]
 
 
 __all__ = [
     "ACTIONS",
     "DISRUPTIVE_ACTIONS",
-    "EXECUTORS",
-    "FEATURE_FLAGS",
     "PER_INSTANCE_ACTIONS",
     "ActionContext",
     "ActionSpec",
     "Executor",
-    "spec_for",
 ]
