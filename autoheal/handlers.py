@@ -16,13 +16,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import telemetry
+from . import resource_ids, telemetry
 from .engine import SweepResult, Target
 from .events import Classification, MalformedEvent, Reason, Verdict, classify, parse_event
 from .gateway import ArmError
 from .model import iso
 from .resource_ids import InvalidResourceId
-from .resource_ids import parse as parse_resource_id
 from .runtime import Runtime
 
 log = telemetry.get_logger("autoheal.events")
@@ -161,7 +160,7 @@ class EventHandler:
         if membership.problem:
             return Classification(Verdict.IGNORE, membership.reason, verdict.event, code=membership.problem)
         try:
-            ids = parse_resource_id(membership.scale_set_id, subscription_id=self.runtime.settings.subscription_id)
+            ids = resource_ids.parse(membership.scale_set_id, subscription_id=self.runtime.settings.subscription_id)
         except InvalidResourceId as exc:
             return Classification(
                 Verdict.IGNORE,

@@ -197,20 +197,6 @@ def iso(moment: datetime | None, *, seconds: bool = False) -> str | None:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def parse_resource_id(resource_id: str) -> dict[str, str]:
-    """Lenient split of a trusted ARM id into lower-cased segment names → values; see `autoheal.resource_ids`."""
-    from .resource_ids import segments
-
-    return segments(resource_id)
-
-
-def scale_set_id(subscription_id: str, resource_group: str, name: str) -> str:
-    return (
-        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
-    )
-
-
 # -- findings ---------------------------------------------------------------------------------------------
 
 

@@ -142,15 +142,15 @@ def parse(resource_id: object, *, subscription_id: str | None = None) -> Resourc
     Deeper ids (`.../virtualMachines/3/networkInterfaces/0`) resolve to their scale set or VM: Event Grid
     reports operations on sub-resources with the sub-resource's id.
     """
-    from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id
+    from azure.mgmt.core import tools
 
     parts = _segments(resource_id)
     cleaned = "/" + "/".join(parts)
-    if not is_valid_resource_id(cleaned) or len(parts) < 8:
+    if not tools.is_valid_resource_id(cleaned) or len(parts) < 8:
         raise _reject(IdProblem.NOT_AN_ID, "not an ARM resource id (subscriptions/…/resourceGroups/…/providers/…)")
     if parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups" or parts[4].lower() != "providers":
         raise _reject(IdProblem.NOT_AN_ID, "not an ARM resource id (subscriptions/…/resourceGroups/…/providers/…)")
-    ids = parse_resource_id(cleaned)
+    ids = tools.parse_resource_id(cleaned)
     subscription = str(ids.get("subscription") or "")
     try:
         uuid.UUID(subscription)

@@ -21,8 +21,8 @@ from .model import (
     RepairsPolicy,
     ResiliencyPolicy,
     ScaleSetSnapshot,
-    parse_resource_id,
 )
+from .resource_ids import segments
 
 HEALTH_EXTENSION_TYPES = {"applicationhealthlinux", "applicationhealthwindows"}
 HEALTH_EXTENSION_PUBLISHER = "microsoft.managedservices"
@@ -242,7 +242,7 @@ def parse_scale_set(
     read_at: datetime,
 ) -> ScaleSetSnapshot:
     resource_id = str(resource.get("id") or "")
-    ids = parse_resource_id(resource_id)
+    ids = segments(resource_id)
     props = resource.get("properties") or {}
     mode = str(props.get("orchestrationMode") or "Uniform")
     flexible = mode.lower() == "flexible"

@@ -15,8 +15,8 @@ from . import inventory as queries
 from .gateway import ArmError, ComputeGateway
 from .gateway.resourcegraph import ResourceGraphGateway
 from .inventory import InstanceSuspect, ScaleSetRow
-from .model import parse_resource_id
 from .remediation.record import Record, scale_set_key
+from .resource_ids import segments
 
 log = logging.getLogger("autoheal.sources")
 
@@ -30,7 +30,7 @@ class Target:
 
     @classmethod
     def from_id(cls, scale_set_id: str) -> Target:
-        ids = parse_resource_id(scale_set_id)
+        ids = segments(scale_set_id)
         return cls(ids.get("resourcegroups"), ids.get("virtualmachinescalesets"))
 
 

@@ -1,7 +1,7 @@
 """Cause 3: instance is marked unhealthy due to a provisioning failure.
 
 `ProvisioningState/failed` in the instance view's statusesSummary; automatic repairs never handle it.
-Resolution 3: delete the failed instance and add a new one (`replace-failed-instances`). Create
+Resolution 3: delete the failed instance and add a new one (`ActionCode.REPLACE_FAILED_INSTANCES`). Create
 timeouts (`create-timed-out`) and delete leftovers (`delete-failed`) have their own rules.
 """
 

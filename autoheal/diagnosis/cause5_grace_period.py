@@ -2,7 +2,7 @@
 
 Automatic repairs wait `gracePeriod` after an instance's latest state change before repairing it.
 While that clock runs (plus our margin) nothing is wrong yet: we say when the platform should act.
-Resolution 5 is the setting itself: `set-grace-period` only when a target is configured and differs.
+Resolution 5 is the setting itself: `ActionCode.SET_GRACE_PERIOD` only when a target is configured and differs.
 """
 
 from __future__ import annotations

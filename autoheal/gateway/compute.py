@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, urlparse
 
 from ..credentials import default_credential
-from ..model import ScaleSetSnapshot, parse_resource_id
+from ..model import ScaleSetSnapshot
+from ..resource_ids import segments
 from ..snapshot import parse_scale_set
 from .budget import ComputeBudget
 from .errors import ErrorClass, classify
@@ -350,7 +351,7 @@ class ComputeGateway:
     )
     def list_instances(self, resource: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Instances with their instance views: Uniform through the scale set, Flexible as VMs."""
-        ids = parse_resource_id(str(resource.get("id") or ""))
+        ids = segments(str(resource.get("id") or ""))
         resource_group, name = ids["resourcegroups"], ids["virtualmachinescalesets"]
         if _is_flexible(resource):
             path = f"{self._group_path(resource_group)}{COMPUTE}/virtualMachines"
@@ -409,7 +410,7 @@ class ComputeGateway:
         `instance_view=False` skips it for Uniform too: an executor that only needs capacity and instances
         saves a VMSS High Cost Get token of the scale set's small per-resource bucket (10/min).
         """
-        ids = parse_resource_id(str(resource.get("id") or ""))
+        ids = segments(str(resource.get("id") or ""))
         view = None
         if instance_view and not _is_flexible(resource):
             view = self.get_instance_view(ids["resourcegroups"], ids["virtualmachinescalesets"])
@@ -548,7 +549,7 @@ class ComputeGateway:
         # A Flexible instance is a VM that may live in its own resource group: use its id when known.
         instance = snapshot.instance(instance_id)
         if instance and instance.resource_id:
-            ids = parse_resource_id(instance.resource_id)
+            ids = segments(instance.resource_id)
             if "resourcegroups" in ids and "virtualmachines" in ids:
                 return ids["resourcegroups"], ids["virtualmachines"]
         return snapshot.resource_group, instance_id

@@ -91,12 +91,21 @@ def verify_deleted(ctx: ActionContext) -> Outcome:
 REPAIR = register(
     ActionSpec(
         ActionCode.REPAIR_INSTANCES,
-        "repair the unhealthy instance",
+        "repair the unhealthy {targets|instances}",
+        "repaired the unhealthy {targets|instances}",
         repair_instances,
         per_instance=True,
         disruptive=True,
     )
 )
 RETRY_DELETE = register(
-    ActionSpec(ActionCode.RETRY_DELETE, "retry the failed delete", retry_delete, per_instance=True, disruptive=True)
+    ActionSpec(
+        ActionCode.RETRY_DELETE,
+        "delete {targets|the stuck instances} again",
+        "deleted {targets|the stuck instances}",
+        retry_delete,
+        per_instance=True,
+        disruptive=True,
+        removes_instances=True,
+    )
 )

@@ -183,8 +183,10 @@ def replace_failed_instances(ctx: ActionContext) -> Outcome:
 SPEC = register(
     ActionSpec(
         ActionCode.REPLACE_FAILED_INSTANCES,
-        "replace the failed instances",
+        "replace the failed {targets|instances}",
+        "replaced the failed {targets|instances}",
         replace_failed_instances,
         disruptive=True,
+        removes_instances=True,
     )
 )
