@@ -24,7 +24,7 @@ from .diagnosis import diagnose
 from .gateway import ArmError, BudgetExhausted, ComputeGateway
 from .gateway.compute import DEADLINE
 from .gateway.errors import ErrorClass, missing_action
-from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, iso
+from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, iso, parse_time
 from .notify import Change
 from .ownership import Owner, owner_of
 from .remediation import transitions
@@ -36,7 +36,6 @@ from .remediation.record import SCALE_SET_TARGET, Record, State, scale_set_key
 from .remediation.transitions import Outcome, Save
 from .resource_ids import segments
 from .settings import Settings
-from .snapshot import parse_time
 from .sources import ComputeInventory, InventorySource, Target
 
 if TYPE_CHECKING:

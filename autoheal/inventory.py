@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .model import HealthSource, RepairsPolicy, ResiliencyPolicy
+from .model import HealthSource, RepairsPolicy, ResiliencyPolicy, parse_time
 from .resource_ids import segments
-from .snapshot import health_sources, parse_time, repairs_policy, resiliency_policy
+from .snapshot import health_sources, repairs_policy, resiliency_policy
 
 log = logging.getLogger("autoheal.inventory")
 

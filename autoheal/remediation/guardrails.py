@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..diagnosis.context import BAD_HEALTH, is_running, norm
-from ..model import ActionCode, ReasonCode, ScaleSetSnapshot, iso
+from ..model import ActionCode, ReasonCode, ScaleSetSnapshot, iso, parse_time
 from ..ownership import Owner
 from ..settings import Settings
 from .actions import DISRUPTIVE_ACTIONS
@@ -116,8 +116,9 @@ def cooldown(records: list[Record], settings: Settings, now: datetime, correlati
         if record.action not in _DISRUPTIVE_CODES or record.correlation_id == correlation_id:
             continue
         for run in record.runs:
-            moment = datetime.fromisoformat(run.replace("Z", "+00:00"))
-            latest = moment if latest is None or moment > latest else latest
+            moment = parse_time(run)
+            if moment is not None:
+                latest = moment if latest is None or moment > latest else latest
     if latest is not None and now - latest < settings.cooldown:
         until = iso(latest + settings.cooldown, seconds=True)
         return Hold(ReasonCode.COOLDOWN, f"cooldown after the action at {iso(latest, seconds=True)} until {until}")
