@@ -54,13 +54,8 @@ def test_a_read_past_the_deadline_defers_but_a_write_waits(emu, gateway_for):
     assert slept, "... but our share of VMSS Update made the later ones wait"
 
 
-def test_resource_graph_requests_cross_the_meter_policy(emu):
-    from autoheal.gateway.resourcegraph import ResourceGraphGateway
-
-    graph = ResourceGraphGateway(emu.subscription_id, endpoint=emu.endpoint, ca_bundle=emu.ca_bundle)
-    try:
-        rows = list(graph.query("resources | where type =~ 'microsoft.compute/virtualmachinescalesets' | project id"))
-    finally:
-        graph.close()
+def test_resource_graph_requests_cross_the_meter_policy(emu, graph_for):
+    graph = graph_for(emu)
+    rows = list(graph.query("resources | where type =~ 'microsoft.compute/virtualmachinescalesets' | project id"))
     assert len(rows) == 1
     assert graph.wire.requests == graph.meter.pages == 1
