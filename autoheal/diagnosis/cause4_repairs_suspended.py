@@ -6,9 +6,9 @@ The `AutomaticRepairs` service is `Suspended`. Resolution 4: resume it with setO
 
 from __future__ import annotations
 
-from ..model import ActionCode, Finding, FindingCode, ProposedAction, ReasonCode, ServiceState, Severity
+from ..model import ActionCode, Finding, FindingCode, ProposedAction, ReasonCode, ServiceState, Severity, iso
 from . import references
-from .context import Context, iso, norm
+from .context import Context, norm
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -40,7 +40,7 @@ def check(ctx: Context) -> list[Finding]:
             evidence={
                 "serviceName": service.name,
                 "serviceState": service.state,
-                "lastStatusChangeTime": iso(service.last_status_change),
+                "lastStatusChangeTime": iso(service.last_status_change, seconds=True),
                 "automaticRepairsPolicy": {
                     "enabled": s.repairs.enabled,
                     "gracePeriod": s.repairs.grace_period,
