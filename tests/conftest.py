@@ -86,3 +86,12 @@ def graph_for() -> Iterator[Callable[..., Any]]:
     yield make
     for gateway in made:
         gateway.close()
+
+
+@pytest.fixture
+def demo_emulator() -> Iterator[Emulator]:
+    """The ARM emulator serving the demo fleet (emulator/fleets/demo.py), one per test."""
+    from emulator.fleets import demo
+
+    with Emulator.start(demo.PATH) as emu:
+        yield emu
