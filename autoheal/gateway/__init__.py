@@ -1,12 +1,14 @@
 """The one door to Azure Resource Manager: every ARM request of the project goes through this package.
 
 `compute.py` holds the Compute gateway (scale sets, instances, VMs); `resourcegraph.py` the Resource Graph
-gateway (the inventory's KQL queries); `policies.py` the pipeline policies (meter, pacing, Compute's budget)
-every client is built with (`arm_policies()`). Nothing outside this package imports an `azure.mgmt.*` client.
+gateway (the inventory's KQL queries); `activitylog.py` who suspended automatic repairs (the Activity Log);
+`policies.py` the pipeline policies (meter, pacing, Compute's budget) every client is built with
+(`arm_policies()`). Nothing outside this package imports an `azure.mgmt.*` client.
 """
 
 from __future__ import annotations
 
+from .activitylog import ActivityLogBudget, ActivityLogGateway
 from .budget import BudgetExhausted, ComputeBudget
 from .compute import (
     API_VERSION,
@@ -28,6 +30,8 @@ __all__ = [
     "DEADLINE",
     "DEFAULT_ENDPOINT",
     "REQUIRED_ACTIONS",
+    "ActivityLogBudget",
+    "ActivityLogGateway",
     "ArmError",
     "ArmMeter",
     "BudgetExhausted",

@@ -89,8 +89,11 @@ def _shape(rest: list[str]) -> tuple[str, ...]:
 
 def charge_of(method: str, url: str) -> Charge | None:
     """The Compute policy a request spends, from its method and path; None for anything not Microsoft.Compute
-    (resource groups, Resource Graph, Activity Log: their own limits, not Compute's buckets)."""
-    parts = [p.lower() for p in urlparse(url).path.split("/") if p]
+    (resource groups, Resource Graph and its GET/LIST API, Activity Log: their own limits, not Compute's)."""
+    parsed = urlparse(url)
+    if "useresourcegraph=true" in parsed.query.lower():
+        return None  # Resource Graph's GET/LIST API answers it: ARG's quota, no Compute bucket (compute.py)
+    parts = [p.lower() for p in parsed.path.split("/") if p]
     try:
         at = parts.index("microsoft.compute")
     except ValueError:

@@ -58,6 +58,13 @@ def test_other_providers_spend_no_compute_policy(path):
     assert p.charge_of("GET", f"{ARM}{path}") is None
 
 
+def test_resource_graph_get_list_spends_no_compute_policy():
+    """`useResourceGraph=true` routes a Compute GET to Resource Graph (learn.microsoft.com/azure/governance/
+    resource-graph/concepts/azure-resource-graph-get-list-api): ARG's quota, not Compute's buckets."""
+    url = f"{ARM}{VMSS}/web/virtualMachines?api-version=1&$expand=instanceView&useResourceGraph=true"
+    assert p.charge_of("GET", url) is None
+
+
 def test_policy_list_for_a_client():
     meter = p.ArmMeter()
     assert [type(x) for x in p.arm_policies()] == []
