@@ -362,7 +362,7 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "target_grace_period",
         "",
         _optional_duration(timedelta(minutes=10), timedelta(minutes=90)),
-        "If set, the repairs grace period scale sets should have; a different one yields set-grace-period.",
+        "If set, the repairs grace period scale sets should have; a different one yields an action that sets it.",
         "empty, or an ISO 8601 duration from PT10M to PT90M",
     ),
     Setting(

@@ -17,8 +17,8 @@ from . import inventory as queries
 from .gateway import ArmError, ComputeGateway
 from .gateway.resourcegraph import ResourceGraphGateway
 from .inventory import InstanceSuspect, ScaleSetRow
-from .model import parse_resource_id
 from .remediation.record import Record, scale_set_key
+from .resource_ids import segments
 from .snapshot import parse_instance
 
 log = logging.getLogger("autoheal.sources")
@@ -33,7 +33,7 @@ class Target:
 
     @classmethod
     def from_id(cls, scale_set_id: str) -> Target:
-        ids = parse_resource_id(scale_set_id)
+        ids = segments(scale_set_id)
         return cls(ids.get("resourcegroups"), ids.get("virtualmachinescalesets"))
 
 
@@ -187,7 +187,7 @@ class ResourceGraphInventory:
         return {key: found for key, found in suspects.items() if verdicts.get(key, True)}
 
     def figures(self) -> dict[str, Any] | None:
-        figures: dict[str, Any] = dict(self.graph.meter.figures())
+        figures: dict[str, Any] = {**self.graph.meter.figures(), "requests": self.graph.wire.requests}
         if self.prescreen:
             figures["getListPrescreen"] = self.prescreen_figures.figures()
         return figures
