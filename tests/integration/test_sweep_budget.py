@@ -10,14 +10,18 @@ from autoheal.gateway.budget import VMSS_HIGH_COST_GET
 from emulator import fleetgen
 from tests.integration.rig import Rig, remediate_settings
 
-# Azure's two recorded forms of x-ms-ratelimit-remaining-resource (emulator/README.md, "Header forms"): every
-# budget test runs against both.
-HEADER_FORMS = ("windowed", "repeated")
+# Azure's recorded forms of x-ms-ratelimit-remaining-resource (tests/recorded/INDEX.md; emulator/README.md, "Header
+# forms"): the table's rows as 2024 answers name them, the older windowed names, the 2024 article's repeated name.
+# Every budget test runs against each.
+HEADER_FORMS = ("table", "windowed", "repeated")
 
 
-@pytest.fixture(params=HEADER_FORMS)
+ALL_FORMS = pytest.mark.parametrize("start_emulator", HEADER_FORMS, indirect=True)
+
+
+@pytest.fixture
 def start_emulator(request, start_emulator):
-    """The shared fixture, with the emulator writing Compute's headers in one of Azure's forms."""
+    """The shared fixture, with the emulator writing Compute's headers in the form the test is parametrized with."""
 
     def start(fleet=None, **options):
         return start_emulator(fleet, rate_limit_header_form=request.param, **options)
@@ -32,6 +36,7 @@ def make(start_emulator, gateway_for, ledger, count: int, **settings):
     return Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, sweep_concurrency=1, **settings))
 
 
+@ALL_FORMS
 def test_a_drained_share_defers_the_rest_and_the_next_sweep_continues(start_emulator, gateway_for, ledger):
     rig = make(start_emulator, gateway_for, ledger, 8, mode="observe")
     # 1 % of VMSS High Cost Get: a burst of 10 tokens; a Uniform scale set's health read costs 2
@@ -52,6 +57,7 @@ def test_a_drained_share_defers_the_rest_and_the_next_sweep_continues(start_emul
     assert again[0] == f"s{len(read):02d}"
 
 
+@ALL_FORMS
 def test_every_scale_set_is_read_when_the_budget_allows_and_a_lap_is_recorded(start_emulator, gateway_for, ledger):
     rig = make(start_emulator, gateway_for, ledger, 5, mode="observe")
     rig.gateway.budget = ComputeBudget(share=0.25)
@@ -67,6 +73,7 @@ def graph_for(emu):
     return ResourceGraphGateway(emu.subscription_id, endpoint=emu.endpoint, ca_bundle=emu.ca_bundle)
 
 
+@ALL_FORMS
 def test_a_suspect_resource_graph_shows_is_read_first_from_arm(start_emulator, gateway_for, ledger):
     """Issue 12: the inventory comes from Resource Graph (no Compute list call); a scale set with a failed
     instance there is a suspect, read from ARM (the scale set itself too: ARG lags) before the rotation."""
@@ -97,10 +104,10 @@ def test_a_suspect_resource_graph_shows_is_read_first_from_arm(start_emulator, g
     assert result.arm["resourceGraph"]["queries"] == 4
 
 
-# Until the budget's parser reads Azure's real header forms (helper i19a's rewrite of gateway/budget.py, issue 19),
-# it takes `HighCostGetVMScaleSet30Min;790` for an unknown bucket of capacity 791 and never waits: the bug this
-# issue is about. strict: the mark must go when the parser lands (the test then passes and XPASS fails the run).
-@pytest.mark.xfail(strict=True, reason="budget.py does not read Azure's windowed/repeated header names yet (issue 19)")
+# Only the table form names the bucket's row, so only there can the budget know a bucket it sees for the first time
+# is already drained (790 of 1,080). Windowed and repeated names carry no capacity: the parser learns it from the
+# largest value seen (gateway/budget.py), so the first answer's 790 reads as a full bucket.
+@pytest.mark.parametrize("start_emulator", ["table"], indirect=True)
 def test_nearly_empty_compute_buckets_make_the_sweep_defer_not_get_429s(start_emulator, gateway_for, ledger):
     """Issue 12: others have drained VMSS High Cost Get below our floor; the sweep waits within its slice, then
     defers the rest, and never gets a 429."""
