@@ -304,7 +304,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
             gateway,
             ledger,
             notifier=Notifier.from_settings(settings),
-            inventory=inventory_source(gateway, graph),
+            inventory=inventory_source(gateway, graph, settings),
         )
         progress = Progress.for_terminal(gateway)
         engine.progress = progress.update if progress is not None else None
@@ -358,9 +358,11 @@ def _budget_summary(report: dict[str, Any]) -> str:
     coverage = report.get("coverage") or {}
     laps = coverage.get("sweepsPerLap")
     lap = f"every scale set read within {laps} sweep(s)" if laps else "coverage not measured (a targeted sweep)"
+    screen = graph.get("getListPrescreen") or {}
+    cleared = f" ({screen.get('cleared', 0)} cleared by GET/LIST)" if screen.get("screened") else ""
     return (
         f"Compute tokens: {spent}; Resource Graph queries: {graph.get('queries', 0)}; suspects read first: "
-        f"{report.get('suspects', 0)}; deferred to the next sweep: {report.get('deferred', 0)}; {lap}"
+        f"{report.get('suspects', 0)}{cleared}; deferred to the next sweep: {report.get('deferred', 0)}; {lap}"
     )
 
 

@@ -94,7 +94,7 @@ class Runtime:
             self.ledger,
             notifier=self.notifier,
             clock=self.clock,
-            inventory=inventory_source(self.gateway, self.graph),
+            inventory=inventory_source(self.gateway, self.graph, settings),
         )
 
     def close(self) -> None:
@@ -103,11 +103,18 @@ class Runtime:
         self._owned.clear()
 
 
-def inventory_source(gateway: ComputeGateway, graph: ResourceGraphGateway | None) -> InventorySource:
-    """Resource Graph when there is one (AUTOHEAL_INVENTORY=resource-graph), else Compute's list."""
+def inventory_source(
+    gateway: ComputeGateway, graph: ResourceGraphGateway | None, settings: Settings | None = None
+) -> InventorySource:
+    """Resource Graph when there is one (AUTOHEAL_INVENTORY=resource-graph), else Compute's list; with the
+    GET/LIST pre-screen of its suspects unless AUTOHEAL_SUSPECT_PRESCREEN=off."""
     from .sources import ComputeInventory, ResourceGraphInventory
 
-    return ResourceGraphInventory(graph, gateway) if graph is not None else ComputeInventory(gateway)
+    if graph is None:
+        return ComputeInventory(gateway)
+    prescreen = settings is not None and settings.suspect_prescreen == "get-list"
+    concurrency = settings.sweep_concurrency if settings is not None else 8
+    return ResourceGraphInventory(graph, gateway, prescreen=prescreen, concurrency=concurrency)
 
 
 def build_graph(settings: Settings) -> ResourceGraphGateway | None:
@@ -137,6 +144,7 @@ def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
         "max_connections": max(32, 2 * settings.sweep_concurrency),
         "reads_reserve": settings.arm_reads_reserve,
         "budget": ComputeBudget(share=settings.compute_read_share / 100),
+        "activity_log_lookback": settings.activity_log_lookback,
         **overrides,
     }
     return ComputeGateway(settings.subscription_id, **options)

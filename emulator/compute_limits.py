@@ -139,8 +139,8 @@ ROUTE_CHARGES: dict[str, Charge] = {
 # The older forms belong to a scheme of two subscription-wide windows (recorded 3Min values are subscription-scale:
 # `GetOperation3Min;14977`); the emulator has the article's token buckets, so writing them in those forms is a
 # mapping of its own (unverified): windowed writes the per-resource bucket as `3Min` and the subscription bucket as
-# `30Min` (a subscription-only policy: `30Min` only); repeated writes the subscription bucket first and the
-# per-resource one second, so a position always means the same bucket.
+# `30Min` (a subscription-only policy: `30Min` only); repeated writes the same two values in the same order, so the
+# last entry is always the subscription bucket.
 HEADER_FORMS = ("table", "windowed", "repeated")
 DEFAULT_HEADER_FORM = "table"
 _WINDOWS = {RESOURCE: "3Min", SUBSCRIPTION: "30Min"}
@@ -166,8 +166,9 @@ _RESOURCE_FIRST = {"GetOperation"}
 
 
 def header_order(levels: tuple[str, ...], form: str, policy: str = "") -> tuple[str, ...]:
-    """Windowed: the short window first, as captured; table: as recorded; repeated: the subscription bucket first."""
-    resource_first = form == "windowed" or (form == "table" and policy in _RESOURCE_FIRST)
+    """Windowed and repeated: the short window (here the per-resource bucket) first, as captured and as the 2024
+    article shows it, so the last entry is always the subscription bucket; table: as recorded."""
+    resource_first = form in ("windowed", "repeated") or (form == "table" and policy in _RESOURCE_FIRST)
     order = (RESOURCE, SUBSCRIPTION) if resource_first else (SUBSCRIPTION, RESOURCE)
     return tuple(level for level in order if level in levels)
 

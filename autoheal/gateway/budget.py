@@ -115,6 +115,7 @@ class Reading:
     remaining: int
     policy: str | None  # the documented policy the stem belongs to, if any
     scope: str  # "window" (windowed or bare), "subscription" / "resource" (`...SubscriptionMaximum`, `...Resource`)
+    long_window: bool = True  # the subscription's long bucket (30Min, or the last of a repeated name)
 
     @property
     def tokens(self) -> bool:
@@ -123,15 +124,22 @@ class Reading:
 
 def parse_readings(header: str | None) -> list[Reading]:
     """Every `Microsoft.Compute/<name>;<remaining>` entry, in order; junk entries are skipped."""
+    found: list[tuple[str, int]] = []
+    for part in (header or "").split(","):
+        entry = _ENTRY.match(part)
+        if entry:
+            found.append((entry["name"], max(0, int(entry["remaining"]))))
+    totals: dict[str, int] = {}
+    for name, _ in found:
+        totals[name.lower()] = totals.get(name.lower(), 0) + 1
     out: list[Reading] = []
     seen: dict[str, int] = {}
-    for part in (header or "").split(","):
-        found = _ENTRY.match(part)
-        if not found:
-            continue
-        name = found["name"]
-        count = seen[name.lower()] = seen.get(name.lower(), 0) + 1
-        key = name if count == 1 else f"{name}#{count}"
+    for name, remaining in found:
+        position = seen[name.lower()] = seen.get(name.lower(), 0) + 1
+        total = totals[name.lower()]
+        # a repeated name's entries are told apart by position among however many came (`#1/2`, `#2/2`): a
+        # name that comes once in one answer (a list's single bucket) is not mistaken for the first of two
+        key = name if total == 1 else f"{name}#{position}/{total}"
         stem, window, scope = name, None, "window"
         scoped = _SCOPE.match(name)
         windowed = _WINDOW.match(name)
@@ -140,9 +148,10 @@ def parse_readings(header: str | None) -> list[Reading]:
             scope = "resource" if scoped["scope"].lower() == "resource" else "subscription"
         elif windowed:
             stem, window = windowed["stem"], int(windowed["minutes"])
+        # the long window: 30 minutes, or (no window named) the last of a repeated name, as in every capture
+        long_window = window >= LONGEST_WINDOW_MINUTES if window is not None else position == total
         policy = _BY_STEM.get(stem.lower())
-        remaining = max(0, int(found["remaining"]))
-        out.append(Reading(name, key, stem, window, remaining, policy.name if policy else None, scope))
+        out.append(Reading(name, key, stem, window, remaining, policy.name if policy else None, scope, long_window))
     return out
 
 
@@ -156,7 +165,11 @@ def parse_remaining(header: str | None) -> dict[str, int]:
 
 def learned_limit(reading: Reading, capacity_seen: float) -> tuple[Limit, bool]:
     """What a bucket is taken to be (capacity, refill per minute) and whether its policy is documented.
-    `capacity_seen` is the largest remaining seen + 1. Never more optimistic than the table for a known stem."""
+
+    `capacity_seen` is the largest remaining seen + 1. Never more optimistic than Microsoft's table for a known
+    stem: the refill is at most capacity / window and at most the table's; the long bucket's capacity is at least
+    the table's (a bucket first seen half drained must not pass for a full small one: the floor we keep under it
+    is the documented one). A short window's capacity is what Azure reported (its capacity is not documented)."""
     policy = POLICIES.get(reading.policy or "")
     if policy is not None and reading.scope != "window":
         row = policy.resource if reading.scope == "resource" else policy.subscription
@@ -164,11 +177,11 @@ def learned_limit(reading: Reading, capacity_seen: float) -> tuple[Limit, bool]:
             return row, True  # the name states the table's row: take it as documented
     window = reading.window_minutes or LONGEST_WINDOW_MINUTES
     capacity = max(1.0, capacity_seen)
-    refill = capacity / window
     if policy is None:
-        return Limit(refill, int(capacity)), False
+        return Limit(capacity / window, int(capacity)), False
     table = policy.subscription
-    capacity = min(capacity, float(table.capacity))
+    if reading.long_window:
+        capacity = max(capacity, float(table.capacity))
     return Limit(min(capacity / window, table.refill_per_minute), int(capacity)), True
 
 

@@ -232,7 +232,7 @@ def test_computes_429_carries_the_window_target_and_innererror(start_emulator):
     [
         ("table", "Microsoft.Compute/GetVMScaleSetSubscriptionMaximum;2399,Microsoft.Compute/GetVMScaleSetResource;35"),
         ("windowed", "Microsoft.Compute/GetVMScaleSet3Min;35,Microsoft.Compute/GetVMScaleSet30Min;2399"),
-        ("repeated", "Microsoft.Compute/GetVMScaleSet;2399,Microsoft.Compute/GetVMScaleSet;35"),
+        ("repeated", "Microsoft.Compute/GetVMScaleSet;35,Microsoft.Compute/GetVMScaleSet;2399"),
     ],
 )
 def test_the_header_form_is_chosen_per_fleet(start_emulator, form, expected):
