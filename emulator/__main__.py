@@ -1,5 +1,5 @@
 """python -m emulator --fleet FILE [--host 127.0.0.1] [--port 0] [--page-size N] [--create-delay S] [--lro-polls N]
-    [--compute-refill-scale X] [--compute-capacity-scale X] [--rate-limit-header-form windowed|repeated|suffix]
+    [--compute-refill-scale X] [--compute-capacity-scale X] [--rate-limit-header-form table|windowed|repeated]
 
 Prints `endpoint=...` and `ca_bundle=...`, then serves until SIGTERM or SIGINT and exits 0.
 """

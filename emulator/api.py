@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from .compute_limits import DEFAULT_HEADER_FORM, ROUTE_CHARGES
+from .compute_limits import DEFAULT_HEADER_FORM, QUEUE_ENTRY, ROUTE_CHARGES
 from .errors import ArmError
 from .faults import FaultPlan
 from .journal import Journal
@@ -101,6 +101,9 @@ class ArmApi:
                     throttled = True
                     raise _compute_throttled(verdict)
             response = self._backend.call(route, params, request)
+            if charge is not None and charge.queue and response.status < 300:
+                # Every recorded accepted write reports Compute's queue after the buckets (always 0 recorded).
+                headers["x-ms-ratelimit-remaining-resource"] += f",Microsoft.Compute/{QUEUE_ENTRY};0"
         except ArmError as error:
             headers.update(error.headers)
             response = Response.json(error.status, error.envelope())

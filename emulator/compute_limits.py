@@ -7,7 +7,7 @@ Each bucket starts full (its capacity) and refills at a constant rate per minute
 token in every bucket of its policy and is throttled (429) when any of them is empty.
 
 How the buckets are written in `x-ms-ratelimit-remaining-resource` is selectable (`HEADER_FORMS`, below): the
-captured windowed names, the 2024 article's repeated names, or the emulator's older suffix form.
+names of Microsoft's 2024 recordings (default), the older windowed names, or the 2024 article's repeated names.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Policy:
     title: str  # the article's policy title
     resource: Limit | None  # None: the policy has a subscription-level bucket only
     subscription: Limit
+    documented: bool = True  # False: a stem seen in Azure's recorded headers but not in the article's table
 
     def limit(self, level: str) -> Limit | None:
         return self.resource if level == RESOURCE else self.subscription
@@ -53,16 +54,29 @@ POLICIES: dict[str, Policy] = {
         Policy("UpdateVM", "VM Update", Limit(4, 12), Limit(500, 1500)),
         Policy("DeleteVM", "VM Delete", Limit(4, 12), Limit(500, 1500)),
         Policy("GetOperation", "Get Operation", Limit(15, 45), Limit(5000, 15000)),
+        # Stems Microsoft's 2024 azure-cli recordings show beside the table's rows (tests/recorded/, cli2024-*):
+        # `VMScaleSetActionsSubscriptionMaximum;1499` (delete-instances; 2019-2023: setOrchestrationServiceState
+        # `VMScaleSetActions3Min;238,…30Min;1197`), `VMScaleSetBatchedVMRequestsSubscriptionMaximum;5998`
+        # (delete-instances, deallocate, scale-set delete), `VMScaleSetVMViewsSubscriptionMaximum;29996` (the
+        # scale-set VM list). Capacity = the recorded value + its spend, rounded; refill = capacity / 3 per
+        # minute as every documented row: unverified.
+        Policy("VMScaleSetActions", "(recorded) VMSS actions", None, Limit(500, 1500), documented=False),
+        Policy("VMScaleSetBatchedVMRequests", "(recorded) batched VM requests", None, Limit(2000, 6000), False),
+        Policy("VMScaleSetVMViews", "(recorded) scale-set VM views", None, Limit(10000, 30000), documented=False),
     )
 }
 
 
 @dataclass(frozen=True)
 class Charge:
-    """What one request spends: a policy at some levels (subscription-only policies skip the resource)."""
+    """What one request spends: a policy at some levels (subscription-only policies skip the resource), the
+    recorded extra policies beside it (subscription level), and whether the answer reports Compute's queue
+    (`VmssQueuedVMOperations;<n>`, on accepted writes in every recording: a count, not tokens)."""
 
     policy: str
     levels: tuple[str, ...] = LEVELS
+    extra: tuple[str, ...] = ()
+    queue: bool = False
 
 
 SUBSCRIPTION_ONLY = (SUBSCRIPTION,)
@@ -75,20 +89,24 @@ ROUTE_CHARGES: dict[str, Charge] = {
     "VirtualMachineScaleSets_Get": Charge("GetVMScaleSet"),
     "VirtualMachineScaleSets_GetInstanceView": Charge("HighCostGetVMScaleSet"),
     "VirtualMachineScaleSets_Update": Charge("UpdateVMScaleSet"),
-    "VirtualMachineScaleSets_SetOrchestrationServiceState": Charge("UpdateVMScaleSet"),
+    # Recorded (azure-cli test_vmss_set_orchestration_service_state): VMScaleSetActions, then the queue count.
+    "VirtualMachineScaleSets_SetOrchestrationServiceState": Charge("VMScaleSetActions", SUBSCRIPTION_ONLY, queue=True),
     # unverified: scaleOut changes capacity like an Update; charged to VMSS Update.
     "VirtualMachineScaleSets_ScaleOut": Charge("UpdateVMScaleSet"),
-    # unverified: Delete Instances is a scale-set operation (POST .../delete); charged to VMSS Delete on the
-    # scale set, whose row lists Delete, Deallocate and Power Off (which also take instanceIds).
-    "VirtualMachineScaleSets_DeleteInstances": Charge("DeleteVMScaleSet"),
+    # Recorded (azure-cli 2024 test_vmss_create_and_modify): VMScaleSetActions + VMScaleSetBatchedVMRequests + queue.
+    "VirtualMachineScaleSets_DeleteInstances": Charge(
+        "VMScaleSetActions", SUBSCRIPTION_ONLY, extra=("VMScaleSetBatchedVMRequests",), queue=True
+    ),
     # The article's VMSS Delete row: Delete of the scale set itself.
-    "VirtualMachineScaleSets_Delete": Charge("DeleteVMScaleSet"),
+    "VirtualMachineScaleSets_Delete": Charge("DeleteVMScaleSet", extra=("VMScaleSetBatchedVMRequests",), queue=True),
     # unverified: scale-set-wide restart/reimage/redeploy charged to VMSS Update.
     "VirtualMachineScaleSets_Restart": Charge("UpdateVMScaleSet"),
     "VirtualMachineScaleSets_Reimage": Charge("UpdateVMScaleSet"),
     "VirtualMachineScaleSets_Redeploy": Charge("UpdateVMScaleSet"),
-    # unverified: the scale-set VM list is in no table; third-party reports show HighCostGetVMScaleSet headers.
-    "VirtualMachineScaleSetVMs_List": Charge("HighCostGetVMScaleSet", SUBSCRIPTION_ONLY),
+    # The scale-set VM list is in no table; Microsoft's 2024 recording (az vmss list-instances) shows
+    # HighCostGetVMScaleSetSubscriptionMaximum;1079,HighCostGetVMScaleSetResource;29 and
+    # VMScaleSetVMViewsSubscriptionMaximum;29996.
+    "VirtualMachineScaleSetVMs_List": Charge("HighCostGetVMScaleSet", extra=("VMScaleSetVMViews",)),
     "VirtualMachineScaleSetVMs_Get": Charge("GetVMScaleSetVM"),
     "VirtualMachineScaleSetVMs_GetInstanceView": Charge("GetVMScaleSetVM"),
     "VirtualMachineScaleSetVMs_Delete": Charge("DeleteVMScaleSetVM"),
@@ -109,41 +127,50 @@ ROUTE_CHARGES: dict[str, Charge] = {
 }
 
 
-# x-ms-ratelimit-remaining-resource forms (fleet key `rateLimitHeaderForm`):
-# * "windowed": every public capture names the policy with a window, the shorter one first
-#   (`Microsoft.Compute/HighCostGetVMScaleSet3Min;107,Microsoft.Compute/HighCostGetVMScaleSet30Min;827`:
-#   giantswarm/azure-operator PR 741; palmerabollo/azure-throttling-exporter; Azure/azure-cli 15878).
-# * "repeated": Microsoft's 2024 throttling article (SupportArticles-docs virtual-machines/windows/
-#   troubleshooting-throttling-errors.md) shows the window stripped and the name twice
-#   (`Microsoft.Compute/DeleteVMScaleSet;107,Microsoft.Compute/DeleteVMScaleSet;587`).
-# * "suffix": the emulator's older invention (`...Subscription;n,...Resource;n`), seen in no capture; kept
-#   while the project's budget parser learns the real forms.
-# The emulator's buckets are the article's token buckets (per resource, per subscription); no source maps them
-# onto windows. Mapping used here (unverified): the per-resource bucket is written as the short window
-# (`3Min`; its capacity is three minutes of refill, as every row of the table) and the per-subscription bucket
-# as the long one (`30Min`); the smaller bucket comes first, as in every capture. A subscription-only policy
-# (the lists) writes its one bucket as `30Min` only, where Azure's captures show both windows.
-HEADER_FORMS = ("windowed", "repeated", "suffix")
-DEFAULT_HEADER_FORM = "suffix"
+# x-ms-ratelimit-remaining-resource forms (fleet key `rateLimitHeaderForm`; tests/recorded/INDEX.md has the captures):
+# * "table" (default): Microsoft's 2024 azure-cli recordings name the table's rows, `<stem>SubscriptionMaximum;n`
+#   for the subscription bucket and `<stem>Resource;n` for the per-resource one
+#   (`HighCostGetVMScaleSetSubscriptionMaximum;1074,HighCostGetVMScaleSetResource;29`): the emulator's own
+#   buckets, named as Azure names them today.
+# * "windowed": 2019-2023 answers name a window, the shorter first (`HighCostGetVMScaleSet3Min;174,
+#   HighCostGetVMScaleSet30Min;891`; giantswarm/azure-operator PR 741; palmerabollo/azure-throttling-exporter).
+# * "repeated": Microsoft's 2024 throttling article (SupportArticles-docs troubleshooting-throttling-errors.md)
+#   shows the window stripped and the name twice (`DeleteVMScaleSet;107,DeleteVMScaleSet;587`).
+# The older forms belong to a scheme of two subscription-wide windows (recorded 3Min values are subscription-scale:
+# `GetOperation3Min;14977`); the emulator has the article's token buckets, so writing them in those forms is a
+# mapping of its own (unverified): windowed writes the per-resource bucket as `3Min` and the subscription bucket as
+# `30Min` (a subscription-only policy: `30Min` only); repeated writes the same two values in the same order, so the
+# last entry is always the subscription bucket.
+HEADER_FORMS = ("table", "windowed", "repeated")
+DEFAULT_HEADER_FORM = "table"
 _WINDOWS = {RESOURCE: "3Min", SUBSCRIPTION: "30Min"}
+QUEUE_ENTRY = "VmssQueuedVMOperations"
 
 
 def header_entry(policy: str, level: str, remaining: int, form: str) -> str:
     """One `Microsoft.Compute/<name>;<remaining>` entry of x-ms-ratelimit-remaining-resource."""
+    return f"Microsoft.Compute/{header_name(policy, level, form)};{remaining}"
+
+
+def header_name(policy: str, level: str, form: str) -> str:
     if form == "windowed":
-        name = f"{policy}{_WINDOWS[level]}"
-    elif form == "repeated":
-        name = policy
-    else:
-        name = bucket_name(policy, level)
-    return f"Microsoft.Compute/{name};{remaining}"
+        return f"{policy}{_WINDOWS[level]}"
+    if form == "repeated":
+        return policy
+    return f"{policy}SubscriptionMaximum" if level == SUBSCRIPTION else f"{policy}{RESOURCE}"
 
 
-def header_order(levels: tuple[str, ...], form: str) -> tuple[str, ...]:
-    """Captured headers list the short window (the smaller bucket) first; the suffix form subscription first."""
-    if form == "suffix":
-        return tuple(level for level in LEVELS if level in levels)
-    return tuple(level for level in (RESOURCE, SUBSCRIPTION) if level in levels)
+# The table form's order as recorded: the subscription row first, except Get Operation's (cli2024-*-op-*:
+# `GetOperationResource;44,GetOperationSubscriptionMaximum;14994`).
+_RESOURCE_FIRST = {"GetOperation"}
+
+
+def header_order(levels: tuple[str, ...], form: str, policy: str = "") -> tuple[str, ...]:
+    """Windowed and repeated: the short window (here the per-resource bucket) first, as captured and as the 2024
+    article shows it, so the last entry is always the subscription bucket; table: as recorded."""
+    resource_first = form in ("windowed", "repeated") or (form == "table" and policy in _RESOURCE_FIRST)
+    order = (RESOURCE, SUBSCRIPTION) if resource_first else (SUBSCRIPTION, RESOURCE)
+    return tuple(level for level in order if level in levels)
 
 
 def bucket_name(policy: str, level: str) -> str:
@@ -167,6 +194,8 @@ def table() -> list[dict[str, object]]:
     """The policy table as plain JSON (for docs, benchmarks and tests)."""
     rows: list[dict[str, object]] = []
     for policy in POLICIES.values():
+        if not policy.documented:
+            continue
         row: dict[str, object] = {"policy": policy.name, "title": policy.title}
         for level in LEVELS:
             limit = policy.limit(level)

@@ -16,6 +16,7 @@ from .compute_limits import (
     Limit,
     bucket_name,
     header_entry,
+    header_name,
     header_order,
     split_bucket_name,
 )
@@ -140,33 +141,31 @@ class ComputeThrottle:
         return bucket
 
     def charge(self, charge: Charge, region: str, resource: str, form: str = DEFAULT_HEADER_FORM) -> ComputeVerdict:
-        """Spend one token in each of the charge's buckets, or none when any is empty (then 429). The
-        header is written in `form` (compute_limits.HEADER_FORMS)."""
-        policy = POLICIES[charge.policy]
+        """Spend one token in each of the charge's buckets (its policy's, then the recorded extras'), or none
+        when any is empty (then 429). The header is written in `form` (compute_limits.HEADER_FORMS)."""
+        spends = [(POLICIES[charge.policy], header_order(charge.levels, form, charge.policy))]
+        spends += [(POLICIES[extra], (SUBSCRIPTION,)) for extra in charge.extra]
         with self._lock:
             buckets = []
-            for level in header_order(charge.levels, form):
-                limit = policy.limit(level)
-                if limit is None:
-                    continue
-                name = bucket_name(policy.name, level)
-                key = "" if level == SUBSCRIPTION else resource
-                buckets.append((name, level, limit, self._bucket(region, name, key, limit)))
-            empty = [(name, limit, b) for name, _, limit, b in buckets if b.available() < 1]
+            for policy, levels in spends:
+                for level in levels:
+                    limit = policy.limit(level)
+                    if limit is None:
+                        continue
+                    name = bucket_name(policy.name, level)
+                    key = "" if level == SUBSCRIPTION else resource
+                    buckets.append((policy.name, name, level, limit, self._bucket(region, name, key, limit)))
+            empty = [entry for entry in buckets if entry[4].available() < 1]
             if empty:
-                name, limit, _ = max(empty, key=lambda entry: entry[2].seconds_to_one())
-                self._throttled[policy.name] = self._throttled.get(policy.name, 0) + 1
-                header = ",".join(header_entry(policy.name, lv, b.peek(), form) for _, lv, _, b in buckets)
-                retry = max(b.seconds_to_one() for _, _, b in empty)
-                names = [
-                    header_entry(policy.name, lv, 0, form).split("/", 1)[1].split(";")[0]
-                    for n, lv, _, b in buckets
-                    if b.available() < 1
-                ]
+                policy_name, name, _, limit, _ = max(empty, key=lambda entry: entry[4].seconds_to_one())
+                self._throttled[policy_name] = self._throttled.get(policy_name, 0) + 1
+                header = ",".join(header_entry(p, lv, b.peek(), form) for p, _, lv, _, b in buckets)
+                retry = max(entry[4].seconds_to_one() for entry in empty)
+                names = [header_name(p, lv, form) for p, _, lv, _, _ in empty]
                 return ComputeVerdict(False, header, retry, name, limit, names)
             parts = []
-            for name, level, _, bucket in buckets:
-                parts.append(header_entry(policy.name, level, bucket.spend(), form))
+            for policy_name, name, level, _, bucket in buckets:
+                parts.append(header_entry(policy_name, level, bucket.spend(), form))
                 self._spent[name] = self._spent.get(name, 0) + 1
             return ComputeVerdict(True, ",".join(parts))
 

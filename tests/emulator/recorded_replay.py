@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 import requests
 
-from emulator import Emulator
+from emulator import Emulator, fleetgen
 from emulator.api import OLDEST_API_VERSION
-from emulator.compute_limits import POLICIES, RESOURCE, ROUTE_CHARGES, SUBSCRIPTION, bucket_name
+from emulator.compute_limits import POLICIES, RESOURCE, ROUTE_CHARGES, bucket_name
 from emulator.errors import ArmError
 from emulator.routes import match
 
@@ -139,47 +139,98 @@ def _scale_set_id(params: dict[str, str]) -> str:
 
 
 def build_fleets(recordings: Iterable[Recorded]) -> dict[str, dict[str, Any]]:
-    """subscription (lower-cased) → fleet document from every successful GET the corpus holds."""
-    resources: dict[str, dict[str, Any]] = {}
-    views: dict[str, dict[str, Any]] = {}
-    vms: dict[str, dict[str, dict[str, Any]]] = {}
+    """scale set id (lower-cased) → {"resource"?, "instanceView"?, "virtualMachines": {id: vm}} from every
+    successful GET the corpus holds (the latest wins; an exchange's own GET body is put back when it is replayed)."""
+    parts: dict[str, dict[str, Any]] = {}
+
+    def part(scale_set_id: str) -> dict[str, Any]:
+        return parts.setdefault(scale_set_id.lower(), {"virtualMachines": {}})
+
     for rec in recordings:
+        if "scale_set" in rec.params:
+            part(_scale_set_id(rec.params))  # every scale set a request names gets an entry
         if rec.method != "GET" or rec.status != 200 or not isinstance(rec.body, dict):
             continue
         if rec.operation == "VirtualMachineScaleSets_Get":
-            resources[rec.body.get("id", _scale_set_id(rec.params)).lower()] = rec.body
+            part(_scale_set_id(rec.params))["resource"] = rec.body
         elif rec.operation in ("VirtualMachineScaleSets_List", "VirtualMachineScaleSets_ListAll"):
             for item in rec.body.get("value") or []:
-                if isinstance(item, dict) and item.get("id"):
-                    resources.setdefault(item["id"].lower(), item)
+                if isinstance(item, dict) and str(item.get("id", "")).count("/") == 8:
+                    part(item["id"]).setdefault("resource", item)
         elif rec.operation == "VirtualMachineScaleSets_GetInstanceView":
-            views[_scale_set_id(rec.params).lower()] = rec.body
+            part(_scale_set_id(rec.params))["instanceView"] = rec.body
         elif rec.operation == "VirtualMachineScaleSetVMs_List":
             for item in rec.body.get("value") or []:
                 if isinstance(item, dict) and item.get("id"):
-                    vms.setdefault(_scale_set_id(rec.params).lower(), {})[item["id"].lower()] = item
+                    part(_scale_set_id(rec.params))["virtualMachines"][item["id"].lower()] = item
         elif rec.operation == "VirtualMachineScaleSetVMs_Get" and rec.body.get("id"):
-            vms.setdefault(_scale_set_id(rec.params).lower(), {}).setdefault(rec.body["id"].lower(), rec.body)
-        elif rec.operation in ("VirtualMachines_List", "VirtualMachines_ListAll"):
-            for item in rec.body.get("value") or []:
-                owner = ((item.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id")
-                if owner and item.get("id"):
-                    vms.setdefault(owner.lower(), {})[item["id"].lower()] = item
-    fleets: dict[str, dict[str, Any]] = {}
-    for key, resource in resources.items():
-        parts = resource["id"].split("/")
-        if len(parts) != 9:
-            continue
-        subscription = parts[2]
-        fleet = fleets.setdefault(subscription.lower(), {"subscriptionId": subscription, "scaleSets": []})
-        fleet["scaleSets"].append(
-            {
-                "resource": json.loads(json.dumps(resource)),
-                "instanceView": json.loads(json.dumps(views.get(key, {}))),
-                "virtualMachines": json.loads(json.dumps(list(vms.get(key, {}).values()))),
-            }
-        )
-    return fleets
+            part(_scale_set_id(rec.params))["virtualMachines"][rec.body["id"].lower()] = rec.body
+    return parts
+
+
+def _entry(scale_set_id: str, found: dict[str, Any], rec: Recorded) -> dict[str, Any]:
+    """A fleet entry for one scale set: the recorded bodies, on a fleetgen stand-in for what was not recorded
+    (a scale set the corpus only writes to: its model, and instances the request names)."""
+    parts = scale_set_id.split("/")
+    view = found.get("instanceView") or {}
+    repairs = any(
+        s.get("serviceName") == "AutomaticRepairs"
+        for s in view.get("orchestrationServices") or []
+        if isinstance(s, dict)
+    )
+    wanted = [str(i) for i in (_json(rec.request_body) or {}).get("instanceIds") or []] if rec.request_body else []
+    capacity = max([3] + [int(i) + 1 for i in wanted if i.isdigit()])
+    stand_in = fleetgen.scale_set(
+        parts[8],
+        capacity=capacity,
+        resource_group=parts[4],
+        subscription_id=parts[2],
+        location=_location(rec) or "westus",
+        automatic_repairs=repairs,
+    )
+    entry = {
+        "resource": json.loads(json.dumps(found.get("resource") or stand_in["resource"])),
+        "instanceView": json.loads(json.dumps(found.get("instanceView") or stand_in["instanceView"])),
+        "virtualMachines": json.loads(
+            json.dumps(list(found["virtualMachines"].values()) or stand_in["virtualMachines"])
+        ),
+    }
+    return entry
+
+
+def _location(rec: Recorded) -> str | None:
+    return rec.params.get("location")
+
+
+def fleet_for(rec: Recorded, parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The fleet an exchange is replayed against: every scale set of its subscription the corpus knows, with the
+    exchange's own GET body in place."""
+    subscription = rec.params.get("subscription", "")
+    own = json.loads(json.dumps(parts))
+    if rec.method == "GET" and rec.status == 200 and isinstance(rec.body, dict) and "scale_set" in rec.params:
+        key = _scale_set_id(rec.params).lower()
+        if rec.operation == "VirtualMachineScaleSets_Get":
+            own[key]["resource"] = rec.body
+        elif rec.operation == "VirtualMachineScaleSets_GetInstanceView":
+            own[key]["instanceView"] = rec.body
+    mine = {key: found for key, found in own.items() if key.split("/")[2] == subscription.lower()}
+    polled = rec.operation == "LongRunningOperation_Status"  # needs a scale set to make an operation on
+    scale_sets = [
+        _entry(key, found, rec) for key, found in mine.items() if "resource" in found or key == _target(rec) or polled
+    ]
+    # Every resource group the corpus names exists (a recorded 404 is about the scale set, not its group).
+    groups = sorted(
+        {key.split("/")[4] for key in mine}
+        | ({rec.params["resource_group"]} if "resource_group" in rec.params else set())
+    )
+    return {"subscriptionId": subscription, "scaleSets": scale_sets, "resourceGroups": groups}
+
+
+def _target(rec: Recorded) -> str:
+    """The scale set a request names (lower-cased id), or ''. A recorded 404 names one that does not exist."""
+    if "scale_set" not in rec.params or rec.status == 404:
+        return ""
+    return _scale_set_id(rec.params).lower()
 
 
 # --- comparing ------------------------------------------------------------------------------------------------
@@ -207,11 +258,9 @@ def header_form(value: str) -> str | None:
         return None
     if any(_WINDOW.search(name) for name in names):
         return "windowed"
-    if len(set(names)) < len(names):
-        return "repeated"
-    if all(name.endswith((RESOURCE, SUBSCRIPTION)) for name in names):
-        return "suffix"
-    return "repeated"  # a single bare policy name: the repeated form with one bucket
+    if any(name.endswith(("SubscriptionMaximum", RESOURCE)) for name in names):
+        return "table"
+    return "repeated"
 
 
 def _names(value: str) -> str:
@@ -233,11 +282,10 @@ def _message(body: Any) -> str:
 class Replayer:
     """One emulator, a fresh fleet per exchange; `replay(rec)` yields the differences."""
 
-    def __init__(self, emulator: Emulator, fleets: dict[str, dict[str, Any]]) -> None:
+    def __init__(self, emulator: Emulator, parts: dict[str, dict[str, Any]]) -> None:
         self.emu = emulator
-        self.fleets = fleets
+        self.parts = parts
         self.session = requests.Session()
-        self.session.verify = emulator.ca_bundle
 
     def close(self) -> None:
         self.session.close()
@@ -246,16 +294,21 @@ class Replayer:
         headers = {"Content-Type": "application/json"}
         if auth:
             headers["Authorization"] = "Bearer conformance"
+        # verify per request: a session's own `verify` loses to REQUESTS_CA_BUNDLE in the environment.
         return self.session.request(
-            method, self.emu.endpoint + path, params=query, data=body, headers=headers, timeout=30
+            method,
+            self.emu.endpoint + path,
+            params=query,
+            data=body,
+            headers=headers,
+            timeout=30,
+            verify=self.emu.ca_bundle,
         )
 
-    def _prepare(self, rec: Recorded, query: dict[str, str]) -> dict[str, Any]:
+    def _prepare(self, rec: Recorded, query: dict[str, str]) -> None:
         """Load the fleet and put the emulator where the recorded answer says Azure was."""
-        subscription = rec.params.get("subscription", "")
-        fleet = json.loads(json.dumps(self.fleets.get(subscription.lower()) or {"subscriptionId": subscription}))
-        fleet.setdefault("scaleSets", [])
-        form = header_form(rec.headers.get("x-ms-ratelimit-remaining-resource", "")) or "windowed"
+        fleet = fleet_for(rec, self.parts)
+        form = header_form(rec.headers.get("x-ms-ratelimit-remaining-resource", "")) or "table"
         fleet["rateLimitHeaderForm"] = form
         faults: dict[str, Any] = {}
         message = _message(rec.body).lower()
@@ -278,7 +331,28 @@ class Replayer:
         elif rec.status == 409 and _error_code(rec.body) == "Conflict" and "scale_set" in rec.params:
             # a repair still running keeps a scale-set write at 409 Conflict
             self._send("POST", _scale_set_id(rec.params) + "/restart", query, b"{}")
-        return fleet
+
+    def _operation_path(self, rec: Recorded, query: dict[str, str]) -> tuple[str, dict[str, str]] | None:
+        """An operation of the emulator's own in the recorded one's place: a scale-set write's monitor, polled
+        until it is where the recorded status was (InProgress, or done)."""
+        uniform = [
+            s["resource"]["id"]
+            for s in fleet_for(rec, self.parts)["scaleSets"]
+            if (s["resource"].get("properties") or {}).get("orchestrationMode") != "Flexible"
+        ]
+        if not uniform:
+            return None
+        answer = self._send("POST", uniform[0] + "/restart", query, b"{}")
+        monitor = answer.headers.get("Azure-AsyncOperation")
+        if not monitor:
+            return None
+        split = urlsplit(monitor)
+        mine = dict(parse_qsl(split.query))
+        mine.update({k: v for k, v in query.items() if k in {"monitor", "api-version"}})
+        done = isinstance(rec.body, dict) and rec.body.get("status") not in (None, "InProgress")
+        if done or rec.query.get("monitor") == "true":
+            self._send("GET", split.path, {k: v for k, v in mine.items() if k != "monitor"})
+        return split.path, mine
 
     def replay(self, rec: Recorded) -> Iterator[Difference]:
         def diff(kind: str, detail: str) -> Difference:
@@ -286,10 +360,18 @@ class Replayer:
 
         query = dict(rec.query)
         version = query.get("api-version", "")
-        if version and version[:10] < OLDEST_API_VERSION:
-            query["api-version"] = OLDEST_API_VERSION  # the emulator's floor; the recording is older
+        if not re.match(r"^\d{4}-\d{2}-\d{2}", version) or version[:10] < OLDEST_API_VERSION:
+            # missing or redacted in an issue paste, or older than the emulator's floor (2023-07-01)
+            query["api-version"] = "2024-11-01"
         self._prepare(rec, query)
-        answer = self._send(rec.method, rec.path, query, rec.request_body, auth=rec.status != 401)
+        path = rec.path
+        if rec.operation == "LongRunningOperation_Status":
+            found = self._operation_path(rec, query)
+            if found is None:
+                yield diff("status", "no operation to poll")
+                return
+            path, query = found
+        answer = self._send(rec.method, path, query, rec.request_body, auth=rec.status != 401)
         body = _json(answer.content)
         if answer.status_code != rec.status:
             yield diff("status", f"recorded {rec.status}, emulator {answer.status_code}")
@@ -297,6 +379,8 @@ class Replayer:
         if recorded_code != code:
             yield diff("error-code", f"recorded {recorded_code}, emulator {code}")
         headers = {k.lower(): v for k, v in answer.headers.items()}
+        if not rec.headers:
+            headers = {}  # an issue paste carries no headers: nothing to compare them with
         for name in HEADERS:
             if name in rec.headers and name not in headers:
                 yield diff("header-missing", name)

@@ -76,7 +76,7 @@ def test_compute_scales_are_command_line_options():
         )
         # capacity 1,080 x 0.1 = 108 tokens, one spent
         assert response.headers["x-ms-ratelimit-remaining-resource"] == (
-            "Microsoft.Compute/HighCostGetVMScaleSetSubscription;107"
+            "Microsoft.Compute/HighCostGetVMScaleSetSubscriptionMaximum;107"
         )
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0

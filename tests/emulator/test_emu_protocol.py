@@ -15,7 +15,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from emulator import Emulator, fleetgen, payloads
 from emulator.testing import compute_client
 
-from .conftest import NOW, SAMPLE_FLEET, Raw
+from .conftest import NOW, SAMPLE_FLEET, Raw, small_fleet
 
 
 def test_missing_token_is_401_authentication_failed(raw):
@@ -96,13 +96,15 @@ def test_every_answer_carries_arm_headers(raw):
     assert read.headers["x-ms-request-id"]
     assert "x-ms-ratelimit-remaining-subscription-reads" in read.headers
     assert read.headers["x-ms-ratelimit-remaining-resource"] == (
-        "Microsoft.Compute/GetVMScaleSetSubscription;2399,Microsoft.Compute/GetVMScaleSetResource;35"
+        "Microsoft.Compute/GetVMScaleSetSubscriptionMaximum;2399,Microsoft.Compute/GetVMScaleSetResource;35"
     )
     listing = raw("GET", raw.vmss(suffix="/virtualMachines"))
     assert (
         listing.headers["x-ms-ratelimit-remaining-resource"]
-        == "Microsoft.Compute/HighCostGetVMScaleSetSubscription;1079"
-    )
+        == "Microsoft.Compute/HighCostGetVMScaleSetSubscriptionMaximum;1079,"
+        "Microsoft.Compute/HighCostGetVMScaleSetResource;29,"
+        "Microsoft.Compute/VMScaleSetVMViewsSubscriptionMaximum;29999"
+    )  # the stems and levels of Microsoft's 2024 az vmss list-instances recording (tests/recorded/headers.json)
     write = raw("POST", raw.vmss(suffix="/virtualMachines/0/restart"))
     assert "x-ms-ratelimit-remaining-subscription-writes" in write.headers
     assert "UpdateVMScaleSetVMResource;11" in write.headers["x-ms-ratelimit-remaining-resource"]
@@ -138,10 +140,11 @@ def test_stats_count_requests_by_operation(client, emu, raw):
     spent = {p: {level: b["spent"] for level, b in levels.items()} for p, levels in policies.items()}
     assert spent == {
         "GetOperation": {"Resource": 3, "Subscription": 3},
-        "HighCostGetVMScaleSet": {"Resource": 1, "Subscription": 2},
+        "HighCostGetVMScaleSet": {"Resource": 2, "Subscription": 2},
         "UpdateVMScaleSetVM": {"Resource": 1, "Subscription": 1},
+        "VMScaleSetVMViews": {"Subscription": 1},
     }
-    assert policies["HighCostGetVMScaleSet"]["Resource"] == {"spent": 1, "remaining": 29, "buckets": 1}
+    assert policies["HighCostGetVMScaleSet"]["Resource"] == {"spent": 2, "remaining": 28, "buckets": 1}
     # The restart: POST (202), two status polls (InProgress, Succeeded), the final GET of its Location.
     assert stats == {
         "requests": 6,
@@ -165,7 +168,9 @@ def test_stats_count_requests_by_operation(client, emu, raw):
     assert emu.stats()["byOperation"] == {}
 
 
-def test_concurrent_clients(emu):
+def test_concurrent_clients(start_emulator):
+    # 80 VM lists of one scale set: ten times Compute's per-scale-set capacity, so no 429 interferes here.
+    emu = start_emulator(small_fleet(), compute_capacity_scale=10)
     errors: list[BaseException] = []
 
     def sweep() -> None:

@@ -14,8 +14,56 @@ from .recorded_replay import Difference, Recorded, Replayer, build_fleets, parse
 
 corpus = pytest.importorskip("tests.recorded.corpus", reason="the recorded corpus (tests/recorded/) is not here")
 
-# (operationId, kind, detail) → why the emulator differs on purpose.
-DELIBERATE: dict[tuple[str, str, str], str] = {}
+_OSS = "VirtualMachineScaleSets_SetOrchestrationServiceState"
+_LRO = "LongRunningOperation_Status"
+_DEPLOYMENT = "error,error.code,error.details,error.details[].code,error.details[].message,error.message"
+
+# (operationId, kind, detail) → why the emulator differs on purpose (emulator/README.md, "Conformance with recorded
+# traffic", carries the same list).
+DELIBERATE: dict[tuple[str, str, str], str] = {
+    (
+        _OSS,
+        "header-format",
+        "x-ms-ratelimit-remaining-resource recorded VMScaleSetActions3Min,VMScaleSetActions30Min,"
+        "VmssQueuedVMOperations, emulator VMScaleSetActions30Min,VmssQueuedVMOperations",
+    ): "windowed form: a subscription-only bucket is written as 30Min only (the emulator has no 3Min window)",
+    (
+        "VirtualMachineScaleSetVMs_List",
+        "status",
+        "recorded 403, emulator 200",
+    ): "no RBAC: every bearer token may do all",
+    (
+        "VirtualMachineScaleSetVMs_List",
+        "error-code",
+        "recorded AuthorizationFailed, emulator None",
+    ): "no RBAC: every bearer token may do all",
+    (
+        "VirtualMachineScaleSets_Get",
+        "keys-extra",
+        "error.innererror,error.innererror.internalErrorCode",
+    ): "that 429 is a message pasted in an issue (aks-engine#2295) put in ARM's envelope without innererror; the "
+    "captured JSON of the same error (microsoft/AzureTRE#2777) carries it, as the emulator does",
+    (_LRO, "error-code", "recorded ResourceDeploymentFailure, emulator None"): "a template deployment's operation "
+    "(ARM deployments: ResourceDeploymentFailure), not Compute's LRO the emulator serves",
+    (_LRO, "keys-missing", _DEPLOYMENT): "a template deployment's operation, not Compute's",
+    (_LRO, "keys-extra", "endTime,name,startTime"): "a template deployment's operation, not Compute's",
+    ("VirtualMachines_Delete", "status", "recorded 409, emulator 204"): "the recorded 409 refused another operation "
+    "on a VM marked for deletion (the corpus has no body of that VM); the emulator refuses those too "
+    "(test_fidelity.test_an_instance_being_deleted_still_answers_409) and lets the delete itself be retried, as "
+    "Azure's message says",
+    (
+        "VirtualMachineScaleSets_GetInstanceView",
+        "keys-extra",
+        "virtualMachine,virtualMachine.statusesSummary,virtualMachine.statusesSummary[].code,"
+        "virtualMachine.statusesSummary[].count",
+    ): "a documentation sample (docs-instance-view-repairs-running) trimmed to orchestrationServices; the emulator "
+    "answers the whole view of the stand-in scale set",
+    (
+        "VirtualMachines_Delete",
+        "error-code",
+        "recorded OperationNotAllowed, emulator None",
+    ): "as above: a VM the corpus has no body of is gone (204)",
+}
 
 
 @pytest.fixture(scope="module")
@@ -29,9 +77,9 @@ def test_the_corpus_has_exchanges_the_emulator_answers(recordings):
 
 
 def test_every_difference_from_the_recordings_is_deliberate(recordings, start_emulator):
-    fleets = build_fleets(recordings)
-    emu = start_emulator(None, lro_polls=0)
-    replayer = Replayer(emu, fleets)
+    parts = build_fleets(recordings)
+    emu = start_emulator(None, lro_polls=1)  # one InProgress poll, then done: both recorded states are reachable
+    replayer = Replayer(emu, parts)
     found: list[Difference] = []
     try:
         for rec in recordings:

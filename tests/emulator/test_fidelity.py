@@ -76,7 +76,9 @@ def test_a_scale_set_instance_view_is_throttled_after_its_documented_capacity(st
 def test_header_names_one_entry_per_level(start_emulator):
     """Compute throttling limits (per resource and per subscription) and the header format of
     learn.microsoft.com/troubleshoot/azure/virtual-machines/windows/troubleshooting-throttling-errors
-    (`Microsoft.Compute/<policy>;<remaining>`); the policy spellings are the emulator's (unverified)."""
+    (`Microsoft.Compute/<policy>;<remaining>`), named as Microsoft's 2024 azure-cli recordings name the table's
+    rows (`<stem>SubscriptionMaximum`, `<stem>Resource`; tests/recorded/INDEX.md); stems no recording shows are
+    unverified."""
     emu = start_emulator(small_fleet())
     seen = Headers()
     client = compute_client(emu, raw_response_hook=seen)
@@ -85,13 +87,14 @@ def test_header_names_one_entry_per_level(start_emulator):
     list(client.virtual_machine_scale_set_vms.list("rg-app", "web"))
     client.virtual_machine_scale_set_vms.get("rg-app", "web", "0")
     client.virtual_machines.get("rg-app", emu.instances("rg-app", "jobs")[0]["name"])
-    assert seen.seen[0] == "Microsoft.Compute/HighCostGetVMScaleSetSubscription;1079"
+    assert seen.seen[0] == "Microsoft.Compute/HighCostGetVMScaleSetSubscriptionMaximum;1079"
     # Subscription buckets refill several tokens a second, so only the names are stable after the first call.
     assert [re.sub(r";\d+", "", value) for value in seen.seen[1:]] == [
-        "Microsoft.Compute/GetVMScaleSetSubscription,Microsoft.Compute/GetVMScaleSetResource",
-        "Microsoft.Compute/HighCostGetVMScaleSetSubscription",
-        "Microsoft.Compute/GetVMScaleSetVMSubscription,Microsoft.Compute/GetVMScaleSetVMResource",
-        "Microsoft.Compute/LowCostGetVMSubscription,Microsoft.Compute/LowCostGetVMResource",
+        "Microsoft.Compute/GetVMScaleSetSubscriptionMaximum,Microsoft.Compute/GetVMScaleSetResource",
+        "Microsoft.Compute/HighCostGetVMScaleSetSubscriptionMaximum,Microsoft.Compute/HighCostGetVMScaleSetResource,"
+        "Microsoft.Compute/VMScaleSetVMViewsSubscriptionMaximum",
+        "Microsoft.Compute/GetVMScaleSetVMSubscriptionMaximum,Microsoft.Compute/GetVMScaleSetVMResource",
+        "Microsoft.Compute/LowCostGetVMSubscriptionMaximum,Microsoft.Compute/LowCostGetVMResource",
     ]
     assert seen.seen[1].endswith("GetVMScaleSetResource;35")  # per-resource buckets refill slowly
 

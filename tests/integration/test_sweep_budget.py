@@ -10,14 +10,18 @@ from autoheal.gateway.budget import VMSS_HIGH_COST_GET
 from emulator import fleetgen
 from tests.integration.rig import Rig, remediate_settings
 
-# Azure's two recorded forms of x-ms-ratelimit-remaining-resource (emulator/README.md, "Header forms"): every
-# budget test runs against both.
-HEADER_FORMS = ("windowed", "repeated")
+# Azure's recorded forms of x-ms-ratelimit-remaining-resource (tests/recorded/INDEX.md; emulator/README.md, "Header
+# forms"): the table's rows as 2024 answers name them, the older windowed names, the 2024 article's repeated name.
+# Every budget test runs against each.
+HEADER_FORMS = ("table", "windowed", "repeated")
 
 
-@pytest.fixture(params=HEADER_FORMS)
+ALL_FORMS = pytest.mark.parametrize("start_emulator", HEADER_FORMS, indirect=True)
+
+
+@pytest.fixture
 def start_emulator(request, start_emulator):
-    """The shared fixture, with the emulator writing Compute's headers in one of Azure's forms."""
+    """The shared fixture, with the emulator writing Compute's headers in the form the test is parametrized with."""
 
     def start(fleet=None, **options):
         return start_emulator(fleet, rate_limit_header_form=request.param, **options)
@@ -32,6 +36,7 @@ def make(start_emulator, gateway_for, ledger, count: int, **settings):
     return Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, sweep_concurrency=1, **settings))
 
 
+@ALL_FORMS
 def test_a_drained_share_defers_the_rest_and_the_next_sweep_continues(start_emulator, gateway_for, ledger):
     rig = make(start_emulator, gateway_for, ledger, 8, mode="observe")
     # 1 % of VMSS High Cost Get: a burst of 10 tokens; a Uniform scale set's health read costs 2
@@ -52,6 +57,7 @@ def test_a_drained_share_defers_the_rest_and_the_next_sweep_continues(start_emul
     assert again[0] == f"s{len(read):02d}"
 
 
+@ALL_FORMS
 def test_every_scale_set_is_read_when_the_budget_allows_and_a_lap_is_recorded(start_emulator, gateway_for, ledger):
     rig = make(start_emulator, gateway_for, ledger, 5, mode="observe")
     rig.gateway.budget = ComputeBudget(share=0.25)
@@ -61,6 +67,7 @@ def test_every_scale_set_is_read_when_the_budget_allows_and_a_lap_is_recorded(st
     assert result.arm["compute"]["spent"][VMSS_HIGH_COST_GET] == 1 + 2 * 5  # the list, then view + VMs each
 
 
+@ALL_FORMS
 def test_a_suspect_resource_graph_shows_is_read_first_from_arm(start_emulator, gateway_for, graph_for, ledger):
     """Issue 12: the inventory comes from Resource Graph (no Compute list call); a scale set with a failed
     instance there is a suspect, read from ARM (the scale set itself too: ARG lags) before the rotation."""
@@ -89,6 +96,7 @@ def test_a_suspect_resource_graph_shows_is_read_first_from_arm(start_emulator, g
 
 # Issue 19: the parser takes `HighCostGetVMScaleSet30Min;790` (or the repeated form's last entry) as the long bucket
 # of VMSS High Cost Get, whose floor is the documented 75 % of 1,080, not 75 % of the 791 seen first.
+@ALL_FORMS
 def test_nearly_empty_compute_buckets_make_the_sweep_defer_not_get_429s(start_emulator, gateway_for, graph_for, ledger):
     """Issue 12: others have drained VMSS High Cost Get below our floor; the sweep waits within its slice, then
     defers the rest, and never gets a 429."""
