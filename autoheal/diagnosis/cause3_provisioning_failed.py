@@ -89,6 +89,7 @@ def check(ctx: Context) -> list[Finding]:
                 "capacity": s.capacity,
                 "resilientVMCreation": s.resiliency.create_enabled,
                 "waitingForResilientCreate": waiting,
+                **({"failingExtensions": fx} if (fx := s.failing_extensions()) else {}),
             },
         )
     ]

@@ -253,9 +253,11 @@ class Context:
     def instance_facts(self, instance: Instance) -> dict[str, Any]:
         facts: dict[str, Any] = {"instanceId": instance.instance_id, "name": instance.name}
         for key, value in (
-            ("provisioningState", instance.provisioning_state),
+            ("provisioningState", "Failed" if instance.failed else instance.provisioning_state),
             ("errorCode", instance.provisioning_error_code),
             ("message", instance.provisioning_message),
+            ("powerState", instance.power_state or ("unknown" if instance.has_instance_view else "not read")),
+            ("provisioningStateSource", instance.provisioning_disagreement),
             ("health", instance.health.value if instance.health else None),
             ("healthSince", iso(instance.health_since)),
             ("stateSince", iso(instance.provisioning_time)),
