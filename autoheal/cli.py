@@ -28,6 +28,7 @@ from typing import Any
 from .engine import Engine, ScaleSetResult, map_concurrently
 from .gateway import ArmError
 from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable, Record, open_ledger
+from .remediation.planner import preview, verdicts
 from .report import build_report, error_entry, render_table, scale_set_entry
 from .runtime import build_gateway, build_graph, inventory_source
 from .settings import CHANNEL_OFF, Settings, SettingsError, load_settings
@@ -210,12 +211,22 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         engine = Engine(settings, gateway, ledger=None)
         results = _evaluate_all(engine, args)
         entries = [
-            scale_set_entry(r.snapshot, r.findings) if r.snapshot else error_entry(r.resource, r.error or "")
-            for r in results
+            _diagnose_entry(engine, r) if r.snapshot else error_entry(r.resource, r.error or "") for r in results
         ]
         report = build_report(settings.subscription_id, datetime.now(UTC), entries, gateway.meter.requests)
     _print(report, args.output)
     return 0
+
+
+def _diagnose_entry(engine: Engine, result: ScaleSetResult) -> dict[str, Any]:
+    """The scale set's findings with the guardrail verdict a sweep would give (issue 20: they never disagree)."""
+    assert result.snapshot is not None
+    entry = scale_set_entry(result.snapshot, result.findings)
+    owner = engine.owner(result.snapshot)
+    decided = verdicts(preview(result.snapshot, result.findings, engine.settings, engine.clock(), owner))
+    for finding in entry["findings"]:
+        finding["verdicts"] = decided.get(finding["code"], [])
+    return entry
 
 
 def _evaluate_all(engine: Engine, args: argparse.Namespace) -> list[ScaleSetResult]:

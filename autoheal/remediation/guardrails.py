@@ -79,18 +79,26 @@ def allowed(action: ActionCode, settings: Settings) -> Hold | None:
     return None
 
 
-def unhealthy_share(snapshot: ScaleSetSnapshot) -> tuple[int, int]:
-    """(unhealthy, total): Unhealthy/Unknown running instances plus failed ones, over live instances."""
+def bad_instances(snapshot: ScaleSetSnapshot) -> tuple[int, int, int]:
+    """(failed, unhealthy, live): failed instances and Unhealthy/Unknown running ones, counted apart."""
     live = [i for i in snapshot.instances if norm(i.provisioning_state) != "deleting"]
-    bad = sum(1 for i in live if i.failed or (is_running(i) and i.health in BAD_HEALTH))
-    return bad, len(live)
+    failed = sum(1 for i in live if i.failed)
+    unhealthy = sum(1 for i in live if not i.failed and is_running(i) and i.health in BAD_HEALTH)
+    return failed, unhealthy, len(live)
 
 
 def storm_brake(snapshot: ScaleSetSnapshot, settings: Settings) -> Hold | None:
-    bad, total = unhealthy_share(snapshot)
+    """A storm is several instances: at least `storm_min_instances` bad ones and more than the percentage."""
+    failed, unhealthy, total = bad_instances(snapshot)
+    bad = failed + unhealthy
     threshold = settings.storm_threshold_percent
-    if total and 100 * bad > threshold * total:
-        return Hold(ReasonCode.STORM_BRAKE, f"storm brake: {bad}/{total} unhealthy > {threshold} %")
+    if total and bad >= settings.storm_min_instances and 100 * bad > threshold * total:
+        parts = [f"{n} {word}" for n, word in ((failed, "failed"), (unhealthy, "unhealthy")) if n]
+        share = round(100 * bad / total, 1)
+        return Hold(
+            ReasonCode.STORM_BRAKE,
+            f"storm brake: {' and '.join(parts)} of {total} instances ({share:g} % > {threshold} %)",
+        )
     return None
 
 

@@ -180,3 +180,36 @@ def plan(
                 )
             decisions.append(Decision(finding, proposed.code, target, acting_ids, verdict, reason, "", params))
     return decisions
+
+
+def preview(
+    snapshot: ScaleSetSnapshot,
+    findings: list[Finding],
+    settings: Settings,
+    now: datetime,
+    owner: Owner | None = None,
+) -> list[Decision]:
+    """What a sweep in observe mode would decide for these findings with an empty ledger (`diagnose`): the same
+    `plan`, every guardrail included, so diagnose and the sweep never disagree."""
+    observe = settings.replace(mode="observe") if settings.remediate else settings
+    return plan(snapshot, findings, {}, observe, now, SweepBudget(max(1, len(findings)) * 1000), "diagnose", owner)
+
+
+def verdicts(decisions: list[Decision]) -> dict[str, list[dict[str, Any]]]:
+    """Finding code → the decisions' verdicts as the ledger would record them (planned / held, with reason)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for d in decisions:
+        state = "planned" if d.verdict in (DecisionKind.PLAN, DecisionKind.ACT) else "held"
+        if d.final:
+            state = "failed"
+        out.setdefault(d.finding.code.value, []).append(
+            {
+                "code": d.action.value,
+                "target": d.target,
+                "instanceIds": list(d.instance_ids),
+                "state": state,
+                "reason": d.reason,
+                "reasonCode": d.reason_code,
+            }
+        )
+    return out

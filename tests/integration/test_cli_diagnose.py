@@ -95,7 +95,8 @@ def test_diagnose_json_finds_every_documented_cause(capsys, demo_emulator):
     assert web["resiliency"] == {"policyPresent": True, "resilientVMCreation": True, "resilientVMDeletion": True}
     # reads: one list, then instance view + instance list per Uniform set, instance list per Flexible set,
     # and the resiliency view of ingest-flex's one Failed VM (Flexible lists carry no deletion status)
-    assert report["armRequests"] == 1 + 2 * 11 + 2 + 1
+    # + one resource-group list: who owns each scale set, for the guardrail verdict a sweep would give
+    assert report["armRequests"] == 1 + 2 * 11 + 2 + 1 + 1
 
 
 def test_diagnose_table_shows_findings_and_proposals(capsys, demo_emulator):
@@ -115,7 +116,7 @@ def test_diagnose_one_scale_set_reads_only_it(capsys, demo_emulator):
     assert code == 0
     report = json.loads(out)
     assert [e["name"] for e in report["scaleSets"]] == ["search-indexer"]
-    assert report["armRequests"] == 3  # GET scale set, instance view, instance list
+    assert report["armRequests"] == 4  # GET scale set, instance view, instance list; resource groups (owner)
 
 
 def test_unknown_subscription_is_one_clear_line(capsys, demo_emulator):

@@ -132,3 +132,36 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
     rig.sweep()
     assert rig.writes() == writes
     assert len(rig.ledger.history(limit=500)) == count
+
+
+def test_diagnose_shows_the_verdict_the_sweep_gives(rig, capsys):
+    """Issue 20: `diagnose` previews every guardrail (storm brake, ownership, opt-out, ...): never a different
+    verdict from the sweep's on the same fleet."""
+    import json
+
+    from autoheal.cli import main
+
+    code = main(
+        [
+            "diagnose",
+            "--subscription",
+            rig.emu.subscription_id,
+            "--endpoint",
+            rig.emu.endpoint,
+            "--ca-bundle",
+            rig.emu.ca_bundle,
+            "--output",
+            "json",
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    previewed = {
+        (entry["name"], finding["code"], v["target"]): (v["code"], v["state"], v["reasonCode"])
+        for entry in report["scaleSets"]
+        for finding in entry["findings"]
+        for v in finding["verdicts"]
+    }
+    swept = states(rig.sweep(mode="observe"))
+    assert previewed == swept
+    assert previewed[("checkout-api", "unhealthy-not-repaired", "*")] == ("none", "held", "storm-brake")

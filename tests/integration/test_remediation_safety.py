@@ -65,12 +65,14 @@ def test_storm_brake_holds_every_instance_action(make_rig):
         )
     )
     action = actions_by(rig.sweep())[("a", "provisioning-failed", "*")]
-    assert (action["state"], action["reason"]) == ("held", "storm brake: 3/4 unhealthy > 50 %")
+    assert (action["state"], action["reason"]) == ("held", "storm brake: 3 failed of 4 instances (75 % > 50 %)")
     assert rig.writes() == 0
 
 
 def test_capacity_floor_creates_the_replacement_first(make_rig):
-    rig = make_rig(quiet("solo", capacity=1, failed={0: "VMExtensionProvisioningError"}), storm_threshold_percent=100)
+    """Issue 20: a 1-instance scale set's failed instance is replaced (resolution 3), created first; one bad
+    instance is not a storm (AUTOHEAL_STORM_MIN_INSTANCES=2 by default)."""
+    rig = make_rig(quiet("solo", capacity=1, failed={0: "VMExtensionProvisioningError"}))
     action = actions_by(rig.sweep())[("solo", "provisioning-failed", "*")]
     assert action["state"] == "succeeded"
     record = rig.record("solo", "provisioning-failed")

@@ -90,7 +90,16 @@ def test_storm_brake_holds_instance_actions_with_counts():
     snap = vmss(*healthy(4), *[failed(str(i)) for i in range(4, 10)], resilient=(False, True))
     (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
     assert decision.verdict is DecisionKind.HOLD
-    assert decision.reason == "storm brake: 6/10 unhealthy > 50 %"
+    assert decision.reason == "storm brake: 6 failed of 10 instances (60 % > 50 %)"
+
+
+def test_one_bad_instance_is_not_a_storm():
+    """Issue 20: a 1-instance scale set's failed instance is 1/1 > 50 % but one instance is not a storm."""
+    snap = vmss(failed("0"), resilient=(False, True))
+    (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
+    assert decision.verdict is DecisionKind.ACT
+    (held,) = only(decide(snap, settings=REMEDIATE.replace(storm_min_instances=1)), C.PROVISIONING_FAILED)
+    assert (held.verdict, held.reason) == (DecisionKind.HOLD, "storm brake: 1 failed of 1 instances (100 % > 50 %)")
 
 
 def test_storm_brake_at_exactly_the_threshold_lets_one_through():
