@@ -308,6 +308,8 @@ class ReasonCode(StrEnum):
     RESUME_WOULD_LOOP = "resume-would-loop"
     POLICY_DISABLED = "policy-disabled"
     INSTANCES_UNREADABLE = "instances-unreadable"
+    RUNNING_DESPITE_TIMEOUT = "running-despite-timeout"
+    REPLACEMENT_LOOP = "replacement-loop"
     # guardrails
     OPT_OUT = "opt-out"
     NOT_OPTED_IN = "not-opted-in"

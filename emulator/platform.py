@@ -12,6 +12,7 @@ from typing import Any
 
 from . import fleetgen, payloads
 from .errors import ArmError, bad_request, concurrent_conflict, invalid_parameter
+from .faults import CREATE_TIMEOUT_CODES
 from .state import FleetState, Operation, ScaleSet, Vm
 
 GRACE_MIN = timedelta(minutes=10)
@@ -406,6 +407,9 @@ class Platform:
             elapsed = at - (vm.create_started or at)
             if (
                 scale_set.resilient_creation
+                # resilient create retries only create timeouts (learn.microsoft.com/azure/virtual-machine-scale-sets/
+                # resilient-vm-create: OSProvisioningTimedOut, VMStartTimedOut), never an extension failure
+                and vm.create_code in CREATE_TIMEOUT_CODES
                 and vm.create_retries < RESILIENT_RETRIES
                 and elapsed < RESILIENT_CREATE_WINDOW
             ):
@@ -430,6 +434,10 @@ class Platform:
                 error_code=vm.create_code,
                 message=fleetgen.failure_message(vm.create_code, name),
             )
+            if vm.create_code not in CREATE_TIMEOUT_CODES:
+                # the VM booted and an extension failed: it runs (as in Microsoft's "List all VMs in a set" sample,
+                # ProvisioningState/failed/VMAgentProvisioningFailure with PowerState/Running)
+                payloads.set_power(vm.payload, "running", at)
             if payloads.health_state(vm.payload) is not None:
                 payloads.set_health(vm.payload, "unknown", at)
             return

@@ -126,6 +126,7 @@ def plan(
             hold: Hold | None = (
                 out_of_scope
                 or guardrails.allowed(proposed.code, settings)
+                or guardrails.replacement_loop(finding, target, record, snapshot, settings, now)
                 or guardrails.attempt_budget(record, settings, now)
                 or guardrails.azure_refusal(record, now)
             )
@@ -165,7 +166,7 @@ def plan(
                         DecisionKind.HOLD,
                         hold.reason,
                         hold.code,
-                        params,
+                        {**params, **hold.params} if hold.params else params,
                         final=hold.final,
                         keep=hold.keep,
                     )
