@@ -200,6 +200,8 @@ def replacement_loop(
     if finding.proposed_action.code is ActionCode.REPLACE_FAILED_INSTANCES and target == SCALE_SET_TARGET:
         return _replaced_again(finding, record, snapshot, held)
     if finding.proposed_action.code is ActionCode.REPAIR_INSTANCES and target != SCALE_SET_TARGET:
+        if not held and record.state is State.FAILED:
+            return None  # the repair itself failed (Azure said no): backoff and the attempt budget handle that
         return _unhealthy_again(target, record, snapshot, held)
     return None
 
