@@ -65,7 +65,8 @@ class ArmApi:
             return self._control(request)
         faults = self._faults()
         if faults.latency_ms > 0:
-            time.sleep(faults.latency_ms / 1000)  # outside every lock: concurrent requests overlap
+            with self._log.delaying():
+                time.sleep(faults.latency_ms / 1000)  # outside every lock: concurrent requests overlap
         write = request.method != "GET"
         kind = "reads" if not write else "deletes" if request.method == "DELETE" else "writes"
         headers: dict[str, str] = {}

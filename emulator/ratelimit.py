@@ -11,6 +11,11 @@ from typing import Any
 from .compute_limits import POLICIES, SUBSCRIPTION, Charge, Limit, bucket_name, split_bucket_name
 
 
+def monotonic() -> float:
+    """The buckets' clock: real time (clients wait out Retry-After in real time); a test may replace it."""
+    return time.monotonic()
+
+
 class TokenBucket:
     """ARM-style token bucket in real (monotonic) time, since clients wait out Retry-After in real time."""
 
@@ -19,10 +24,10 @@ class TokenBucket:
         self.refill = float(refill_per_second)
         self.enforce = enforce
         self._tokens = float(capacity)
-        self._stamp = time.monotonic()
+        self._stamp = monotonic()
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = monotonic()
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.refill)
         self._stamp = now
 

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .activitylog import ActivityLog, ActivityLogFront
 from .api import ArmApi, control_response
 from .clock import Clock
 from .compute import ComputeBackend
@@ -38,6 +39,7 @@ class Emulator:
         self.ca_bundle = ca_bundle
         self.endpoint = f"https://{server.server_address[0]}:{server.port}"
         self.resource_graph: ResourceGraph | None = None  # set by start(); replays have none
+        self.activity_log: ActivityLog | None = None  # set by start(): writes with their caller (activitylog.py)
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -83,8 +85,12 @@ class Emulator:
         )
         graph = ResourceGraph(state, log)  # Resource Graph beside ARM's pipeline: its own quota (resourcegraph.py)
         graph.configure_from_fleet(fleet)
-        emulator = cls._serve(ResourceGraphFront(graph, api), state, log, host, port, compute)
+        activity = ActivityLog(state.clock, lambda: state.faults, lambda: state.subscription_id, log)
+        activity.configure_from_fleet(fleet)
+        front = ActivityLogFront(activity, ResourceGraphFront(graph, api))
+        emulator = cls._serve(front, state, log, host, port, compute)
         emulator.resource_graph = graph
+        emulator.activity_log = activity
         holder.append(emulator)
         return emulator
 
@@ -169,6 +175,8 @@ class Emulator:
         self._state.load(fleet)
         if self.resource_graph is not None:
             self.resource_graph.configure_from_fleet(fleet)
+        if self.activity_log is not None:
+            self.activity_log.configure_from_fleet(fleet)
         self.compute_throttle.reset()
 
     def set_faults(self, plan: dict[str, Any] | FaultPlan | None) -> None:
@@ -195,6 +203,21 @@ class Emulator:
         with self._state.lock:
             self._state.run_due()
             return copy.deepcopy([vm.payload for vm in self._require(resource_group, name).vms.values()])
+
+    def platform_suspends_repairs(self, resource_group: str, name: str) -> None:
+        """What Azure does after repeated failed repairs: AutomaticRepairs becomes Suspended, and the Activity Log
+        gets the setOrchestrationServiceState event Microsoft's repairs-state alert fires on, from the platform
+        (caller "Microsoft.Compute": unverified, no public capture of such an event exists)."""
+        from .activitylog import seed
+
+        with self._state.lock:
+            self._state.run_due()
+            target = self._require(resource_group, name)
+            now = self.clock.now()
+            Platform(self._state)._set_service_state(target, "Suspended", now)
+            resource_id = str(target.resource["id"])
+        if self.activity_log is not None:
+            self.activity_log.add({**seed(resource_id, "Microsoft.Compute", now), "claims": {}})
 
     def _require(self, resource_group: str, name: str):  # type: ignore[no-untyped-def]
         found = self._state.find_scale_set(resource_group, name)
