@@ -396,6 +396,7 @@ class ReasonCode(StrEnum):
     INSTANCES_UNREADABLE = "instances-unreadable"
     RUNNING_DESPITE_TIMEOUT = "running-despite-timeout"
     REPLACEMENT_LOOP = "replacement-loop"
+    INFORMATIONAL = "informational"  # a preview feature off: said once per sweep, never acted on unasked
     # guardrails
     OPT_OUT = "opt-out"
     NOT_OPTED_IN = "not-opted-in"
@@ -425,6 +426,7 @@ class ReasonCode(StrEnum):
     CAPACITY_OWED = "capacity-owed"
     WAITING_FOR_DELETE = "waiting-for-delete"
     VERIFY_TIMEOUT = "verify-timeout"
+    ACCEPTED_NOT_SHOWN = "accepted-not-shown"  # a policy PATCH Azure accepted whose effect never showed
     RESOLVED = "resolved"
     GONE = "gone"
     INTERNAL_ERROR = "internal-error"

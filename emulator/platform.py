@@ -64,6 +64,12 @@ class Platform:
             )
         if "resiliencyPolicy" in props_patch:
             self._validate_resiliency(props_patch["resiliencyPolicy"] or {})
+            if scale_set.hides_resiliency_policy:  # accepted, never shown (fleet option; see ScaleSet)
+                previous = current.get("properties", {}).get("resiliencyPolicy")
+                if previous is None:
+                    merged["properties"].pop("resiliencyPolicy", None)
+                else:
+                    merged["properties"]["resiliencyPolicy"] = copy.deepcopy(previous)
         old_capacity = int(current.get("sku", {}).get("capacity", len(scale_set.vms)))
         new_capacity = merged.get("sku", {}).get("capacity", old_capacity)
         if not isinstance(new_capacity, int) or isinstance(new_capacity, bool) or new_capacity < 0:

@@ -37,6 +37,31 @@ FINDING_TITLES = {
     "create-timed-out": "VM create timed out",
     "delete-failed": "VM delete failed",
 }
+# Preview features that are off are informational: a sweep says so in one line each, never per scale set.
+INFORMATIONAL = "informational"
+NOTE_PHRASES = {
+    "resilient-create-disabled": "resilient create is off",
+    "resilient-delete-disabled": "resilient delete is off",
+}
+
+
+def is_note(change: Change) -> bool:
+    return change.record.reason_code == INFORMATIONAL
+
+
+def notes_of(changes: list[Change]) -> tuple[str, ...]:
+    """'resilient create is off on 214 scale sets': one line per finding code over the informational changes."""
+    by_code: dict[str, set[str]] = {}
+    for change in changes:
+        if is_note(change):
+            by_code.setdefault(change.record.finding_code, set()).add(change.record.scale_set_id.lower())
+    lines = []
+    for code, ids in sorted(by_code.items()):
+        phrase = NOTE_PHRASES.get(code, FINDING_TITLES.get(code, code))
+        lines.append(f"{phrase} on {len(ids)} scale set{'s' if len(ids) != 1 else ''}")
+    return tuple(lines)
+
+
 # (to do, done): "{targets}" is replaced by "instance 2" / "instances 3, 7" / the fallback after the bar.
 ACTIONS = {
     "enable-automatic-repairs": ("enable automatic repairs", "enabled automatic repairs"),
@@ -254,6 +279,7 @@ class Message:
     items: tuple[ItemView, ...]
     portal_url: str
     changes: tuple[Change, ...] = field(default=(), repr=False, compare=False)  # for channels that send records
+    notes: tuple[str, ...] = ()  # informational lines of the sweep ("resilient create is off on 214 scale sets")
 
     @property
     def digest(self) -> bool:
@@ -269,12 +295,13 @@ class Message:
 
     @property
     def style(self) -> str:
-        return self.disposition.style
+        return self.disposition.style if self.items else "accent"
 
     @property
     def heading(self) -> str:
-        """The truthful one-word verdict: FAILED, NEEDS A PERSON, HELD BACK, IN PROGRESS, DONE, OBSERVE."""
-        return self.disposition.heading
+        """The truthful one-word verdict: FAILED, NEEDS A PERSON, HELD BACK, IN PROGRESS, DONE, OBSERVE (FYI: only
+        informational notes)."""
+        return self.disposition.heading if self.items else "FYI"
 
     @property
     def scale_sets(self) -> list[ScaleSetView]:
@@ -294,6 +321,8 @@ class Message:
 
     @property
     def title(self) -> str:
+        if not self.items:
+            return "; ".join(self.notes)
         if not self.digest:
             item = self.items[0]
             return f"{item.scale_set_name}: {item.problem}"
@@ -321,6 +350,8 @@ class Message:
         groups = self.scale_sets
         shown = groups if max_scale_sets is None else groups[:max_scale_sets]
         lines = [f"{self.heading}: {self.title}", self.subtitle, ""]
+        if self.notes and self.items:
+            lines += [f"Also: {note}." for note in self.notes] + [""]
         for group in shown:
             lines.append(f"{group.name} ({group.resource_group})")
             lines += [f"  - {item.line}" for item in group.items]

@@ -165,6 +165,8 @@ AZURE_REFUSAL_RECHECK = timedelta(hours=6)
 
 
 def azure_refusal(record: Record | None, now: datetime) -> Hold | None:
+    if record is not None and record.state is State.HELD and record.reason_code == ReasonCode.ACCEPTED_NOT_SHOWN:
+        return Hold(record.reason_code, record.reason, keep=True)  # stands until the finding goes (resolved)
     if record is None or record.state is not State.HELD or record.reason_code not in AZURE_REFUSALS:
         return None
     if record.updated_at is not None and now - record.updated_at < AZURE_REFUSAL_RECHECK:

@@ -117,3 +117,25 @@ def test_one_instance_scale_set_failed_instance_is_replaced(make_rig):
     action = actions_by(rig.sweep())[("solo", "provisioning-failed", "*")]
     assert action["state"] == "succeeded"
     assert rig.record("solo", "provisioning-failed").params["surge"] == "capacity 1 - 1 < floor 1"
+
+
+def test_resilient_features_off_are_one_line_per_sweep_in_the_card(make_rig):
+    """Issue 20: preview features off are informational and grouped: "resilient create is off on N scale sets",
+    one line in the Teams card (a local webhook sink), never a block per scale set."""
+    from autoheal.notify import Notifier
+    from sinks import LocalTLS, TeamsWebhookSink
+
+    sets = [fleetgen.scale_set(f"s{n}", capacity=2, automatic_repairs=True) for n in range(5)]
+    sets.append(quiet("broken", capacity=4, failed={1: "VMExtensionProvisioningError"}))
+    rig = make_rig(*sets)
+    with LocalTLS() as tls, TeamsWebhookSink(tls) as teams:
+        settings = rig.settings.replace(teams_webhook_url=teams.url, teams_min_severity="info")
+        notifier = Notifier.from_settings(settings, ca_bundle=tls.ca_file, retry_delays=())
+        rig.sweep(mode="observe", notifier=notifier)
+        (payload,) = teams.messages
+    card = payload["attachments"][0]["content"]
+    texts = [b.get("text", "") for b in card["body"] if b.get("type") == "TextBlock"]
+    assert "Also: resilient create is off on 5 scale sets." in texts
+    assert "Also: resilient delete is off on 5 scale sets." in texts
+    blob = json.dumps(card)
+    assert "broken" in blob and "s3 (" not in blob and "s3:" not in blob  # one line, not a block per scale set

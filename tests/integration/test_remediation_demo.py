@@ -39,6 +39,7 @@ def test_observe_mode_changes_nothing_and_records_every_decision(rig):
 
 
 def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
+    rig.settings = rig.settings.replace(propose_resiliency=True)  # opted in to enabling the preview features
     first = rig.sweep()
     got = states(first)
     etl = "etl-workers"

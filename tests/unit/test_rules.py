@@ -330,7 +330,7 @@ def test_unhealthy_without_timestamp_is_never_overdue():
     ],
 )
 def test_resiliency_disabled(create, delete, expected):
-    found = run(vmss(*healthy(2), resilient=(create, delete)))
+    found = run(vmss(*healthy(2), resilient=(create, delete)), propose_resiliency=True)
     assert set(found) == expected
     for code in expected:
         assert found[code].severity is Severity.INFO
@@ -342,6 +342,29 @@ def test_resiliency_disabled(create, delete, expected):
     if C.RESILIENT_DELETE_DISABLED in found:
         assert found[C.RESILIENT_DELETE_DISABLED].evidence["featureFlag"].endswith("ReliableVMDeletion")
         assert action(found[C.RESILIENT_DELETE_DISABLED]) == "enable-resilient-vm-delete"
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "settings", "why"),
+    [
+        (vmss(*healthy(2), resilient=(False, False)), {}, "AUTOHEAL_PROPOSE_RESILIENCY=true"),
+        (vmss(resilient=(False, False)), {"propose_resiliency": True}, "no instances"),
+        (
+            vmss(*healthy(2), resilient=(False, False), tags={"aksEngineVersion": "v0.47.0-aks"}),
+            {"propose_resiliency": True},
+            "AKS",
+        ),
+    ],
+)
+def test_resiliency_off_is_informational_unless_opted_in_for_an_unowned_scale_set_with_instances(
+    snapshot, settings, why
+):
+    """Issue 20: a preview feature off is informational; enabling it is opt-in, never for owned or empty sets."""
+    found = run(snapshot, **settings)
+    for code in (C.RESILIENT_CREATE_DISABLED, C.RESILIENT_DELETE_DISABLED):
+        proposed = found[code].proposed_action
+        assert (proposed.code.value, proposed.reason_code) == ("none", "informational")
+        assert why in proposed.reason
 
 
 @pytest.mark.parametrize("code", ["OSProvisioningTimedOut", "VMStartTimedOut"])
