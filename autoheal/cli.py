@@ -223,20 +223,46 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     with build_gateway(settings) as gateway:
         engine = Engine(settings, gateway, ledger=None)
         results = _evaluate_all(engine, args)
-        entries = [
-            _diagnose_entry(engine, r) if r.snapshot else error_entry(r.resource, r.error or "") for r in results
-        ]
+        backing = _read_only_ledger(settings)
+        ledger = ScratchLedger(backing)
+        try:
+            entries = [
+                _diagnose_entry(engine, r, ledger) if r.snapshot else error_entry(r.resource, r.error or "")
+                for r in results
+            ]
+        finally:
+            if backing is not None:
+                backing.close()
         report = build_report(settings.subscription_id, datetime.now(UTC), entries, gateway.meter.requests)
     _print(report, args.output)
     return 0
 
 
-def _diagnose_entry(engine: Engine, result: ScaleSetResult) -> dict[str, Any]:
+def _read_only_ledger(settings: Settings) -> Ledger | None:
+    """The ledger, read only, so `diagnose` sees what a sweep sees (a loop hold, a backoff); None when no ledger
+    is configured or it cannot be opened (diagnose needs no ledger)."""
+    if not _ledger_configured(settings):
+        return None
+    try:
+        return open_ledger(settings)
+    except (LedgerUnavailable, ValueError) as exc:
+        logging.getLogger(__name__).warning("diagnose without the ledger's records: %s", str(exc).splitlines()[0])
+        return None
+
+
+def _diagnose_entry(engine: Engine, result: ScaleSetResult, ledger: Ledger) -> dict[str, Any]:
     """The scale set's findings with the guardrail verdict a sweep would give (issue 20: they never disagree)."""
     assert result.snapshot is not None
     entry = scale_set_entry(result.snapshot, result.findings)
     owner = engine.owner(result.snapshot)
-    decided = verdicts(preview(result.snapshot, result.findings, engine.settings, engine.clock(), owner))
+    try:
+        records = {r.row_key: r for r in ledger.records_for(result.snapshot.id)}
+    except LedgerUnavailable as exc:
+        logging.getLogger(__name__).warning(
+            "diagnose without the ledger's records for %s: %s", result.snapshot.name, exc
+        )
+        records = {}
+    decided = verdicts(preview(result.snapshot, result.findings, engine.settings, engine.clock(), owner, records))
     for finding in entry["findings"]:
         finding["verdicts"] = decided.get(finding["code"], [])
     return entry

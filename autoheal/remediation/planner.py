@@ -189,11 +189,13 @@ def preview(
     settings: Settings,
     now: datetime,
     owner: Owner | None = None,
+    records: dict[str, Record] | None = None,
 ) -> list[Decision]:
-    """What a sweep in observe mode would decide for these findings with an empty ledger (`diagnose`): the same
-    `plan`, every guardrail included, so diagnose and the sweep never disagree."""
+    """What a sweep in observe mode would decide for these findings, given the ledger's records of the scale set
+    (`diagnose`): the same `plan`, every guardrail included, so diagnose and the sweep never disagree."""
     observe = settings.replace(mode="observe") if settings.remediate else settings
-    return plan(snapshot, findings, {}, observe, now, SweepBudget(max(1, len(findings)) * 1000), "diagnose", owner)
+    budget = SweepBudget(max(1, len(findings)) * 1000)
+    return plan(snapshot, findings, dict(records or {}), observe, now, budget, "diagnose", owner)
 
 
 def verdicts(decisions: list[Decision]) -> dict[str, list[dict[str, Any]]]:

@@ -55,12 +55,12 @@ def test_failed_in_the_instance_view_only_and_a_failed_scale_set(make_rig):
     assert scale_set.proposed_action.reason_code == "needs-person"
 
 
-def test_replacement_loop_is_held_after_the_second_identical_failure(make_rig, azurite, monkeypatch):
+def test_replacement_loop_is_held_after_the_second_identical_failure(make_rig, azurite, monkeypatch, capsys):
     """Every new instance fails with the extension error (emulator createFailures, never retried by resilient
     create): the first failure is replaced, its replacement fails the same way, and the scale set is held with
     both failures in the evidence until a person clears it (`vmss-autoheal clear`)."""
     rig = make_rig(
-        quiet("loopy", capacity=4, failed={2: "VMExtensionProvisioningError"}),
+        quiet("loopy", capacity=4, failed={2: "VMExtensionProvisioningError"}, resilient_creation=False),
         faults={
             "createFailures": [
                 {"scaleSet": "loopy", "code": "VMExtensionProvisioningError", "times": 1, "attemptSeconds": 0}
@@ -82,9 +82,16 @@ def test_replacement_loop_is_held_after_the_second_identical_failure(make_rig, a
     assert loop["again"][0]["instanceId"] not in {"0", "1", "2", "3"}
     rig.advance(days=3)  # the hold outlives the window: only a person or the failure stopping ends it
     assert actions_by(rig.sweep())[("loopy", "provisioning-failed", "*")]["reasonCode"] == "replacement-loop"
-    # a person clears it: one more try
+    # diagnose reads the ledger too: it shows the hold the sweep gives
     monkeypatch.setenv("AzureWebJobsStorage", azurite)
     monkeypatch.setenv("AUTOHEAL_LEDGER_TABLE", rig.ledger.table_name)
+    args = ["--subscription", rig.emu.subscription_id, "--endpoint", rig.emu.endpoint, "--ca-bundle", rig.emu.ca_bundle]
+    assert main(["diagnose", *args, "--output", "json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (entry,) = report["scaleSets"]
+    (finding,) = [f for f in entry["findings"] if f["code"] == "provisioning-failed"]
+    assert [(v["state"], v["reasonCode"]) for v in finding["verdicts"]] == [("held", "replacement-loop")]
+    # a person clears it: one more try
     assert main(["clear", "--scale-set", "loopy", "--by", "oncall@example.com"]) == 0
     cleared = rig.record("loopy", "provisioning-failed")
     assert (cleared.state, cleared.reason_code) == ("resolved", "cleared")
