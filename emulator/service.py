@@ -9,8 +9,10 @@ from typing import Any
 
 from .activitylog import ActivityLog, ActivityLogFront
 from .api import ArmApi, control_response
+from .arg_getlist import ArgGetList, ArgGetListFront
 from .clock import Clock
 from .compute import ComputeBackend
+from .compute_limits import HEADER_FORMS
 from .errors import ArmError
 from .faults import FaultPlan, parse_plan
 from .messages import Request, Response
@@ -40,6 +42,7 @@ class Emulator:
         self.endpoint = f"https://{server.server_address[0]}:{server.port}"
         self.resource_graph: ResourceGraph | None = None  # set by start(); replays have none
         self.activity_log: ActivityLog | None = None  # set by start(): writes with their caller (activitylog.py)
+        self.arg_getlist: ArgGetList | None = None  # set by start(); replays have none
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -57,8 +60,12 @@ class Emulator:
         clock: Clock | None = None,
         compute_refill_scale: float = 1.0,
         compute_capacity_scale: float = 1.0,
+        rate_limit_header_form: str | None = None,
     ) -> Emulator:
         """Serve `fleet` (a fleet document or a path to one; None = an empty subscription) over HTTPS.
+
+        `rate_limit_header_form` ("windowed" | "repeated" | "suffix") overrides the fleet's
+        `rateLimitHeaderForm`, for every fleet this emulator loads.
 
         Compute's throttling buckets use Azure's numbers; `compute_refill_scale` (e.g. 10.0: ten times
         faster) and `compute_capacity_scale` change them for tests that must run fast."""
@@ -69,6 +76,8 @@ class Emulator:
             lro_polls=lro_polls,
             lro_seconds=lro_seconds,
         )
+        if rate_limit_header_form is not None and rate_limit_header_form not in HEADER_FORMS:
+            raise ValueError(f"rate_limit_header_form must be one of {list(HEADER_FORMS)}")
         state.load(fleet)
         log = RequestLog()
         holder: list[Emulator] = []
@@ -82,15 +91,19 @@ class Emulator:
             control=lambda request: holder[0]._control(request),
             journal=state.journal,
             compute=compute,
+            header_form=lambda: rate_limit_header_form or state.rate_limit_header_form,
         )
         graph = ResourceGraph(state, log)  # Resource Graph beside ARM's pipeline: its own quota (resourcegraph.py)
         graph.configure_from_fleet(fleet)
         activity = ActivityLog(state.clock, lambda: state.faults, lambda: state.subscription_id, log)
         activity.configure_from_fleet(fleet)
-        front = ActivityLogFront(activity, ResourceGraphFront(graph, api))
+        getlist = ArgGetList(state, backend, log)  # ?useResourceGraph=true on Compute GETs (arg_getlist.py)
+        getlist.configure_from_fleet(fleet)
+        front = ActivityLogFront(activity, ArgGetListFront(getlist, ResourceGraphFront(graph, api)))
         emulator = cls._serve(front, state, log, host, port, compute)
         emulator.resource_graph = graph
         emulator.activity_log = activity
+        emulator.arg_getlist = getlist
         holder.append(emulator)
         return emulator
 
@@ -177,6 +190,8 @@ class Emulator:
             self.resource_graph.configure_from_fleet(fleet)
         if self.activity_log is not None:
             self.activity_log.configure_from_fleet(fleet)
+        if self.arg_getlist is not None:
+            self.arg_getlist.configure_from_fleet(fleet)
         self.compute_throttle.reset()
 
     def set_faults(self, plan: dict[str, Any] | FaultPlan | None) -> None:

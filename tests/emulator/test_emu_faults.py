@@ -219,11 +219,21 @@ def test_resilient_deletion_retries_with_backoff(start_emulator):
     emu.clock.freeze()
     client = compute_client(emu)
     client.virtual_machine_scale_sets.begin_delete_instances("rg-app", "web", {"instanceIds": ["1"]}).result()
-    vm = client.virtual_machine_scale_set_vms.get("rg-app", "web", "1", expand="resiliencyView")
-    assert (vm.provisioning_state, vm.resilient_vm_deletion_status) == ("Deleting", "InProgress")
-    emu.clock.advance(60)  # first retry fails too
-    assert _vm(emu, "1")["properties"]["resilientVMDeletionStatus"] == "InProgress"
-    emu.clock.advance(120)  # second retry succeeds
+
+    def state() -> tuple[str | None, object]:
+        vm = client.virtual_machine_scale_set_vms.get("rg-app", "web", "1", expand="resiliencyView")
+        return vm.provisioning_state, vm.resilient_vm_deletion_status
+
+    # Between attempts the VM "alternates between a provisioning state of Deleting and Failed"
+    # (azure-compute-docs resilient-vm-create-delete.md): Failed after an attempt, Deleting while one runs.
+    assert state() == ("Failed", "InProgress")
+    emu.clock.advance(30)
+    assert state() == ("Deleting", "InProgress")
+    emu.clock.advance(30)  # first retry fails too
+    assert state() == ("Failed", "InProgress")
+    emu.clock.advance(60)
+    assert state() == ("Deleting", "InProgress")
+    emu.clock.advance(60)  # second retry succeeds
     assert [vm["instanceId"] for vm in emu.instances("rg-app", "web")] == ["0"]
     assert emu.scale_set("rg-app", "web")["sku"]["capacity"] == 1
 
