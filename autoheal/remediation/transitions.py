@@ -263,7 +263,9 @@ def _failure(
 
 
 # Policy PATCHes whose effect is a property Azure may accept and never show (resilient create/delete, issue 20).
-ACCEPTED_NOT_SHOWN_ACTIONS = frozenset({"enable-resilient-vm-create", "enable-resilient-vm-delete"})
+ACCEPTED_NOT_SHOWN_ACTIONS = frozenset(
+    {ActionCode.ENABLE_RESILIENT_VM_CREATE.value, ActionCode.ENABLE_RESILIENT_VM_DELETE.value}
+)
 
 
 def verification_expired(record: Record, *, now: datetime, settings: Settings) -> Save | None:
