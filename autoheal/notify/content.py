@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..model import ActionCode, Severity
+from ..model import ActionCode, Finding, ReasonCode, Severity
 from ..remediation.actions import ACTIONS, ActionSpec
 from ..remediation.actions.registry import fill
 from ..resource_ids import segments
@@ -22,6 +22,7 @@ from . import evidence as ev
 from .links import Links, links_for, portal_link
 
 if TYPE_CHECKING:
+    from ..remediation.record import Record
     from . import Change
 
 PRODUCT = "vmss-autoheal"
@@ -39,6 +40,7 @@ FINDING_TITLES = {
     "resilient-delete-disabled": "resilient VM delete is off",
     "create-timed-out": "VM create timed out",
     "delete-failed": "VM delete failed",
+    "scale-set-failed": "the scale set itself failed provisioning",
 }
 # Preview features that are off are informational: a sweep says so in one line each, never per scale set.
 INFORMATIONAL = "informational"
@@ -410,9 +412,16 @@ def item_view(change: Change, *, portal_url: str, tenant_id: str = "") -> ItemVi
         disposition=disposition,
         mode=record.mode,
         facts=tuple(facts),
-        evidence=ev.readable(finding.evidence if finding else None),
+        evidence=ev.readable(_evidence(record, finding)),
         links=links,
     )
+
+
+def _evidence(record: Record, finding: Finding | None) -> dict[str, Any]:
+    """The finding's evidence; a loop hold leads with both failures (the replaced instance and the new one)."""
+    evidence = dict(finding.evidence) if finding else {}
+    loop = record.params.get("loop") if record.reason_code == ReasonCode.REPLACEMENT_LOOP else None
+    return {"loop": loop, **evidence} if loop else evidence
 
 
 def _split_reference(reference: str) -> tuple[str, str]:
