@@ -400,5 +400,6 @@ def test_a_loop_hold_shows_both_failures_and_needs_a_person() -> None:
     label, text = item.evidence[0]
     assert label == "Replacement loop"
     assert text == (
-        "replaced vmss-web_2 (VMExtensionProvisioningError); then vmss-web_4 (VMExtensionProvisioningError, power running)"
+        "replaced vmss-web_2 (VMExtensionProvisioningError); "
+        "then vmss-web_4 (VMExtensionProvisioningError, power running)"
     )
