@@ -47,7 +47,9 @@ def norm(value: str | None) -> str:
 def is_running(instance: Instance) -> bool:
     return (
         instance.has_instance_view
-        and norm(instance.provisioning_state) == "succeeded"
+        and not instance.failed
+        # the instance view's state stands in when the model field is absent (Microsoft's instance-view samples)
+        and norm(instance.provisioning_state or instance.view_provisioning_state) == "succeeded"
         and norm(instance.power_state) in ("running", "")
     )
 

@@ -275,3 +275,13 @@ def test_scale_set_statuses_and_extension_summaries_are_read():
     )
     assert plain.failed_status is None and plain.failing_extensions() == {}
     assert plain.extension_summaries == {"aaaaaaaaaaa": {"aa": 21}}
+
+
+def test_instance_view_state_stands_in_for_an_absent_model_field():
+    from autoheal.diagnosis.context import is_running
+
+    vm = _sample("list-vms-instance-view-vmagent-failure.json")
+    assert not is_running(parse_instance(vm, flexible=False))  # failed: not a running instance
+    vm["properties"]["instanceView"]["statuses"][0]["code"] = "ProvisioningState/succeeded"
+    inst = parse_instance(vm, flexible=False)
+    assert inst.provisioning_state is None and not inst.failed and is_running(inst)
