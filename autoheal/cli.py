@@ -27,7 +27,11 @@ from typing import Any
 
 from .engine import Engine, ScaleSetResult, map_concurrently
 from .gateway import ArmError
-from .remediation.ledger import Ledger, LedgerUnavailable, open_ledger
+from .model import ReasonCode
+from .remediation.guardrails import CLEARED
+from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable, open_ledger
+from .remediation.planner import preview, verdicts
+from .remediation.record import State
 from .remediation.scratch import ScratchLedger
 from .report import build_report, error_entry, render_table, scale_set_entry
 from .runtime import build_gateway, build_graph, inventory_source
@@ -143,6 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     _common(history)
     history.add_argument("--scale-set", help="only this scale set")
     history.add_argument("--limit", type=_positive, default=50, help="at most this many entries (default 50)")
+    clear = sub.add_parser("clear", help="clear a replacement-loop hold so the next failure gets one more try")
+    clear.description = (
+        "A scale set held because every new instance fails the same way (reason code replacement-loop) stays held "
+        "until the failure stops or a person clears it here, after fixing the extension or image. The next "
+        "failure then gets one more replacement; if that one fails the same way, it is held again."
+    )
+    _common(clear)
+    clear.add_argument("--scale-set", required=True, help="the scale set's name")
+    clear.add_argument("--resource-group", help="its resource group (when the name is not unique)")
+    clear.add_argument("--by", default=os.environ.get("USER", ""), help="who clears it, for the history")
     return parser
 
 
@@ -210,13 +224,49 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     with build_gateway(settings) as gateway:
         engine = Engine(settings, gateway, ledger=None)
         results = _evaluate_all(engine, args)
-        entries = [
-            scale_set_entry(r.snapshot, r.findings) if r.snapshot else error_entry(r.resource, r.error or "")
-            for r in results
-        ]
+        backing = _read_only_ledger(settings)
+        ledger = ScratchLedger(backing)
+        try:
+            entries = [
+                _diagnose_entry(engine, r, ledger) if r.snapshot else error_entry(r.resource, r.error or "")
+                for r in results
+            ]
+        finally:
+            if backing is not None:
+                backing.close()
         report = build_report(settings.subscription_id, datetime.now(UTC), entries, gateway.meter.requests)
     _print(report, args.output)
     return 0
+
+
+def _read_only_ledger(settings: Settings) -> Ledger | None:
+    """The ledger, read only, so `diagnose` sees what a sweep sees (a loop hold, a backoff); None when no ledger
+    is configured or it cannot be opened (diagnose needs no ledger)."""
+    if not _ledger_configured(settings):
+        return None
+    try:
+        return open_ledger(settings)
+    except (LedgerUnavailable, ValueError) as exc:
+        logging.getLogger(__name__).warning("diagnose without the ledger's records: %s", str(exc).splitlines()[0])
+        return None
+
+
+def _diagnose_entry(engine: Engine, result: ScaleSetResult, ledger: Ledger) -> dict[str, Any]:
+    """The scale set's findings with the guardrail verdict a sweep would give (issue 20: they never disagree)."""
+    assert result.snapshot is not None
+    entry = scale_set_entry(result.snapshot, result.findings)
+    owner = engine.owner(result.snapshot)
+    try:
+        records = {r.row_key: r for r in ledger.records_for(result.snapshot.id)}
+    except LedgerUnavailable as exc:
+        logging.getLogger(__name__).warning(
+            "diagnose without the ledger's records for %s: %s", result.snapshot.name, exc
+        )
+        records = {}
+    decided = verdicts(preview(result.snapshot, result.findings, engine.settings, engine.clock(), owner, records))
+    for finding in entry["findings"]:
+        finding["verdicts"] = decided.get(finding["code"], [])
+    return entry
 
 
 def _evaluate_all(engine: Engine, args: argparse.Namespace) -> list[ScaleSetResult]:
@@ -470,7 +520,56 @@ def _read(path: str) -> bytes:
         raise CliError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-COMMANDS = {"diagnose": cmd_diagnose, "sweep": cmd_sweep, "history": cmd_history, "handle-event": cmd_handle_event}
+def cmd_clear(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    now = datetime.now(UTC)
+    with _ledger(settings) as ledger:
+        try:
+            held = [
+                r
+                for r in ledger.all_records()
+                if r.scale_set_name.lower() == args.scale_set.lower()
+                and (not args.resource_group or r.resource_group.lower() == args.resource_group.lower())
+                and r.state.value == "held"
+                and r.reason_code == ReasonCode.REPLACEMENT_LOOP.value
+            ]
+            who = f" by {args.by}" if args.by else ""
+            cleared = [
+                ledger.update(
+                    r.evolve(
+                        state=State.RESOLVED,
+                        reason_code=CLEARED,
+                        reason=f"loop hold cleared{who}: the next failure gets one more try",
+                        updated_at=now,
+                    ),
+                    previous_state=r.state.value,
+                )
+                for r in held
+            ]
+        except (LedgerUnavailable, LedgerConflict) as exc:
+            raise CliError(f"ledger: {exc}") from exc
+    if args.output == "json":
+        print(
+            json.dumps(
+                [{"scaleSetId": r.scale_set_id, "findingCode": r.finding_code, "target": r.target} for r in cleared]
+            )
+        )
+        return 0
+    if not cleared:
+        print(f"no replacement-loop hold on scale set {args.scale_set}")
+        return 0
+    for r in cleared:
+        print(f"cleared {r.finding_code} on {r.scale_set_name} ({r.target}): {r.reason}")
+    return 0
+
+
+COMMANDS = {
+    "diagnose": cmd_diagnose,
+    "sweep": cmd_sweep,
+    "history": cmd_history,
+    "handle-event": cmd_handle_event,
+    "clear": cmd_clear,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

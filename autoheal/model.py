@@ -198,10 +198,28 @@ class Instance:
     resilient_deletion_status: str | None = None  # Enabled | Disabled | InProgress | Failed
     time_created: datetime | None = None
     has_instance_view: bool = True
+    # `ProvisioningState/<state>[/<code>]` of the instance view, lower-cased state: Azure may say failed there
+    # while `properties.provisioningState` is absent or says otherwise (Microsoft's "List all VMs in a set").
+    view_provisioning_state: str | None = None
 
     @property
     def failed(self) -> bool:
+        """Failed by the instance view when it names a provisioning state (it wins), else by the model field."""
+        if self.view_provisioning_state:
+            return self.view_provisioning_state == "failed"
         return (self.provisioning_state or "").lower() == "failed"
+
+    @property
+    def provisioning_disagreement(self) -> str | None:
+        """Said in the evidence when the model field and the instance view disagree on failed-or-not."""
+        model = (self.provisioning_state or "").lower()
+        view = self.view_provisioning_state
+        if not view or (model == "failed") == (view == "failed"):
+            return None
+        return (
+            f"properties.provisioningState is {self.provisioning_state or 'absent'} but the instance view says "
+            f"ProvisioningState/{view}: the instance view wins"
+        )
 
 
 @dataclass(frozen=True)
@@ -230,6 +248,26 @@ class ScaleSetSnapshot:
     managed_by: str = ""  # the resource's own `managedBy`: another service owns it
     # Who suspended AutomaticRepairs (read from the Activity Log only when the service is Suspended); None: not read.
     suspension: Suspension | None = None
+    # The scale set's own instance view: `statuses` (code, message, time) and each extension's statusesSummary.
+    view_statuses: tuple[dict[str, str], ...] = ()
+    extension_summaries: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @property
+    def failed_status(self) -> dict[str, str] | None:
+        """The scale set's own `ProvisioningState/failed[/code]` status (its model failed), if any."""
+        for status in self.view_statuses:
+            if status.get("code", "").lower().startswith("provisioningstate/failed"):
+                return status
+        return None
+
+    def failing_extensions(self) -> dict[str, int]:
+        """Extension name -> instances on which it failed, from the scale set's extension summaries."""
+        out: dict[str, int] = {}
+        for name, summary in self.extension_summaries.items():
+            bad = sum(n for code, n in summary.items() if code.lower().startswith("provisioningstate/failed"))
+            if bad:
+                out[name] = bad
+        return out
 
     @property
     def is_flexible(self) -> bool:
@@ -332,6 +370,7 @@ class FindingCode(StrEnum):
     RESILIENT_DELETE_DISABLED = "resilient-delete-disabled"
     CREATE_TIMED_OUT = "create-timed-out"
     DELETE_FAILED = "delete-failed"
+    SCALE_SET_FAILED = "scale-set-failed"
 
 
 class ActionCode(StrEnum):
@@ -366,6 +405,9 @@ class ReasonCode(StrEnum):
     SUSPENDER_UNKNOWN = "suspender-unknown"  # the Activity Log is unreadable or older than the suspension
     POLICY_DISABLED = "policy-disabled"
     INSTANCES_UNREADABLE = "instances-unreadable"
+    RUNNING_DESPITE_TIMEOUT = "running-despite-timeout"
+    REPLACEMENT_LOOP = "replacement-loop"
+    INFORMATIONAL = "informational"  # a preview feature off: said once per sweep, never acted on unasked
     # guardrails
     OPT_OUT = "opt-out"
     NOT_OPTED_IN = "not-opted-in"
@@ -395,6 +437,7 @@ class ReasonCode(StrEnum):
     CAPACITY_OWED = "capacity-owed"
     WAITING_FOR_DELETE = "waiting-for-delete"
     VERIFY_TIMEOUT = "verify-timeout"
+    ACCEPTED_NOT_SHOWN = "accepted-not-shown"  # a policy PATCH Azure accepted whose effect never showed
     RESOLVED = "resolved"
     GONE = "gone"
     INTERNAL_ERROR = "internal-error"

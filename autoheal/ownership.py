@@ -93,6 +93,19 @@ def _from_managed_by(managed_by: str, where: str) -> Owner:
     )
 
 
+def _legacy_aks_tags(tags: dict[str, str]) -> list[str]:
+    """Older AKS node pools: `aksEngineVersion`, or `creationSource: aks-…`, or `poolName` with a Kubernetes
+    `orchestrator` (one tag alone, other than aksEngineVersion/creationSource, is too weak a signal)."""
+    found = []
+    if "aksengineversion" in tags:
+        found.append("aksEngineVersion")
+    if str(tags.get("creationsource") or "").lower().startswith("aks-"):
+        found.append(f"creationSource={tags['creationsource']}")
+    if "poolname" in tags and str(tags.get("orchestrator") or "").lower().startswith("kubernetes"):
+        found.append(f"poolName={tags['poolname']}")
+    return found
+
+
 def owner_of(
     *,
     resource_group: str,
@@ -107,7 +120,7 @@ def owner_of(
     if group_managed_by:
         return _from_managed_by(group_managed_by, f"resource group {resource_group}")
     lowered = {k.lower(): v for k, v in tags.items()}
-    aks_tags = sorted(k for k in lowered if k.startswith("aks-managed-"))
+    aks_tags = sorted(k for k in lowered if k.startswith("aks-managed-")) or _legacy_aks_tags(lowered)
     aks_group = _AKS_GROUP.match(resource_group)
     if aks_tags or aks_group:
         cluster = aks_group["cluster"] if aks_group else ""

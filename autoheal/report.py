@@ -79,6 +79,10 @@ def _proposal(action: Mapping[str, Any]) -> str:
     return f"{action['code']} [{', '.join(targets)}]" if targets else action["code"]
 
 
+def _target(verdict: Mapping[str, Any]) -> str:
+    return "" if verdict.get("target") in (None, "*") else f" [{verdict['target']}]"
+
+
 _LABELS = {"succeeded": "DONE", "planned": "WOULD", "held": "HELD", "failed": "FAILED", "verifying": "VERIFY"}
 
 
@@ -128,8 +132,13 @@ def render_table(report: Mapping[str, Any]) -> str:
         for finding in entry.get("findings", []):
             ids = f" [{', '.join(finding['instanceIds'])}]" if finding.get("instanceIds") else ""
             lines.append(f"    {finding['severity'].upper():7} {finding['code']}{ids}: {finding['summary']}")
-            if actions is None:  # diagnose: what the rule proposes
+            if actions is None:  # diagnose: what the rule proposes, and what the guardrails would hold back
                 lines.append(f"            -> {_proposal(finding['proposedAction'])}")
+                lines.extend(
+                    f"               held{_target(v)} by {v['reasonCode']}: {v['reason']}"
+                    for v in finding.get("verdicts") or []
+                    if v["state"] != "planned" and v["code"] != "none"
+                )
                 continue
             # sweep: what was decided and done about it
             lines.extend(_action_line(a) for a in actions if a["findingCode"] == finding["code"])

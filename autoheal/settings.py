@@ -350,6 +350,33 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "an integer 1-100",
     ),
     Setting(
+        "AUTOHEAL_STORM_MIN_INSTANCES",
+        "storm_min_instances",
+        "2",
+        _int(1, 1000),
+        "A storm is several instances: the storm brake needs at least this many failed or unhealthy instances "
+        "as well as the percentage, so a 1-instance scale set's failed instance is still replaced.",
+        "an integer 1-1000",
+    ),
+    Setting(
+        "AUTOHEAL_LOOP_WINDOW",
+        "loop_window",
+        "P1D",
+        _duration(timedelta(hours=1), timedelta(days=7)),
+        "A replacement whose new instance fails with the same error code, or a repaired instance unhealthy again, "
+        "within this time is a loop: the scale set is held (replacement-loop) until a person clears it.",
+        "an ISO 8601 duration from PT1H to P7D",
+    ),
+    Setting(
+        "AUTOHEAL_PROPOSE_RESILIENCY",
+        "propose_resiliency",
+        "false",
+        _bool,
+        "Propose enabling resilient create/delete (preview features) where they are off; off: the findings are "
+        "informational and grouped into one line per sweep. Never proposed for owned or empty scale sets.",
+        "true or false",
+    ),
+    Setting(
         "AUTOHEAL_DELETE_STUCK_AFTER",
         "delete_stuck_after",
         "PT30M",
@@ -783,6 +810,9 @@ class Settings:
     arm_ca_bundle: str
     grace_margin: timedelta
     storm_threshold_percent: int
+    storm_min_instances: int
+    loop_window: timedelta
+    propose_resiliency: bool
     delete_stuck_after: timedelta
     target_grace_period: timedelta | None
     repair_grace_period: timedelta

@@ -177,17 +177,19 @@ def parse_instance(vm: Mapping[str, Any], *, flexible: bool) -> Instance:
     error_code = message = None
     provisioning_time = None
     power_state = None
+    view_state = None
     for status in _get(view, "statuses") or []:
         code = str(_get(status, "code") or "")
         lowered = code.lower()
         if lowered.startswith("provisioningstate/"):
             provisioning_time = parse_time(_get(status, "time"))
             parts = code.split("/")
+            view_state = parts[1].lower() if len(parts) > 1 and parts[1] else None
             if len(parts) > 2 and parts[1].lower() == "failed":
                 error_code = "/".join(parts[2:])
-                message = _get(status, "message")
+                message = _get(status, "message") or _get(status, "displayStatus")
             elif parts[1:2] and parts[1].lower() == "failed":
-                message = _get(status, "message")
+                message = _get(status, "message") or _get(status, "displayStatus")
         elif lowered.startswith("powerstate/"):
             power_state = code.split("/", 1)[1]
     health, health_since = parse_health(view)
@@ -208,7 +210,39 @@ def parse_instance(vm: Mapping[str, Any], *, flexible: bool) -> Instance:
         resilient_deletion_status=props.get("resilientVMDeletionStatus"),
         time_created=parse_time(props.get("timeCreated")),
         has_instance_view=isinstance(view, Mapping),
+        view_provisioning_state=view_state,
     )
+
+
+def view_statuses(instance_view: Mapping[str, Any] | None) -> tuple[dict[str, str], ...]:
+    """The scale set's own `instanceView.statuses` as code/message/time strings (odd entries are skipped)."""
+    out = []
+    for item in _get(instance_view, "statuses") or []:
+        code = _get(item, "code")
+        if not isinstance(code, str) or not code:
+            continue
+        entry = {"code": code}
+        for key in ("message", "displayStatus", "time"):
+            value = _get(item, key)
+            if isinstance(value, str) and value:
+                entry[key] = value
+        out.append(entry)
+    return tuple(out)
+
+
+def extension_summaries(instance_view: Mapping[str, Any] | None) -> dict[str, dict[str, int]]:
+    """`instanceView.extensions[].statusesSummary`: extension name -> status code -> instance count."""
+    out: dict[str, dict[str, int]] = {}
+    for ext in _get(instance_view, "extensions") or []:
+        name = _get(ext, "name")
+        if not isinstance(name, str) or not name:
+            continue
+        summary = out.setdefault(name, {})
+        for item in _get(ext, "statusesSummary") or []:
+            code, count = _get(item, "code"), _as_int(_get(item, "count"))
+            if isinstance(code, str) and count is not None:
+                summary[code] = summary.get(code, 0) + count
+    return out
 
 
 def parse_scale_set(
@@ -244,4 +278,6 @@ def parse_scale_set(
         service_fabric=_is_service_fabric(resource),
         instance_view_read=instance_view is not None,
         managed_by=str(resource.get("managedBy") or ""),
+        view_statuses=view_statuses(instance_view),
+        extension_summaries=extension_summaries(instance_view),
     )

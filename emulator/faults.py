@@ -14,7 +14,10 @@ from typing import Any
 from .compute_limits import split_bucket_name
 from .ratelimit import TokenBucket
 
-CREATE_FAILURE_CODES = {"OSProvisioningTimedOut", "VMStartTimedOut"}
+# Create timeouts (resilient create retries them) and an extension that fails on every new VM: the replacement
+# loop of issue 20 (the error code and message as fleetgen writes them for VMExtensionProvisioningError).
+CREATE_TIMEOUT_CODES = {"OSProvisioningTimedOut", "VMStartTimedOut"}
+CREATE_FAILURE_CODES = CREATE_TIMEOUT_CODES | {"VMExtensionProvisioningError"}
 
 # Without a throttle section the buckets only count down (ARM's classic hourly allowance).
 DEFAULT_READS = (12000, 12000 / 3600)

@@ -13,6 +13,7 @@ from typing import Any
 
 from . import fleetgen, payloads
 from .errors import ArmError, bad_request, concurrent_conflict, invalid_parameter
+from .faults import CREATE_TIMEOUT_CODES
 from .state import FleetState, Operation, ScaleSet, Vm, instance_codes
 
 GRACE_MIN = timedelta(minutes=10)
@@ -64,6 +65,12 @@ class Platform:
             )
         if "resiliencyPolicy" in props_patch:
             self._validate_resiliency(props_patch["resiliencyPolicy"] or {})
+            if scale_set.hides_resiliency_policy:  # accepted, never shown (fleet option; see ScaleSet)
+                previous = current.get("properties", {}).get("resiliencyPolicy")
+                if previous is None:
+                    merged["properties"].pop("resiliencyPolicy", None)
+                else:
+                    merged["properties"]["resiliencyPolicy"] = copy.deepcopy(previous)
         old_capacity = int(current.get("sku", {}).get("capacity", len(scale_set.vms)))
         new_capacity = merged.get("sku", {}).get("capacity", old_capacity)
         if not isinstance(new_capacity, int) or isinstance(new_capacity, bool) or new_capacity < 0:
@@ -492,6 +499,9 @@ class Platform:
             elapsed = at - (vm.create_started or at)
             if (
                 scale_set.resilient_creation
+                # resilient create retries only create timeouts (learn.microsoft.com/azure/virtual-machine-scale-sets/
+                # resilient-vm-create: OSProvisioningTimedOut, VMStartTimedOut), never an extension failure
+                and vm.create_code in CREATE_TIMEOUT_CODES
                 and vm.create_retries < RESILIENT_RETRIES
                 and elapsed < RESILIENT_CREATE_WINDOW
             ):
@@ -516,6 +526,10 @@ class Platform:
                 error_code=vm.create_code,
                 message=fleetgen.failure_message(vm.create_code, name),
             )
+            if vm.create_code not in CREATE_TIMEOUT_CODES:
+                # the VM booted and an extension failed: it runs (as in Microsoft's "List all VMs in a set" sample,
+                # ProvisioningState/failed/VMAgentProvisioningFailure with PowerState/Running)
+                payloads.set_power(vm.payload, "running", at)
             if payloads.health_state(vm.payload) is not None:
                 payloads.set_health(vm.payload, "unknown", at)
             return

@@ -62,6 +62,10 @@ class ScaleSet:
     next_instance_id: int = 0
     next_position: int = 0  # Flexible VM naming counter
     busy: str | None = None  # scale-set-wide operation in progress (update, scale-out, service state)
+    # Fleet option `"hidesResiliencyPolicy": true`: a PATCH of resiliencyPolicy is accepted (200, validated as
+    # usual) but the policy never shows on later reads. Modelled on the empty Flexible scale set issue 20 cites
+    # ("Azure accepts the PATCH but never shows the policy"); Microsoft's own account of it is unverified.
+    hides_resiliency_policy: bool = False
     active: set[str] = field(default_factory=set)  # every operation in progress on this scale set
     # The fleet file's own `instanceView.virtualMachine.statusesSummary` and the instances' provisioning codes
     # it was captured with: served as captured while those are unchanged (platform.instance_view).
@@ -268,7 +272,11 @@ class FleetState:
         resource.setdefault("name", parts[8])
         resource.setdefault("type", "Microsoft.Compute/virtualMachineScaleSets")
         resource.setdefault("properties", {}).setdefault("provisioningState", "Succeeded")
-        scale_set = ScaleSet(resource=resource, instance_view=entry.get("instanceView") or {})
+        scale_set = ScaleSet(
+            resource=resource,
+            instance_view=entry.get("instanceView") or {},
+            hides_resiliency_policy=bool(entry.get("hidesResiliencyPolicy")),
+        )
         key = (scale_set.resource_group.lower(), scale_set.name.lower())
         if key in self.scale_sets:
             raise ValueError(f"fleet: duplicate scale set {resource['id']}")
@@ -440,6 +448,7 @@ class FleetState:
                     "resource": s.resource,
                     "instanceView": s.instance_view,
                     "virtualMachines": [vm.payload for vm in s.vms.values()],
+                    **({"hidesResiliencyPolicy": True} if s.hides_resiliency_policy else {}),
                 }
                 for s in self.scale_sets.values()
             ]

@@ -105,6 +105,15 @@ param autohealGraceMargin string = 'PT15M'
 @description('AUTOHEAL_STORM_THRESHOLD_PERCENT: share of unhealthy/unknown instances above which no instance action is taken (1-100).')
 param autohealStormThresholdPercent string = '50'
 
+@description('AUTOHEAL_STORM_MIN_INSTANCES: failed or unhealthy instances the storm brake needs as well as the percentage (1-1000).')
+param autohealStormMinInstances string = '2'
+
+@description('AUTOHEAL_LOOP_WINDOW: a replacement failing the same way within this time is a loop and held (ISO 8601, PT1H-P7D).')
+param autohealLoopWindow string = 'P1D'
+
+@description('AUTOHEAL_PROPOSE_RESILIENCY: propose enabling resilient create/delete (preview) where off (true/false).')
+param autohealProposeResiliency string = 'false'
+
 @description('AUTOHEAL_DELETE_STUCK_AFTER: how long a delete may take before it counts as stuck (ISO 8601, PT1M-P7D).')
 param autohealDeleteStuckAfter string = 'PT30M'
 
@@ -439,6 +448,9 @@ var smtpPasswordSetting = (!empty(autohealSmtpPassword) || smtpPasswordInKeyVaul
 var autohealSettings = {
   AUTOHEAL_GRACE_MARGIN: autohealGraceMargin
   AUTOHEAL_STORM_THRESHOLD_PERCENT: autohealStormThresholdPercent
+  AUTOHEAL_STORM_MIN_INSTANCES: autohealStormMinInstances
+  AUTOHEAL_LOOP_WINDOW: autohealLoopWindow
+  AUTOHEAL_PROPOSE_RESILIENCY: autohealProposeResiliency
   AUTOHEAL_DELETE_STUCK_AFTER: autohealDeleteStuckAfter
   AUTOHEAL_TARGET_GRACE_PERIOD: autohealTargetGracePeriod
   AUTOHEAL_REPAIR_GRACE_PERIOD: autohealRepairGracePeriod

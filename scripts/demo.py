@@ -129,7 +129,10 @@ def main() -> int:
             banner("3. sweep --apply (remediate mode): act within the guardrails; explain what is held back")
             run(env, "sweep", "--apply", "--notify")
             time.sleep(CREATE_DELAY + 1)
-            banner("4. sweep --apply again: replacements verified, nothing repeated")
+            banner(
+                "4. sweep --apply again: replacements verified, nothing repeated; image-pipeline's replacement failed "
+                "like the instance it replaced: held as a loop (replacement-loop), not replaced again"
+            )
             run(env, "sweep", "--apply", "--notify")
             banner("5. handle-event: replay a ResourceWriteFailure through the Event Grid trigger's handler")
             run(env, "handle-event", str(write_failure_event()), "--apply", "--notify")

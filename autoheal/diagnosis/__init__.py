@@ -10,6 +10,7 @@
 | symptom_unhealthy_not_repaired | repairs, symptoms        | unhealthy-not-repaired                      |
 | resilient_create               | resilient create         | resilient-create-disabled, create-timed-out |
 | resilient_delete               | resilient delete         | resilient-delete-disabled, delete-failed    |
+| scale_set_failed               | scale set instance view  | scale-set-failed                            |
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from . import (
     cause5_grace_period,
     resilient_create,
     resilient_delete,
+    scale_set_failed,
     symptom_unhealthy_not_repaired,
 )
 from .context import Context, HealthAssessment, assess_health
@@ -34,6 +36,7 @@ from .context import Context, HealthAssessment, assess_health
 Rule = Callable[[Context], list[Finding]]
 
 RULES: tuple[Rule, ...] = (
+    scale_set_failed.check,
     cause1_repairs_disabled.check,
     cause2_health_monitoring.check,
     cause3_provisioning_failed.check,

@@ -30,18 +30,24 @@ def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tupl
     return act, waiting
 
 
-def replace_action(ctx: Context, act: list[Instance], waiting: list[dict[str, Any]]) -> ProposedAction:
-    held = tuple(
-        HeldInstance(
-            str(w["instanceId"]),
-            f"wait: resilient create may still retry (30 min / 5 attempts) until {w['retriesUntil']}",
-            ReasonCode.RESILIENT_CREATE_WINDOW,
+def replace_action(
+    ctx: Context, act: list[Instance], waiting: list[dict[str, Any]], extra_held: tuple[HeldInstance, ...] = ()
+) -> ProposedAction:
+    held = (
+        tuple(
+            HeldInstance(
+                str(w["instanceId"]),
+                f"wait: resilient create may still retry (30 min / 5 attempts) until {w['retriesUntil']}",
+                ReasonCode.RESILIENT_CREATE_WINDOW,
+            )
+            for w in waiting
         )
-        for w in waiting
+        + extra_held
     )
     return ProposedAction(
         ActionCode.REPLACE_FAILED_INSTANCES,
-        params={"targetCapacity": ctx.snapshot.capacity},
+        # what each replaced instance failed with: a later failure of its replacement is compared to it (loops)
+        params={"targetCapacity": ctx.snapshot.capacity, "failures": [ctx.instance_facts(i) for i in act]},
         instance_ids=tuple(i.instance_id for i in act),
         held=held,
     )
@@ -91,6 +97,7 @@ def check(ctx: Context) -> list[Finding]:
                 "capacity": s.capacity,
                 "resilientVMCreation": s.resiliency.create_enabled,
                 "waitingForResilientCreate": waiting,
+                **({"failingExtensions": fx} if (fx := s.failing_extensions()) else {}),
             },
         )
     ]

@@ -13,11 +13,13 @@ from ..model import (
     HealthState,
     Instance,
     ProposedAction,
+    ReasonCode,
     ScaleSetSnapshot,
     ServiceState,
     Severity,
     iso,
 )
+from ..ownership import owner_of
 from ..settings import Settings
 
 # The platform's own limits (Microsoft's resilient create/delete and automatic repairs documents).
@@ -45,7 +47,9 @@ def norm(value: str | None) -> str:
 def is_running(instance: Instance) -> bool:
     return (
         instance.has_instance_view
-        and norm(instance.provisioning_state) == "succeeded"
+        and not instance.failed
+        # the instance view's state stands in when the model field is absent (Microsoft's instance-view samples)
+        and norm(instance.provisioning_state or instance.view_provisioning_state) == "succeeded"
         and norm(instance.power_state) in ("running", "")
     )
 
@@ -248,9 +252,11 @@ class Context:
     def instance_facts(self, instance: Instance) -> dict[str, Any]:
         facts: dict[str, Any] = {"instanceId": instance.instance_id, "name": instance.name}
         for key, value in (
-            ("provisioningState", instance.provisioning_state),
+            ("provisioningState", "Failed" if instance.failed else instance.provisioning_state),
             ("errorCode", instance.provisioning_error_code),
             ("message", instance.provisioning_message),
+            ("powerState", instance.power_state or ("unknown" if instance.has_instance_view else "not read")),
+            ("provisioningStateSource", instance.provisioning_disagreement),
             ("health", instance.health.value if instance.health else None),
             ("healthSince", iso(instance.health_since, seconds=True)),
             ("stateSince", iso(instance.provisioning_time, seconds=True)),
@@ -279,7 +285,7 @@ def resiliency_policy_off(
         scale_set_id=s.id,
         summary=f"Scale set {s.name} does not retry {what}.",
         reference=reference,
-        proposed_action=ProposedAction(action),
+        proposed_action=_resiliency_proposal(ctx, action),
         evidence={
             "resiliencyPolicy": {"present": s.resiliency.present, policy: False},
             "featureFlag": f"Microsoft.Compute/{feature}",
@@ -287,3 +293,24 @@ def resiliency_policy_off(
             "minimumApiVersion": RESILIENCY_MIN_API_VERSION,
         },
     )
+
+
+def _resiliency_proposal(ctx: Context, action: ActionCode) -> ProposedAction:
+    """Resilient create/delete are preview features: off is informational. Enabling them is proposed only when
+    AUTOHEAL_PROPOSE_RESILIENCY is on, and never for a scale set another service owns (as far as the scale set
+    itself shows: tags, managedBy, node resource group names; the planner's ownership guardrail also reads the
+    resource group's managedBy) or one without instances (nothing to retry; and Azure may accept the PATCH
+    without showing the policy, as on a recorded empty Flexible scale set)."""
+    s = ctx.snapshot
+    owner = owner_of(
+        resource_group=s.resource_group, tags=s.tags, managed_by=s.managed_by, service_fabric=s.service_fabric
+    )
+    if not ctx.settings.propose_resiliency:
+        why = "informational: a preview feature; set AUTOHEAL_PROPOSE_RESILIENCY=true to have it enabled"
+    elif owner is not None:
+        why = f"informational: {owner.describe()}"
+    elif not s.instances:
+        why = "informational: the scale set has no instances, nothing to retry"
+    else:
+        return ProposedAction(action)
+    return ProposedAction.none(why, ReasonCode.INFORMATIONAL)

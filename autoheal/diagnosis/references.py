@@ -24,6 +24,8 @@ TROUBLESHOOTING_DOC = (
     "https://learn.microsoft.com/troubleshoot/azure/virtual-machine-scale-sets/restart-stop/instances-not-repaired"
 )
 RESILIENT_DOC = "https://learn.microsoft.com/azure/virtual-machine-scale-sets/resilient-vm-create-delete"
+# The scale set's own `statuses` (ProvisioningState/failed/<code> with Azure's message) are read from here.
+INSTANCE_VIEW_DOC = "https://learn.microsoft.com/rest/api/compute/virtual-machine-scale-sets/get-instance-view"
 _TROUBLESHOOTING = "Troubleshooting 'VMSS instances aren't repaired'"
 
 
@@ -61,6 +63,7 @@ SECTIONS: dict[str, Section] = {
     "create-timed-out": Section("Resilient create", f"{RESILIENT_DOC}#resilient-create"),
     "resilient-delete-disabled": Section("Resilient delete", f"{RESILIENT_DOC}#resilient-delete"),
     "delete-failed": Section("Resilient delete: get status", f"{RESILIENT_DOC}#get-status"),
+    "scale-set-failed": Section("Scale set instance view (REST)", INSTANCE_VIEW_DOC),
 }
 
 
@@ -94,3 +97,8 @@ SYMPTOM = _ref(
 )
 RESILIENT_CREATE = _ref("resilient-create-disabled", "Resilient create and delete, 'Resilient create'")
 RESILIENT_DELETE = _ref("resilient-delete-disabled", "Resilient create and delete, 'Resilient delete'")
+SCALE_SET_FAILED = _ref(
+    "scale-set-failed",
+    "Scale set instance view: the scale set's own provisioning failed; fix what Azure's message names, then "
+    "update the scale set (az vmss update) so its model provisions again",
+)

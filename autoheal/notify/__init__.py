@@ -23,7 +23,7 @@ from .. import telemetry
 from ..model import Finding, Severity
 from . import policy
 from .channels import ChannelOptions, build_channels
-from .content import Message, item_view
+from .content import Message, is_note, item_view, notes_of
 from .delivery import DeliveryError, deliver, redact
 
 if TYPE_CHECKING:
@@ -145,7 +145,12 @@ class Notifier:
             mine = [c for c in due if policy.wants(channel.min_severity, c)]
             wanted_keys.update(policy.key_of(c) for c in mine)
             channel_down = False
-            for batch in policy.batches(mine, style=self.style, max_items=channel.max_items):
+            # informational changes (a preview feature off) ride in one batch as notes, never one message each
+            notes = [c for c in mine if is_note(c)]
+            batches = policy.batches([c for c in mine if not is_note(c)], style=self.style, max_items=channel.max_items)
+            if notes:
+                batches = [[*batches[0], *notes], *batches[1:]] if batches else [notes]
+            for batch in batches:
                 message = self._message(batch, trigger=trigger, correlation_id=correlation_id, now=now)
                 # once a channel gave up in this call, later messages get one try each (no backoff)
                 outcome = self._send(channel, message, retry=not channel_down)
@@ -163,7 +168,7 @@ class Notifier:
         return NotifyResult(delivered, suppressed, failures)
 
     def _message(self, batch: list[Change], *, trigger: str, correlation_id: str, now: datetime) -> Message:
-        items = [item_view(c, portal_url=self.portal_url, tenant_id=self.tenant_id) for c in batch]
+        items = [item_view(c, portal_url=self.portal_url, tenant_id=self.tenant_id) for c in batch if not is_note(c)]
         items.sort(key=lambda i: -i.disposition.rank)  # worst outcome first (stable: ledger order otherwise)
         return Message(
             payload_id=uuid.uuid4().hex[:16],
@@ -173,6 +178,7 @@ class Notifier:
             items=tuple(items),
             portal_url=self.portal_url,
             changes=tuple(batch),
+            notes=notes_of(batch),
         )
 
     def _send(self, channel: Channel, message: Message, *, retry: bool) -> str | None:

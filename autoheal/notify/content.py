@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from ..model import ActionCode, Severity
+from ..model import ActionCode, Finding, ReasonCode, Severity
 from ..remediation.actions import ACTIONS, ActionSpec
 from ..remediation.actions.registry import fill
 from ..resource_ids import segments
@@ -22,6 +22,7 @@ from . import evidence as ev
 from .links import Links, links_for, portal_link
 
 if TYPE_CHECKING:
+    from ..remediation.record import Record
     from . import Change
 
 PRODUCT = "vmss-autoheal"
@@ -39,7 +40,33 @@ FINDING_TITLES = {
     "resilient-delete-disabled": "resilient VM delete is off",
     "create-timed-out": "VM create timed out",
     "delete-failed": "VM delete failed",
+    "scale-set-failed": "the scale set itself failed provisioning",
 }
+# Preview features that are off are informational: a sweep says so in one line each, never per scale set.
+INFORMATIONAL = "informational"
+NOTE_PHRASES = {
+    "resilient-create-disabled": "resilient create is off",
+    "resilient-delete-disabled": "resilient delete is off",
+}
+
+
+def is_note(change: Change) -> bool:
+    return change.record.reason_code == INFORMATIONAL
+
+
+def notes_of(changes: list[Change]) -> tuple[str, ...]:
+    """'resilient create is off on 214 scale sets': one line per finding code over the informational changes."""
+    by_code: dict[str, set[str]] = {}
+    for change in changes:
+        if is_note(change):
+            by_code.setdefault(change.record.finding_code, set()).add(change.record.scale_set_id.lower())
+    lines = []
+    for code, ids in sorted(by_code.items()):
+        phrase = NOTE_PHRASES.get(code, code)
+        lines.append(f"{phrase} on {len(ids)} scale set{'s' if len(ids) != 1 else ''}")
+    return tuple(lines)
+
+
 # Holds that clear on their own (the next sweep tries again); any other hold needs a person.
 WAITING_REASONS = frozenset(
     {
@@ -244,6 +271,7 @@ class Message:
     items: tuple[ItemView, ...]
     portal_url: str
     changes: tuple[Change, ...] = field(default=(), repr=False, compare=False)  # for channels that send records
+    notes: tuple[str, ...] = ()  # informational lines of the sweep ("resilient create is off on 214 scale sets")
 
     @property
     def digest(self) -> bool:
@@ -259,12 +287,13 @@ class Message:
 
     @property
     def style(self) -> str:
-        return self.disposition.style
+        return self.disposition.style if self.items else "accent"
 
     @property
     def heading(self) -> str:
-        """The truthful one-word verdict: FAILED, NEEDS A PERSON, HELD BACK, IN PROGRESS, DONE, OBSERVE."""
-        return self.disposition.heading
+        """The truthful one-word verdict: FAILED, NEEDS A PERSON, HELD BACK, IN PROGRESS, DONE, OBSERVE (FYI: only
+        informational notes)."""
+        return self.disposition.heading if self.items else "FYI"
 
     @property
     def scale_sets(self) -> list[ScaleSetView]:
@@ -284,6 +313,8 @@ class Message:
 
     @property
     def title(self) -> str:
+        if not self.items:
+            return "; ".join(self.notes)
         if not self.digest:
             item = self.items[0]
             return f"{item.scale_set_name}: {item.problem}"
@@ -311,6 +342,8 @@ class Message:
         groups = self.scale_sets
         shown = groups if max_scale_sets is None else groups[:max_scale_sets]
         lines = [f"{self.heading}: {self.title}", self.subtitle, ""]
+        if self.notes and self.items:
+            lines += [f"Also: {note}." for note in self.notes] + [""]
         for group in shown:
             lines.append(f"{group.name} ({group.resource_group})")
             lines += [f"  - {item.line}" for item in group.items]
@@ -379,9 +412,16 @@ def item_view(change: Change, *, portal_url: str, tenant_id: str = "") -> ItemVi
         disposition=disposition,
         mode=record.mode,
         facts=tuple(facts),
-        evidence=ev.readable(finding.evidence if finding else None),
+        evidence=ev.readable(_evidence(record, finding)),
         links=links,
     )
+
+
+def _evidence(record: Record, finding: Finding | None) -> dict[str, Any]:
+    """The finding's evidence; a loop hold leads with both failures (the replaced instance and the new one)."""
+    evidence = dict(finding.evidence) if finding else {}
+    loop = record.params.get("loop") if record.reason_code == ReasonCode.REPLACEMENT_LOOP else None
+    return {"loop": loop, **evidence} if loop else evidence
 
 
 def _split_reference(reference: str) -> tuple[str, str]:

@@ -81,7 +81,7 @@ def _html(message: Message, shown: list[ScaleSetView], detailed: int) -> str:
     summary = "\n".join(_scale_set_html(g) for g in shown)
     details = "\n".join(_detail_html(i) for g in shown[:detailed] for i in g.items)
     hidden = len(message.scale_sets) - len(shown)
-    notes = []
+    notes = [f"Also: {note}." for note in message.notes if message.items]
     if hidden > 0:
         notes.append(f"{hidden} more scale set{'s' if hidden != 1 else ''}: {MORE_HINT}.")
     if len(shown) > detailed:

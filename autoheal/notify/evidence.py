@@ -124,6 +124,7 @@ def _instance(i: Mapping[str, Any]) -> str:
         str(state) if state else "",
         f"{code}" if code else "",
         f"health {i['health']}" if i.get("health") else "",
+        f"power {i['powerState']}" if i.get("powerState") else "",
     ]
     details = [d for d in details if d]
     if details:
@@ -191,7 +192,26 @@ _KNOWN: dict[str, tuple[str, Callable[[Any], str]]] = {
     "resilientVMCreation": ("Resilient create", lambda v: "on" if v else "off"),
     "resilientVMDeletion": ("Resilient delete", lambda v: "on" if v else "off"),
     "waitingForResilientCreate": ("Azure still retrying the create", lambda v: plain(v) if v else "none"),
+    "scaleSetStatus": ("Scale set status", plain),
+    "failingExtensions": ("Failing extensions", lambda v: _failing(v) if isinstance(v, Mapping) else plain(v)),
+    "loop": ("Replacement loop", lambda v: _loop(v) if isinstance(v, Mapping) else plain(v)),
 }
+
+
+def _failing(value: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name} failed on {count} instance{'s' if count != 1 else ''}" for name, count in value.items())
+
+
+def _loop(value: Mapping[str, Any]) -> str:
+    """Both failures of a replacement loop: the instance replaced and the new one that failed the same way."""
+    parts = []
+    for key, word in (("replaced", "replaced"), ("again", "then")):
+        for item in value.get(key) or []:
+            if isinstance(item, Mapping):
+                parts.append(f"{word} {_instance(item)}")
+    return "; ".join(parts) or plain(value)
+
+
 _SKIP = {"serviceName"}  # always "AutomaticRepairs": says nothing
 
 

@@ -112,6 +112,7 @@ def build_card(message: Message, *, max_scale_sets: int = 8, evidence: int = MAX
         _text((message.subtitle), isSubtle=True, spacing="None", size="Small"),
     ]
     body: list[dict[str, Any]] = [{"type": "Container", "style": message.style, "bleed": True, "items": header}]
+    body += [_text(f"Also: {note}.", size="Small", spacing="Small") for note in message.notes if groups]
     expanded = len(groups) == 1
     body += [_scale_set(group, n, evidence=evidence, expanded=expanded) for n, group in enumerate(shown, 1)]
     hidden = len(groups) - len(shown)

@@ -12,13 +12,14 @@ import math
 import threading
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from ..diagnosis.context import BAD_HEALTH, is_running, norm
-from ..model import ActionCode, ReasonCode, ScaleSetSnapshot, iso, parse_time
+from ..model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, iso, parse_time
 from ..ownership import Owner
 from ..settings import Settings
 from .actions import DISRUPTIVE_ACTIONS
-from .record import Record, State
+from .record import SCALE_SET_TARGET, Record, State
 from .transitions import REFUSAL_RECHECK, next_attempt_at, recent_runs  # noqa: F401  (re-exported for callers)
 
 _DISRUPTIVE_CODES = frozenset(a.value for a in DISRUPTIVE_ACTIONS)
@@ -33,6 +34,7 @@ class Hold:
     reason: str
     final: bool = False  # no later run will act either (attempt budget exhausted)
     keep: bool = False  # leave the record as it is (a failed attempt waiting out its backoff stays failed)
+    params: dict[str, Any] | None = None  # facts the record keeps with the hold (a loop's two failures)
 
 
 def _tag_matches(tags: dict[str, str], tag: tuple[str, str]) -> bool:
@@ -77,18 +79,26 @@ def allowed(action: ActionCode, settings: Settings) -> Hold | None:
     return None
 
 
-def unhealthy_share(snapshot: ScaleSetSnapshot) -> tuple[int, int]:
-    """(unhealthy, total): Unhealthy/Unknown running instances plus failed ones, over live instances."""
+def bad_instances(snapshot: ScaleSetSnapshot) -> tuple[int, int, int]:
+    """(failed, unhealthy, live): failed instances and Unhealthy/Unknown running ones, counted apart."""
     live = [i for i in snapshot.instances if norm(i.provisioning_state) != "deleting"]
-    bad = sum(1 for i in live if i.failed or (is_running(i) and i.health in BAD_HEALTH))
-    return bad, len(live)
+    failed = sum(1 for i in live if i.failed)
+    unhealthy = sum(1 for i in live if not i.failed and is_running(i) and i.health in BAD_HEALTH)
+    return failed, unhealthy, len(live)
 
 
 def storm_brake(snapshot: ScaleSetSnapshot, settings: Settings) -> Hold | None:
-    bad, total = unhealthy_share(snapshot)
+    """A storm is several instances: at least `storm_min_instances` bad ones and more than the percentage."""
+    failed, unhealthy, total = bad_instances(snapshot)
+    bad = failed + unhealthy
     threshold = settings.storm_threshold_percent
-    if total and 100 * bad > threshold * total:
-        return Hold(ReasonCode.STORM_BRAKE, f"storm brake: {bad}/{total} unhealthy > {threshold} %")
+    if total and bad >= settings.storm_min_instances and 100 * bad > threshold * total:
+        parts = [f"{n} {word}" for n, word in ((failed, "failed"), (unhealthy, "unhealthy")) if n]
+        share = round(100 * bad / total, 1)
+        return Hold(
+            ReasonCode.STORM_BRAKE,
+            f"storm brake: {' and '.join(parts)} of {total} instances ({share:g} % > {threshold} %)",
+        )
     return None
 
 
@@ -153,11 +163,101 @@ AZURE_REFUSALS = frozenset({ReasonCode.FEATURE_NOT_REGISTERED.value, ReasonCode.
 
 
 def azure_refusal(record: Record | None, now: datetime) -> Hold | None:
+    if record is not None and record.state is State.HELD and record.reason_code == ReasonCode.ACCEPTED_NOT_SHOWN:
+        return Hold(record.reason_code, record.reason, keep=True)  # stands until the finding goes (resolved)
     if record is None or record.state is not State.HELD or record.reason_code not in AZURE_REFUSALS:
         return None
     if record.updated_at is not None and now - record.updated_at < REFUSAL_RECHECK:
         return Hold(record.reason_code, record.reason, keep=True)
     return None
+
+
+# -- loops: replacing (or repairing) again will not help -----------------------------------------------------
+
+# A person clears a loop hold with `vmss-autoheal clear` (the record becomes RESOLVED with this reason code):
+# the next failure gets one more replacement, and the loop is held again if that one fails the same way.
+CLEARED = "cleared"
+
+
+def _loop_active(record: Record) -> bool:
+    return record.state is State.HELD and record.reason_code == ReasonCode.REPLACEMENT_LOOP.value
+
+
+def replacement_loop(
+    finding: Finding, target: str, record: Record | None, snapshot: ScaleSetSnapshot, settings: Settings, now: datetime
+) -> Hold | None:
+    """Hold when a replacement's new instance fails with the error code of the instance it replaced, or a repaired
+    instance is unhealthy again, within `loop_window` of that action; the hold stands (whatever the window)
+    until a person clears it or the failure stops (the finding goes away and the record is resolved)."""
+    if record is None or record.reason_code == CLEARED:
+        return None
+    held = _loop_active(record)
+    if not held:
+        recent = record.updated_at is not None and now - record.updated_at <= settings.loop_window
+        acted = record.attempts > 0 and record.state in (State.SUCCEEDED, State.FAILED, State.RESOLVED)
+        if not (recent and acted and record.action == finding.proposed_action.code.value):
+            return None
+    if finding.proposed_action.code is ActionCode.REPLACE_FAILED_INSTANCES and target == SCALE_SET_TARGET:
+        return _replaced_again(finding, record, snapshot, held)
+    if finding.proposed_action.code is ActionCode.REPAIR_INSTANCES and target != SCALE_SET_TARGET:
+        if not held and record.state is State.FAILED:
+            return None  # the repair itself failed (Azure said no): backoff and the attempt budget handle that
+        return _unhealthy_again(target, record, snapshot, held)
+    return None
+
+
+def _replaced_again(finding: Finding, record: Record, snapshot: ScaleSetSnapshot, held: bool) -> Hold | None:
+    loop = record.params.get("loop") if held else None
+    replaced = list((loop or {}).get("replaced") or record.params.get("failures") or [])
+    codes = {str(f.get("errorCode")) for f in replaced if isinstance(f, dict) and f.get("errorCode")}
+    before = set(record.params.get("before") or []) | {str(f.get("instanceId")) for f in replaced}
+    if not codes or not record.params.get("before"):
+        return None  # the earlier run never reached the delete: nothing was replaced yet
+    again = []
+    for instance_id in finding.instance_ids:
+        instance = snapshot.instance(instance_id)
+        if instance is not None and instance_id not in before and instance.provisioning_error_code in codes:
+            again.append(instance)
+    if not again:
+        return None
+    code = sorted({str(i.provisioning_error_code) for i in again})[0]
+    facts = [
+        {
+            k: v
+            for k, v in (
+                ("instanceId", i.instance_id),
+                ("name", i.name),
+                ("provisioningState", "Failed"),
+                ("errorCode", i.provisioning_error_code),
+                ("message", i.provisioning_message),
+                ("powerState", i.power_state),
+                ("stateSince", iso(i.provisioning_time, seconds=True)),
+            )
+            if v is not None
+        }
+        for i in again
+    ]
+    return Hold(
+        ReasonCode.REPLACEMENT_LOOP,
+        f"every new instance fails with {code}: replacing will not help — look at the extension or image "
+        "(`vmss-autoheal clear` lets it try once more)",
+        params={"loop": {"errorCode": code, "replaced": replaced, "again": facts}, "before": sorted(before)},
+    )
+
+
+def _unhealthy_again(target: str, record: Record, snapshot: ScaleSetSnapshot, held: bool) -> Hold | None:
+    instance = snapshot.instance(target)
+    if instance is None or instance.health not in BAD_HEALTH:
+        return None
+    loop = record.params.get("loop") if held else None
+    repaired_at = (loop or {}).get("repairedAt") or iso(record.updated_at, seconds=True)
+    return Hold(
+        ReasonCode.REPLACEMENT_LOOP,
+        f"instance {target} is {instance.health.value if instance.health else 'unhealthy'} again after its repair "
+        f"at {repaired_at}: repairing will not help — look at the application or image "
+        "(`vmss-autoheal clear` lets it try once more)",
+        params={"loop": {"repairedAt": repaired_at, "repair": record.reason, "health": str(instance.health)}},
+    )
 
 
 def resume_budget(record: Record | None, settings: Settings, now: datetime) -> Hold | None:

@@ -126,6 +126,7 @@ def plan(
             hold: Hold | None = (
                 out_of_scope
                 or guardrails.allowed(proposed.code, settings)
+                or guardrails.replacement_loop(finding, target, record, snapshot, settings, now)
                 or guardrails.attempt_budget(record, settings, now)
                 or guardrails.azure_refusal(record, now)
             )
@@ -165,7 +166,7 @@ def plan(
                         DecisionKind.HOLD,
                         hold.reason,
                         hold.code,
-                        params,
+                        {**params, **hold.params} if hold.params else params,
                         final=hold.final,
                         keep=hold.keep,
                     )
@@ -180,3 +181,38 @@ def plan(
                 )
             decisions.append(Decision(finding, proposed.code, target, acting_ids, verdict, reason, "", params))
     return decisions
+
+
+def preview(
+    snapshot: ScaleSetSnapshot,
+    findings: list[Finding],
+    settings: Settings,
+    now: datetime,
+    owner: Owner | None = None,
+    records: dict[str, Record] | None = None,
+) -> list[Decision]:
+    """What a sweep in observe mode would decide for these findings, given the ledger's records of the scale set
+    (`diagnose`): the same `plan`, every guardrail included, so diagnose and the sweep never disagree."""
+    observe = settings.replace(mode="observe") if settings.remediate else settings
+    budget = SweepBudget(max(1, len(findings)) * 1000)
+    return plan(snapshot, findings, dict(records or {}), observe, now, budget, "diagnose", owner)
+
+
+def verdicts(decisions: list[Decision]) -> dict[str, list[dict[str, Any]]]:
+    """Finding code → the decisions' verdicts as the ledger would record them (planned / held, with reason)."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for d in decisions:
+        state = "planned" if d.verdict in (DecisionKind.PLAN, DecisionKind.ACT) else "held"
+        if d.final:
+            state = "failed"
+        out.setdefault(d.finding.code.value, []).append(
+            {
+                "code": d.action.value,
+                "target": d.target,
+                "instanceIds": list(d.instance_ids),
+                "state": state,
+                "reason": d.reason,
+                "reasonCode": d.reason_code,
+            }
+        )
+    return out

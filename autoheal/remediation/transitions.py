@@ -262,11 +262,27 @@ def _failure(
     return changes
 
 
+# Policy PATCHes whose effect is a property Azure may accept and never show (resilient create/delete, issue 20).
+ACCEPTED_NOT_SHOWN_ACTIONS = frozenset(
+    {ActionCode.ENABLE_RESILIENT_VM_CREATE.value, ActionCode.ENABLE_RESILIENT_VM_DELETE.value}
+)
+
+
 def verification_expired(record: Record, *, now: datetime, settings: Settings) -> Save | None:
     """A VERIFYING record whose effect never showed: a failure with backoff (an unfinished replacement is then
     retried from its step; nothing is deleted twice: the intent says what was already asked)."""
     if record.state is not State.VERIFYING or record.verify_until is None or now < record.verify_until:
         return None
+    if record.step is Step.PATCHED and record.action in ACCEPTED_NOT_SHOWN_ACTIONS:
+        # Sending the same PATCH again would be accepted and not show again (issue 20): stop after one timeout.
+        stopped = record.evolve(
+            state=State.HELD,
+            reason=f"Azure accepted the change but does not show it ({record.action}); not asked again",
+            reason_code=ReasonCode.ACCEPTED_NOT_SHOWN.value,
+            updated_at=now,
+            verify_until=None,
+        )
+        return Save(stopped, State.VERIFYING.value)
     failed = record.evolve(
         state=State.FAILED,
         reason=f"{record.action} did not show its effect in time ({record.reason})",

@@ -16,9 +16,11 @@ Times are relative to `CAPTURED_AT`; the emulator shifts them to its start, so a
 |                             | (the fleet's `activityLog`)                        | suspended-by-person               |
 | cache-nodes (rg-shop)       | unhealthy for 10 min, grace period 30 min          | grace-period                      |
 | queue-workers (rg-platform) | unhealthy for 90 min, repairs Running; 1 protected | unhealthy-not-repaired            |
-| ingest-flex (rg-data)       | Flexible VM create timed out, resilient create off | create-timed-out                  |
+| ingest-flex (rg-data)       | Flexible VM start timed out, resilient create off  | create-timed-out                  |
 | etl-workers (rg-data)       | resilient delete gave up; another still retrying   | delete-failed                     |
 | ml-training (rg-data)       | a failed instance, but tagged autoheal=off         | provisioning-failed (held)        |
+| image-pipeline (rg-platform)| every new VM's extension fails (createFailures)    | provisioning-failed: replaced,    |
+|                             |                                                    | then held: replacement-loop       |
 | aks-pool1-… (MC_rg-aks_…)   | an AKS node pool with a failed node                | provisioning-failed, held:        |
 |                             | (node resource group managed by the cluster)       | owned-by-service                  |
 """
@@ -124,7 +126,9 @@ def build() -> dict[str, Any]:
             capacity=3,
             automatic_repairs=True,
             resilient_creation=False,
-            failed={1: "OSProvisioningTimedOut"},
+            # VMStartTimedOut: the VM is still starting, not running (fleetgen), so it is replaced; a timed-out
+            # create whose VM runs is held for a person instead (issue 20, running-despite-timeout)
+            failed={1: "VMStartTimedOut"},
         ),
         etl,
         _set(
@@ -134,6 +138,16 @@ def build() -> dict[str, Any]:
             automatic_repairs=True,
             failed={1: "VMExtensionProvisioningError"},
             tags={"autoheal": "off", "team": "ml"},
+        ),
+        # Every new instance fails the same way (the fleet's createFailures): replaced once, then held as a loop.
+        _set(
+            "image-pipeline",
+            "rg-platform",
+            capacity=3,
+            automatic_repairs=True,
+            # resilient create off: nothing for the platform to retry (it retries only create timeouts anyway)
+            resilient_creation=False,
+            failed={0: "VMExtensionProvisioningError"},
         ),
         # An AKS node pool: AKS owns it ("modifying resources in the node resource group is unsupported";
         # learn.microsoft.com/azure/aks/faq) and repairs it itself (node auto-repair). Diagnosed, never changed.
@@ -153,6 +167,11 @@ def build() -> dict[str, Any]:
         captured_at=CAPTURED_AT,
         registered_features=FEATURES,
         resource_groups=groups,
+        faults={
+            "createFailures": [
+                {"scaleSet": "image-pipeline", "code": "VMExtensionProvisioningError", "times": 1, "attemptSeconds": 0}
+            ]
+        },
     )
     reports = next(s for s in scale_sets if s["resource"]["name"] == "reports-api")["resource"]["id"]
     suspended = seed(reports, "alice@contoso.com", CAPTURED_AT - timedelta(days=2))

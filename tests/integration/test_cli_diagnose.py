@@ -29,6 +29,7 @@ EXPECTED = {
     "ingest-flex": {"create-timed-out": ["<flex:1>"], "resilient-create-disabled": []},
     "etl-workers": {"delete-failed": ["3", "4"]},
     "ml-training": {"provisioning-failed": ["1"]},
+    "image-pipeline": {"provisioning-failed": ["0"], "resilient-create-disabled": []},
     "aks-pool1-38517204-vmss": {"provisioning-failed": ["1"], "repairs-disabled": []},
 }
 ALL_CODES = {
@@ -99,7 +100,8 @@ def test_diagnose_json_finds_every_documented_cause(capsys, demo_emulator):
     # reads: one list, then instance view + instance list per Uniform set, instance list per Flexible set,
     # the resiliency view of ingest-flex's one Failed VM (Flexible lists carry no deletion status), and the
     # Activity Log of the two scale sets whose repairs are suspended (who suspended them)
-    assert report["armRequests"] == 1 + 2 * 12 + 2 + 1 + 2
+    # + one resource-group list: who owns each scale set, for the guardrail verdict a sweep would give
+    assert report["armRequests"] == 1 + 2 * 13 + 2 + 1 + 2 + 1
     reports = next(e for e in report["scaleSets"] if e["name"] == "reports-api")
     (suspended,) = reports["findings"]
     assert suspended["proposedAction"]["reasonCode"] == "suspended-by-person"
@@ -113,7 +115,7 @@ def test_diagnose_table_shows_findings_and_proposals(capsys, demo_emulator):
     assert "checkout-api" in out and "health-monitoring-misconfigured" in out
     assert "-> retry-delete [3]" in out
     assert "-> resume-automatic-repairs" in out
-    assert "14 scale set(s)" in out
+    assert "15 scale set(s)" in out
 
 
 def test_diagnose_one_scale_set_reads_only_it(capsys, demo_emulator):
@@ -124,7 +126,7 @@ def test_diagnose_one_scale_set_reads_only_it(capsys, demo_emulator):
     assert code == 0
     report = json.loads(out)
     assert [e["name"] for e in report["scaleSets"]] == ["search-indexer"]
-    assert report["armRequests"] == 4  # GET scale set, instance view, instance list, its Activity Log
+    assert report["armRequests"] == 5  # GET scale set, instance view, instance list, its Activity Log; resource groups
 
 
 def test_unknown_subscription_is_one_clear_line(capsys, demo_emulator):

@@ -214,6 +214,7 @@ def test_enable_resilient_policies_and_unregistered_feature(make_rig):
     rig = make_rig(
         fleetgen.scale_set("a", capacity=2, automatic_repairs=True),
         features=["Microsoft.Compute/ReliableVMDeletion"],
+        propose_resiliency=True,  # opt-in (issue 20): off by default, the findings are informational
     )
     result = rig.sweep()
     delete = only_action(result, "resilient-delete-disabled")
@@ -229,3 +230,34 @@ def test_enable_resilient_policies_and_unregistered_feature(make_rig):
     writes = rig.writes()
     rig.sweep()  # Azure's refusal stands: not asked again every sweep
     assert rig.writes() == writes
+
+
+def test_resilient_policies_are_informational_by_default(make_rig):
+    """Issue 20: a preview feature off is informational unless AUTOHEAL_PROPOSE_RESILIENCY opts in."""
+    rig = make_rig(fleetgen.scale_set("a", capacity=2, automatic_repairs=True))
+    result = rig.sweep()
+    for code in ("resilient-create-disabled", "resilient-delete-disabled"):
+        action = only_action(result, code)
+        assert (action["code"], action["state"], action["reasonCode"]) == ("none", "held", "informational")
+    assert rig.writes() == 0
+
+
+def test_accepted_patch_that_never_shows_stops_after_one_verify_timeout(make_rig):
+    """The fleet option `hidesResiliencyPolicy` (emulator/README.md) accepts the PATCH and never shows the
+    policy, as the empty Flexible scale set issue 20 cites: one PATCH, one verify timeout, then a standing hold."""
+    entry = fleetgen.scale_set("a", capacity=2, automatic_repairs=True, resilient_deletion=True)
+    entry["hidesResiliencyPolicy"] = True
+    rig = make_rig(entry, propose_resiliency=True)
+    first = only_action(rig.sweep(), "resilient-create-disabled")
+    assert first["state"] == "verifying"
+    patches = rig.ops()["VirtualMachineScaleSets_Update"]
+    rig.advance(hours=1)  # past the verify deadline (AUTOHEAL_ACTION_LEASE)
+    rig.sweep()
+    record = rig.record("a", "resilient-create-disabled")
+    assert (record.state, record.reason_code) == ("held", "accepted-not-shown")
+    assert record.reason.startswith("Azure accepted the change but does not show it")
+    for _ in range(3):
+        rig.advance(hours=7)
+        rig.sweep()
+    assert rig.ops()["VirtualMachineScaleSets_Update"] == patches == 1
+    assert rig.record("a", "resilient-create-disabled").reason_code == "accepted-not-shown"

@@ -45,15 +45,12 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
     flex_failed = next(k[2] for k in got if k[0] == "ingest-flex" and k[1] == "create-timed-out")
     expected = {
         ("batch-jobs", "repairs-disabled", "*"): ("enable-automatic-repairs", "succeeded", ""),
-        ("batch-jobs", "resilient-delete-disabled", "*"): ("enable-resilient-vm-delete", "succeeded", ""),
-        ("batch-jobs", "resilient-create-disabled", "*"): (
-            "enable-resilient-vm-create",
-            "held",
-            "feature-not-registered",
-        ),
+        # preview features off: informational (AUTOHEAL_PROPOSE_RESILIENCY is off by default)
+        ("batch-jobs", "resilient-delete-disabled", "*"): ("none", "held", "informational"),
+        ("batch-jobs", "resilient-create-disabled", "*"): ("none", "held", "informational"),
         ("legacy-app", "repairs-disabled", "*"): ("none", "held", "needs-health-source"),
         ("legacy-app", "health-monitoring-misconfigured", "*"): ("none", "held", "needs-person"),
-        ("legacy-app", "resilient-delete-disabled", "*"): ("enable-resilient-vm-delete", "succeeded", ""),
+        ("legacy-app", "resilient-delete-disabled", "*"): ("none", "held", "informational"),
         ("checkout-api", "health-monitoring-misconfigured", "*"): ("none", "held", "needs-person"),
         ("checkout-api", "unhealthy-not-repaired", "*"): ("none", "held", "storm-brake"),
         ("render-farm", "provisioning-failed", "*"): ("replace-failed-instances", "succeeded", ""),
@@ -62,11 +59,10 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
         ("queue-workers", "unhealthy-not-repaired", "2"): ("repair-instances", "succeeded", ""),
         ("queue-workers", "unhealthy-not-repaired", "4"): ("repair-instances", "held", "protected"),
         ("ingest-flex", "create-timed-out", "*"): ("replace-failed-instances", "succeeded", ""),
-        ("ingest-flex", "resilient-create-disabled", "*"): (
-            "enable-resilient-vm-create",
-            "held",
-            "feature-not-registered",
-        ),
+        ("ingest-flex", "resilient-create-disabled", "*"): ("none", "held", "informational"),
+        # every new instance fails like the one it replaced: the replacement failed, the next sweep holds it
+        ("image-pipeline", "provisioning-failed", "*"): ("replace-failed-instances", "failed", ""),
+        ("image-pipeline", "resilient-create-disabled", "*"): ("none", "held", "informational"),
         (etl, "delete-failed", "3"): ("retry-delete", "succeeded", ""),
         (etl, "delete-failed", "4"): ("retry-delete", "held", "platform-retrying"),
         ("ml-training", "provisioning-failed", "*"): ("replace-failed-instances", "held", "opt-out"),
@@ -82,10 +78,6 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
     }
     del flex_failed
     assert got == expected
-    held = actions_by(first)[("batch-jobs", "resilient-create-disabled", "*")]
-    assert (
-        'az feature register --namespace "Microsoft.Compute" --name "ResilientVMScaleSetVMCreation"' in held["reason"]
-    )
     ops = rig.ops()
     assert ops["VirtualMachineScaleSetVMs_Reimage"] == 1  # queue-workers repairs with its own repairAction
     assert ops["VirtualMachineScaleSets_SetOrchestrationServiceState"] == 1
@@ -98,8 +90,8 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
         if codes:
             left[snap.name] = codes
     assert left == {
-        "batch-jobs": {"resilient-create-disabled"},
-        "legacy-app": {"repairs-disabled", "health-monitoring-misconfigured"},
+        "batch-jobs": {"resilient-create-disabled", "resilient-delete-disabled"},
+        "legacy-app": {"repairs-disabled", "health-monitoring-misconfigured", "resilient-delete-disabled"},
         "checkout-api": {"health-monitoring-misconfigured", "unhealthy-not-repaired"},
         "cache-nodes": {"grace-period"},
         "search-indexer": {"grace-period"},  # resumed: the platform gets its grace period to repair
@@ -107,6 +99,7 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
         "ingest-flex": {"resilient-create-disabled"},
         "etl-workers": {"delete-failed"},  # the platform is still retrying instance 4
         "ml-training": {"provisioning-failed"},  # autoheal=off
+        "image-pipeline": {"provisioning-failed", "resilient-create-disabled"},  # the replacement failed alike
         "reports-api": {"repairs-suspended"},  # alice suspended them: still hers to resume
         "aks-pool1-38517204-vmss": {"provisioning-failed", "repairs-disabled"},  # AKS's to repair
     }
@@ -127,11 +120,46 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
         for e in rig.ledger.history(limit=500)
         if (e.scale_set_id, e.finding_code, e.target, e.state, e.at) not in seen
     ]
-    assert [(e.scale_set_id.rsplit("/", 1)[-1], e.finding_code, e.action, e.state) for e in new] == [
-        ("search-indexer", "grace-period", "none", "held")
+    assert sorted((e.scale_set_id.rsplit("/", 1)[-1], e.finding_code, e.state, e.reason_code) for e in new) == [
+        # the replacement failed like the instance it replaced: held as a loop, not replaced again
+        ("image-pipeline", "provisioning-failed", "held", "replacement-loop"),
+        ("search-indexer", "grace-period", "held", "grace-period"),
     ]
     # and a third sweep finds a steady state: nothing written anywhere
     count = len(rig.ledger.history(limit=500))
     rig.sweep()
     assert rig.writes() == writes
     assert len(rig.ledger.history(limit=500)) == count
+
+
+def test_diagnose_shows_the_verdict_the_sweep_gives(rig, capsys):
+    """Issue 20: `diagnose` previews every guardrail (storm brake, ownership, opt-out, ...): never a different
+    verdict from the sweep's on the same fleet."""
+    import json
+
+    from autoheal.cli import main
+
+    code = main(
+        [
+            "diagnose",
+            "--subscription",
+            rig.emu.subscription_id,
+            "--endpoint",
+            rig.emu.endpoint,
+            "--ca-bundle",
+            rig.emu.ca_bundle,
+            "--output",
+            "json",
+        ]
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    previewed = {
+        (entry["name"], finding["code"], v["target"]): (v["code"], v["state"], v["reasonCode"])
+        for entry in report["scaleSets"]
+        for finding in entry["findings"]
+        for v in finding["verdicts"]
+    }
+    swept = states(rig.sweep(mode="observe"))
+    assert previewed == swept
+    assert previewed[("checkout-api", "unhealthy-not-repaired", "*")] == ("none", "held", "storm-brake")

@@ -366,3 +366,40 @@ def test_a_huge_email_stays_below_gmails_clipping_size_and_keeps_every_summary_l
     assert len(html.encode()) <= MAX_HTML_BYTES < 102_000
     assert all(f"<b>vmss-{n:02d}</b>" in html for n in range(50))  # every scale set keeps its line
     assert "Details of the first " in html
+
+
+def test_a_loop_hold_shows_both_failures_and_needs_a_person() -> None:
+    """Issue 20: the replacement loop is loud: needs a person, and the evidence leads with both failures."""
+    from autoheal.remediation.ledger import State
+
+    from .conftest import change
+
+    loop = {
+        "errorCode": "VMExtensionProvisioningError",
+        "replaced": [{"instanceId": "2", "name": "vmss-web_2", "errorCode": "VMExtensionProvisioningError"}],
+        "again": [
+            {
+                "instanceId": "4",
+                "name": "vmss-web_4",
+                "errorCode": "VMExtensionProvisioningError",
+                "powerState": "running",
+            }
+        ],
+    }
+    held = change(
+        State.HELD,
+        "failed",
+        code="provisioning-failed",
+        action="replace-failed-instances",
+        reason="every new instance fails with VMExtensionProvisioningError: replacing will not help",
+        reason_code="replacement-loop",
+        params={"loop": loop},
+    )
+    item = item_view(held, portal_url="https://portal.azure.com")
+    assert item.disposition.heading == "NEEDS A PERSON"
+    label, text = item.evidence[0]
+    assert label == "Replacement loop"
+    assert text == (
+        "replaced vmss-web_2 (VMExtensionProvisioningError); "
+        "then vmss-web_4 (VMExtensionProvisioningError, power running)"
+    )

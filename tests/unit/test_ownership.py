@@ -19,6 +19,14 @@ AKS = "/subscriptions/s/resourcegroups/rg-aks/providers/Microsoft.ContainerServi
         ({"resource_group": "MC_rg-aks_prod-aks_westeurope", "tags": {}}, "aks", "prod-aks"),
         ({"resource_group": "nodes", "tags": {"aks-managed-poolName": "pool1"}}, "aks", ""),
         ({"resource_group": "nodes", "tags": {}, "group_managed_by": AKS}, "aks", "prod-aks"),
+        # older node pools (before aks-managed-* tags): any one of the AKS-written tags
+        ({"resource_group": "nodes", "tags": {"aksEngineVersion": "v0.47.0-aks"}}, "aks", ""),
+        ({"resource_group": "nodes", "tags": {"creationSource": "aks-agentpool-12345678-vmss"}}, "aks", ""),
+        (
+            {"resource_group": "nodes", "tags": {"poolName": "agentpool", "orchestrator": "Kubernetes:1.19.7"}},
+            "aks",
+            "",
+        ),
         ({"resource_group": "x", "tags": {}, "managed_by": AKS}, "aks", "prod-aks"),
         (
             {
@@ -138,3 +146,10 @@ def test_the_missing_action_is_named():
     )
     assert missing_action(message) == "Microsoft.Compute/virtualMachineScaleSets/write"
     assert missing_action("nothing here") is None
+
+
+def test_lone_pool_name_or_other_creation_source_is_not_aks() -> None:
+    assert owner_of(resource_group="nodes", tags={"poolName": "blue"}) is None
+    assert owner_of(resource_group="nodes", tags={"creationSource": "terraform"}) is None
+    owner = owner_of(resource_group="nodes", tags={"creationSource": "aks-agentpool-1-vmss", "poolName": "agentpool"})
+    assert owner is not None and owner.evidence == "tag creationSource=aks-agentpool-1-vmss"

@@ -90,7 +90,16 @@ def test_storm_brake_holds_instance_actions_with_counts():
     snap = vmss(*healthy(4), *[failed(str(i)) for i in range(4, 10)], resilient=(False, True))
     (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
     assert decision.verdict is DecisionKind.HOLD
-    assert decision.reason == "storm brake: 6/10 unhealthy > 50 %"
+    assert decision.reason == "storm brake: 6 failed of 10 instances (60 % > 50 %)"
+
+
+def test_one_bad_instance_is_not_a_storm():
+    """Issue 20: a 1-instance scale set's failed instance is 1/1 > 50 % but one instance is not a storm."""
+    snap = vmss(failed("0"), resilient=(False, True))
+    (decision,) = only(decide(snap), C.PROVISIONING_FAILED)
+    assert decision.verdict is DecisionKind.ACT
+    (held,) = only(decide(snap, settings=REMEDIATE.replace(storm_min_instances=1)), C.PROVISIONING_FAILED)
+    assert (held.verdict, held.reason) == (DecisionKind.HOLD, "storm brake: 1 failed of 1 instances (100 % > 50 %)")
 
 
 def test_storm_brake_at_exactly_the_threshold_lets_one_through():
@@ -218,3 +227,56 @@ def test_a_failed_attempt_held_meanwhile_keeps_its_budget():
         snap, C.UNHEALTHY_NOT_REPAIRED, "9", action="repair-instances", state=State.HELD, reason_code="cooldown"
     )
     assert only(decide(snap, records=[never_tried]), C.UNHEALTHY_NOT_REPAIRED)[0].verdict is DecisionKind.ACT
+
+
+@pytest.mark.parametrize(
+    ("state", "hours_ago", "loop"),
+    [(State.SUCCEEDED, 2, True), (State.SUCCEEDED, 30, False), (State.FAILED, 2, False)],
+)
+def test_repaired_instance_unhealthy_again_within_the_window_is_a_loop(state, hours_ago, loop):
+    """Issue 20: a repair that succeeded, and the same instance overdue again within AUTOHEAL_LOOP_WINDOW (P1D):
+    repairing again will not help. A repair Azure refused (failed) is the attempt budget's business."""
+    snap = vmss(*healthy(9), overdue("9"))
+    earlier = record(
+        snap,
+        C.UNHEALTHY_NOT_REPAIRED,
+        "9",
+        action="repair-instances",
+        state=state,
+        attempts=1,
+        reason="restarted",
+        updated_at=NOW - timedelta(hours=hours_ago),
+        runs=[ago(hours_ago * 60).isoformat()],
+        correlation_id="run-1",
+        last_error="boom" if state is State.FAILED else "",
+    )
+    (decision,) = only(decide(snap, records=[earlier]), C.UNHEALTHY_NOT_REPAIRED)
+    assert (decision.reason_code == "replacement-loop") is loop
+    if loop:
+        assert decision.reason.startswith("instance 9 is Unhealthy again after its repair at ")
+        assert decision.params["loop"]["repair"] == "restarted"
+
+
+def test_replacement_failing_with_another_code_is_not_a_loop():
+    snap = vmss(*healthy(9), inst("10", state="Failed", error="AllocationFailed", health=None))
+    earlier = record(
+        snap,
+        C.PROVISIONING_FAILED,
+        action="replace-failed-instances",
+        state=State.FAILED,
+        attempts=1,
+        last_error="x",
+        updated_at=NOW - timedelta(hours=1),
+        params={"before": [str(i) for i in range(9)], "failures": [{"instanceId": "3", "errorCode": "Other"}]},
+    )
+    decisions = only(decide(snap, records=[earlier]), C.PROVISIONING_FAILED)
+    assert all(d.reason_code != "replacement-loop" for d in decisions)
+    same = earlier.evolve(
+        params={
+            "before": [str(i) for i in range(9)],
+            "failures": [{"instanceId": "3", "errorCode": "AllocationFailed"}],
+        }
+    )
+    (decision,) = only(decide(snap, records=[same]), C.PROVISIONING_FAILED)
+    assert decision.reason_code == "replacement-loop"
+    assert decision.reason.startswith("every new instance fails with AllocationFailed: replacing will not help")

@@ -167,7 +167,10 @@ def test_provisioning_failed_proposes_replace_with_target_capacity():
     finding = found[C.PROVISIONING_FAILED]
     assert finding.instance_ids == ("7",)
     assert action(finding) == "replace-failed-instances"
-    assert params(finding) == {"instanceIds": ["7"], "targetCapacity": 3, "heldInstances": []}
+    got = params(finding)
+    failures = got.pop("failures")
+    assert got == {"instanceIds": ["7"], "targetCapacity": 3, "heldInstances": []}
+    assert [(f["instanceId"], f["errorCode"]) for f in failures] == [("7", "AllocationFailed")]  # for loop checks
     assert finding.evidence["instances"][0]["errorCode"] == "AllocationFailed"
 
 
@@ -327,7 +330,7 @@ def test_unhealthy_without_timestamp_is_never_overdue():
     ],
 )
 def test_resiliency_disabled(create, delete, expected):
-    found = run(vmss(*healthy(2), resilient=(create, delete)))
+    found = run(vmss(*healthy(2), resilient=(create, delete)), propose_resiliency=True)
     assert set(found) == expected
     for code in expected:
         assert found[code].severity is Severity.INFO
@@ -339,6 +342,29 @@ def test_resiliency_disabled(create, delete, expected):
     if C.RESILIENT_DELETE_DISABLED in found:
         assert found[C.RESILIENT_DELETE_DISABLED].evidence["featureFlag"].endswith("ReliableVMDeletion")
         assert action(found[C.RESILIENT_DELETE_DISABLED]) == "enable-resilient-vm-delete"
+
+
+@pytest.mark.parametrize(
+    ("snapshot", "settings", "why"),
+    [
+        (vmss(*healthy(2), resilient=(False, False)), {}, "AUTOHEAL_PROPOSE_RESILIENCY=true"),
+        (vmss(resilient=(False, False)), {"propose_resiliency": True}, "no instances"),
+        (
+            vmss(*healthy(2), resilient=(False, False), tags={"aksEngineVersion": "v0.47.0-aks"}),
+            {"propose_resiliency": True},
+            "AKS",
+        ),
+    ],
+)
+def test_resiliency_off_is_informational_unless_opted_in_for_an_unowned_scale_set_with_instances(
+    snapshot, settings, why
+):
+    """Issue 20: a preview feature off is informational; enabling it is opt-in, never for owned or empty sets."""
+    found = run(snapshot, **settings)
+    for code in (C.RESILIENT_CREATE_DISABLED, C.RESILIENT_DELETE_DISABLED):
+        proposed = found[code].proposed_action
+        assert (proposed.code.value, proposed.reason_code) == ("none", "informational")
+        assert why in proposed.reason
 
 
 @pytest.mark.parametrize("code", ["OSProvisioningTimedOut", "VMStartTimedOut"])
@@ -354,7 +380,7 @@ def test_create_timed_out_with_resilient_create_off(code):
 
 @pytest.mark.parametrize(("age", "acts"), [(10, False), (30, True)])
 def test_create_timed_out_respects_resilient_create_window(age, acts):
-    failed = inst("5", state="Failed", error="OSProvisioningTimedOut", health=None, created=age)
+    failed = inst("5", state="Failed", error="OSProvisioningTimedOut", health=None, created=age, power="stopped")
     finding = run(vmss(*healthy(2), failed))[C.CREATE_TIMED_OUT]
     assert action(finding) == "replace-failed-instances"
     assert acted_ids(finding) == (["5"] if acts else [])
@@ -469,7 +495,7 @@ def test_flexible_with_only_an_lb_probe_and_a_uniform_one_is_fine():
     [
         ((), False),  # only the new attempt (5 min old) is visible: inside the window
         ((inst("3", state="Creating", health=None, created=40),), True),  # the scale-out began 40 min ago
-        ((inst("2", state="Failed", error="VMStartTimedOut", health=None, created=35),), True),
+        ((inst("2", state="Failed", error="VMStartTimedOut", health=None, created=35, power="starting"),), True),
         ((inst("2", state="Failed", error="AllocationFailed", health=None, created=35),), False),  # not a retry path
     ],
 )
@@ -477,7 +503,7 @@ def test_resilient_create_window_is_keyed_to_the_scale_out(others, acts):
     """Resilient create deletes and recreates the VM (new instance id), so the window starts at the oldest
     instance still on the create path, not at the current attempt (learn.microsoft.com/azure/
     virtual-machine-scale-sets/resilient-vm-create)."""
-    retry = inst("9", state="Failed", error="OSProvisioningTimedOut", health=None, created=5)
+    retry = inst("9", state="Failed", error="OSProvisioningTimedOut", health=None, created=5, power="starting")
     found = run(vmss(*healthy(2), retry, *others))
     finding = found[C.CREATE_TIMED_OUT]
     assert ("9" in acted_ids(finding)) is acts
@@ -500,3 +526,26 @@ def test_flexible_findings_say_the_service_state_is_unreadable_never_running():
     assert grace.evidence["serviceState"].startswith("unreadable") and "cannot be read" in grace.summary
     disabled = run(replace(snapshot, repairs=RepairsPolicy(present=True, enabled=False)))[C.REPAIRS_DISABLED]
     assert disabled.evidence["serviceState"].startswith("unreadable")
+
+
+# -- a create "timed out" but the VM runs (issue 20) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("power", "health", "replaced"),
+    [
+        ("running", None, False),  # agentless image: runs fine, reports nothing
+        ("running", "Healthy", False),
+        ("running", "Unknown", False),
+        ("running", "Unhealthy", True),  # health says it is broken
+        ("stopped", None, True),  # not running
+        ("starting", None, True),
+    ],
+)
+def test_running_despite_a_create_timeout_is_held_for_a_person(power, health, replaced):
+    timed_out = inst("5", state="Failed", error="OSProvisioningTimedOut", health=health, created=40, power=power)
+    finding = run(vmss(*healthy(3), timed_out, resilient=(False, True)))[C.CREATE_TIMED_OUT]
+    assert acted_ids(finding) == (["5"] if replaced else [])
+    held = [h.reason_code for h in finding.proposed_action.held]
+    assert held == ([] if replaced else ["running-despite-timeout"])
+    assert finding.evidence["instances"][0]["powerState"] == power

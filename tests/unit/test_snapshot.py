@@ -215,3 +215,73 @@ def test_both_health_sources_are_read_and_the_service_time_is_optional():
     snap = parse_scale_set(resource, view, [], read_at=NOW)
     assert {source.kind for source in snap.health_sources} == {"applicationHealthExtension", "loadBalancerProbe"}
     assert snap.repairs_service_state == "Running" and snap.repairs_service.last_status_change is None
+
+
+def _sample(name: str) -> dict:
+    import json
+    from pathlib import Path
+
+    return json.loads((Path(__file__).parents[1] / "samples" / name).read_text())
+
+
+def test_instance_view_failure_without_the_model_field_is_failed():
+    """Microsoft's "List all VMs in a set" sample (tests/samples/README.md): the instance view says
+    ProvisioningState/failed/VMAgentProvisioningFailure and PowerState/Running; no properties.provisioningState."""
+    inst = parse_instance(_sample("list-vms-instance-view-vmagent-failure.json"), flexible=False)
+    assert inst.provisioning_state is None
+    assert inst.failed and inst.provisioning_error_code == "VMAgentProvisioningFailure"
+    assert inst.provisioning_message == "VM Agent provisioning failed"  # displayStatus when there is no message
+    assert inst.power_state == "Running"
+    assert inst.provisioning_disagreement is not None and "instance view wins" in inst.provisioning_disagreement
+
+
+def test_instance_view_wins_over_the_model_field():
+    vm = _sample("list-vms-instance-view-vmagent-failure.json")
+    vm["properties"]["provisioningState"] = "Succeeded"
+    assert parse_instance(vm, flexible=False).failed
+    vm["properties"]["provisioningState"] = "Failed"
+    vm["properties"]["instanceView"]["statuses"][0]["code"] = "ProvisioningState/succeeded"
+    inst = parse_instance(vm, flexible=False)
+    assert not inst.failed and "Failed" in (inst.provisioning_disagreement or "")
+    del vm["properties"]["instanceView"]  # no view: the model field decides
+    assert parse_instance(vm, flexible=False).failed
+
+
+def test_scale_set_statuses_and_extension_summaries_are_read():
+    view = compute_example("VirtualMachineScaleSet_GetInstanceView_MaximumSet_Gen")
+    view = {
+        **view,
+        "statuses": [
+            {
+                "code": "ProvisioningState/failed/KeyVaultAccessForbidden",
+                "message": "Failed to get secret x",
+                "level": "Error",
+            }
+        ],
+        "extensions": [{"name": "cse", "statusesSummary": [{"code": "ProvisioningState/failed/1", "count": 2}]}],
+    }
+    resource = compute_example("VirtualMachineScaleSet_Get")
+    snap = parse_scale_set(resource, view, [], read_at=datetime(2026, 1, 1, tzinfo=UTC))
+    assert snap.failed_status == {
+        "code": "ProvisioningState/failed/KeyVaultAccessForbidden",
+        "message": "Failed to get secret x",
+    }
+    assert snap.failing_extensions() == {"cse": 2}
+    plain = parse_scale_set(
+        resource,
+        compute_example("VirtualMachineScaleSet_GetInstanceView_MaximumSet_Gen"),
+        [],
+        read_at=datetime(2026, 1, 1, tzinfo=UTC),
+    )
+    assert plain.failed_status is None and plain.failing_extensions() == {}
+    assert plain.extension_summaries == {"aaaaaaaaaaa": {"aa": 21}}
+
+
+def test_instance_view_state_stands_in_for_an_absent_model_field():
+    from autoheal.diagnosis.context import is_running
+
+    vm = _sample("list-vms-instance-view-vmagent-failure.json")
+    assert not is_running(parse_instance(vm, flexible=False))  # failed: not a running instance
+    vm["properties"]["instanceView"]["statuses"][0]["code"] = "ProvisioningState/succeeded"
+    inst = parse_instance(vm, flexible=False)
+    assert inst.provisioning_state is None and not inst.failed and is_running(inst)

@@ -6,20 +6,27 @@ from __future__ import annotations
 from ...diagnosis.resilient_create import FEATURE as CREATE_FEATURE
 from ...diagnosis.resilient_delete import FEATURE as DELETE_FEATURE
 from ...gateway import ArmError
-from ...model import ActionCode, ReasonCode
+from ...model import ActionCode, ReasonCode, ScaleSetSnapshot
 from ..record import Step
 from ..transitions import Outcome
-from .context import ActionContext, held, succeeded
+from .context import ActionContext, held, succeeded, verifying
 from .registry import ActionSpec, register
 
 
-def _enable(ctx: ActionContext, policy_name: str, flag: str) -> Outcome:
-    snap = ctx.fresh()
-    already = snap.resiliency.create_enabled if policy_name == "resilientVMCreationPolicy" else None
+def _shown(snap: ScaleSetSnapshot, policy_name: str) -> bool:
     if policy_name == "resilientVMDeletionPolicy":
-        already = snap.resiliency.delete_enabled
-    if already:
+        return snap.resiliency.delete_enabled
+    return snap.resiliency.create_enabled
+
+
+def _enable(ctx: ActionContext, policy_name: str, flag: str) -> Outcome:
+    snap = ctx.fresh(instance_view=False)  # the policy is on the model
+    if _shown(snap, policy_name):
         return succeeded(f"{policy_name} enabled")
+    if ctx.step is Step.PATCHED:
+        # Azure accepted the PATCH earlier; never send it again: wait for the policy to show, and after one
+        # verify timeout the record stops with "Azure accepted the change but does not show it".
+        return verifying(f"Azure accepted the PATCH; waiting for resiliencyPolicy.{policy_name} to show")
     patch = {"properties": {"resiliencyPolicy": {policy_name: {"enabled": True}}}}
     ctx.checkpoint(Step.PATCH_INTENT, intent={"patch": patch})
     try:
@@ -35,7 +42,9 @@ def _enable(ctx: ActionContext, policy_name: str, flag: str) -> Outcome:
             )
         raise
     ctx.checkpoint(Step.PATCHED)
-    return succeeded(f"enabled {policy_name}")
+    if _shown(ctx.fresh(instance_view=False), policy_name):
+        return succeeded(f"enabled {policy_name}")
+    return verifying(f"Azure accepted the PATCH; waiting for resiliencyPolicy.{policy_name} to show")
 
 
 def enable_resilient_vm_create(ctx: ActionContext) -> Outcome:
