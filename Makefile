@@ -66,8 +66,10 @@ infra-check: $(VENV_STAMP) $(CHECKOV_STAMP)
 
 bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) bench/sweep.py
-	$(PY) bench/budget.py --scale-sets 1000 --instances 50
-	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30
+	$(PY) bench/budget.py --scale-sets 1000 --instances 50 --header-form windowed
+	$(PY) bench/budget.py --scale-sets 1000 --instances 50 --header-form repeated
+	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30 --max-sweeps 60 --header-form windowed
+	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30 --max-sweeps 60 --header-form repeated
 
 clean:
 	rm -rf $(VENV) node_modules demo-out .pytest_cache .ruff_cache *.egg-info

@@ -137,6 +137,7 @@ def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
         "max_connections": max(32, 2 * settings.sweep_concurrency),
         "reads_reserve": settings.arm_reads_reserve,
         "budget": ComputeBudget(share=settings.compute_read_share / 100),
+        "activity_log_lookback": settings.activity_log_lookback,
         **overrides,
     }
     return ComputeGateway(settings.subscription_id, **options)

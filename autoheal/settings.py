@@ -498,6 +498,15 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "an integer 0-24",
     ),
     Setting(
+        "AUTOHEAL_ACTIVITY_LOG_LOOKBACK",
+        "activity_log_lookback",
+        "P90D",
+        _duration(timedelta(days=1), timedelta(days=90)),
+        "How far back the Activity Log is read to learn who suspended automatic repairs (Azure keeps 90 days); "
+        "a suspension older than this whose author is not in the log is held for a person, never resumed.",
+        "an ISO 8601 duration from P1D to P90D",
+    ),
+    Setting(
         "AUTOHEAL_ACTION_LEASE",
         "action_lease",
         "PT30M",
@@ -781,6 +790,7 @@ class Settings:
     backoff_base: timedelta
     max_actions_per_sweep: int
     max_resumes_per_day: int
+    activity_log_lookback: timedelta
     action_lease: timedelta
     lro_timeout: timedelta
     lro_poll_seconds: int

@@ -168,6 +168,7 @@ def orchestration_services(instance_view: Mapping[str, Any] | None) -> tuple[Orc
                 name=str(item["serviceName"]),
                 state=str(item.get("serviceState") or ""),
                 last_status_change=parse_time(item.get("lastStatusChangeTime")),
+                latest_operation_status=str(item.get("latestOperationStatus") or "") or None,
             )
         )
     return tuple(services)

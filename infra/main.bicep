@@ -177,6 +177,9 @@ param autohealMaxActionsPerSweep string = '10'
 @description('AUTOHEAL_MAX_RESUMES_PER_DAY: resumes of suspended automatic repairs per scale set per 24 hours (0-24).')
 param autohealMaxResumesPerDay string = '2'
 
+@description('AUTOHEAL_ACTIVITY_LOG_LOOKBACK: how far back the Activity Log is read to learn who suspended automatic repairs (ISO 8601, P1D-P90D).')
+param autohealActivityLogLookback string = 'P90D'
+
 @description('AUTOHEAL_ACTION_LEASE: how long a worker owns an action it started (ISO 8601, PT1M-PT6H).')
 param autohealActionLease string = 'PT30M'
 
@@ -454,6 +457,7 @@ var autohealSettings = {
   AUTOHEAL_BACKOFF_BASE: autohealBackoffBase
   AUTOHEAL_MAX_ACTIONS_PER_SWEEP: autohealMaxActionsPerSweep
   AUTOHEAL_MAX_RESUMES_PER_DAY: autohealMaxResumesPerDay
+  AUTOHEAL_ACTIVITY_LOG_LOOKBACK: autohealActivityLogLookback
   AUTOHEAL_ACTION_LEASE: autohealActionLease
   AUTOHEAL_LRO_TIMEOUT: autohealLroTimeout
   AUTOHEAL_LRO_POLL_SECONDS: autohealLroPollSeconds

@@ -1,11 +1,13 @@
 """The one door to Azure Resource Manager: every ARM request of the project goes through this package.
 
 `compute.py` holds the Compute gateway (scale sets, instances, VMs); `resourcegraph.py` the Resource Graph
-gateway (the inventory's KQL queries). Nothing outside this package imports an `azure.mgmt.*` client.
+gateway (the inventory's KQL queries); `activitylog.py` who suspended automatic repairs (the Activity Log).
+Nothing outside this package imports an `azure.mgmt.*` client.
 """
 
 from __future__ import annotations
 
+from .activitylog import ActivityLogBudget, ActivityLogGateway
 from .budget import BudgetExhausted, ComputeBudget
 from .compute import (
     API_VERSION,
@@ -25,6 +27,8 @@ __all__ = [
     "COMPUTE",
     "DEFAULT_ENDPOINT",
     "REQUIRED_ACTIONS",
+    "ActivityLogBudget",
+    "ActivityLogGateway",
     "ArmError",
     "ArmMeter",
     "BudgetExhausted",

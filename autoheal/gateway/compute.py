@@ -14,18 +14,19 @@ the single list the custom role in `infra/` is checked against.
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, urlparse
 
 from ..credentials import default_credential
-from ..model import ScaleSetSnapshot, parse_resource_id
+from ..model import ScaleSetSnapshot, ServiceState, parse_resource_id
 from ..snapshot import parse_scale_set
 from .budget import (
     SCALE_SET_VMS_GET,
@@ -42,6 +43,8 @@ from .errors import ErrorClass, classify
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.mgmt.compute import ComputeManagementClient
+
+    from .activitylog import ActivityLogGateway
 
 log = logging.getLogger("autoheal.gateway")
 
@@ -259,6 +262,8 @@ class ComputeGateway:
         budget: ComputeBudget | None = None,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        activity_log: ActivityLogGateway | None = None,
+        activity_log_lookback: timedelta | None = None,
     ) -> None:
         self.subscription_id = subscription_id
         self.endpoint = endpoint.rstrip("/")
@@ -279,6 +284,9 @@ class ComputeGateway:
         self._sleep = sleep
         self._client: ComputeManagementClient | None = None
         self._client_lock = threading.Lock()
+        self._client_id = client_id
+        self._activity_log = activity_log
+        self._activity_log_lookback = activity_log_lookback
 
     # -- plumbing ---------------------------------------------------------------------------------------
 
@@ -312,10 +320,33 @@ class ComputeGateway:
             kwargs["credential_scopes"] = ["https://management.azure.com/.default"]
         return ComputeManagementClient(self._credential, self.subscription_id, **kwargs)
 
+    @property
+    def activity_log(self) -> ActivityLogGateway:
+        """Who suspended automatic repairs (activitylog.py): built on first need, with this gateway's endpoint,
+        credential and request meter; its reads spend a budget of their own."""
+        with self._client_lock:
+            if self._activity_log is None:
+                from .activitylog import DEFAULT_LOOKBACK, ActivityLogGateway
+
+                self._activity_log = ActivityLogGateway(
+                    self.subscription_id,
+                    endpoint=self.endpoint,
+                    credential=self._credential,
+                    ca_bundle=self._ca_bundle,
+                    client_id=self._client_id,
+                    lookback=self._activity_log_lookback or DEFAULT_LOOKBACK,
+                    meter=self.meter,
+                    retry_total=min(self._retry_total, 3),
+                    retry_backoff_factor=self._retry_backoff_factor,
+                )
+            return self._activity_log
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._activity_log is not None:
+            self._activity_log.close()
 
     def __enter__(self) -> ComputeGateway:
         return self
@@ -512,7 +543,13 @@ class ComputeGateway:
         instances = self.list_instances(resource)
         if _is_flexible(resource) and _resilient_delete(resource):
             instances = [self._with_deletion_status(ids, vm) for vm in instances]
-        return parse_scale_set(resource, view, instances, read_at=self._clock())
+        snap = parse_scale_set(resource, view, instances, read_at=self._clock())
+        service = snap.repairs_service
+        if service is not None and service.state.lower() == ServiceState.SUSPENDED.lower():
+            # Suspended by the platform or by a person? Only the Activity Log says (read only for these).
+            suspension = self.activity_log.suspension(snap.id, now=snap.read_at, changed_at=service.last_status_change)
+            snap = dataclasses.replace(snap, suspension=suspension)
+        return snap
 
     def _with_deletion_status(self, ids: Mapping[str, str], vm: dict[str, Any]) -> dict[str, Any]:
         """A Flexible VM's list entry has no resilientVMDeletionStatus: read it for delete suspects only

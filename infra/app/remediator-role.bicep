@@ -20,6 +20,9 @@ var readActions = [
   'Microsoft.Compute/locations/operations/read'
   'Microsoft.Resources/subscriptions/resourceGroups/read'
   'Microsoft.ResourceGraph/resources/read'
+  // Who suspended automatic repairs: the Activity Log ('List Activity Log events (management events) in a
+  // subscription'; azure-monitor roles-permissions-security), read only for suspended scale sets.
+  'Microsoft.Insights/eventtypes/values/read'
 ]
 
 // Writes the gateway performs.

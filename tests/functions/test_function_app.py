@@ -171,7 +171,7 @@ def test_timer_sweeps_every_scale_set_and_status_reports_it(functions, runtime, 
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = json.loads(response.get_body())
     assert body["mode"] == "observe"
-    assert body["lastSweep"]["scaleSets"] == 13
+    assert body["lastSweep"]["scaleSets"] == 14
     assert body["lastSweep"]["findings"]["provisioning-failed"] == 3
     assert len(body["records"]) == 5
     bad = functions["status"].get_user_function()(

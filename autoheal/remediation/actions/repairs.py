@@ -62,6 +62,14 @@ def resume_automatic_repairs(ctx: ActionContext) -> Outcome:
     if ctx.step is not Step.RESUMED:
         if state != ServiceState.SUSPENDED:
             return held(f"AutomaticRepairs is {state}, not Suspended: nothing to resume", ReasonCode.STATE_CHANGED)
+        # The re-read asked the Activity Log again: a person may have suspended it since the diagnosis.
+        hold = (
+            snap.suspension.hold()
+            if snap.suspension is not None
+            else ("who suspended automatic repairs was not read; not resumed blind", ReasonCode.SUSPENDER_UNKNOWN)
+        )
+        if hold is not None:
+            return held(*hold)
         ctx.checkpoint(Step.RESUME_INTENT)
         ctx.write(
             "resume automatic repairs",
