@@ -160,6 +160,10 @@ class Engine:
             except LedgerUnavailable as exc:
                 result.error, result.transient = f"ledger unavailable: {exc}", True
                 log.error("ledger unavailable while evaluating %s: %s", result.scale_set_id, exc)
+            except Exception as exc:  # a bug: recorded once and not retried (redelivery would repeat it)
+                result.error, result.transient = f"internal error: {type(exc).__name__}: {exc}", False
+                telemetry.record_failure("internal")
+                log.exception("internal error while evaluating %s", result.scale_set_id)
         return result
 
     # -- who owns a scale set -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from .engine import SweepResult, Target
 from .events import Classification, MalformedEvent, Reason, Verdict, classify, parse_event
 from .gateway import ArmError
 from .model import iso
+from .remediation.ledger import LedgerUnavailable
 from .resource_ids import InvalidResourceId
 from .resource_ids import parse as parse_resource_id
 from .runtime import Runtime
@@ -163,6 +164,21 @@ class EventHandler:
                 event.event_type,
                 verdict.scale_set_id,
                 code=Reason.ARM_REFUSED,
+                subject=event.subject,
+            )
+        except LedgerUnavailable:
+            self._forget(event.id, verdict.scale_set_id.lower())
+            raise  # Table Storage down: Event Grid redelivers
+        except Exception as exc:  # a bug: recorded once; redelivering would only repeat it
+            telemetry.record_failure("internal")
+            log.exception("event %s: internal error evaluating %s", event.id, verdict.scale_set_id)
+            return EventOutcome(
+                "ignored",
+                f"internal error: {type(exc).__name__}",
+                event.id,
+                event.event_type,
+                verdict.scale_set_id,
+                code=Reason.EVALUATION_FAILED,
                 subject=event.subject,
             )
         if not result.results:

@@ -159,7 +159,7 @@ class Ledger:
             entity = self._table.get_entity(scale_set_key(scale_set_id), f"{finding_code}|{target}")
         except ResourceNotFoundError:
             return None
-        except Exception as exc:
+        except _azure_errors() as exc:
             raise _translate(exc) from exc
         return from_entity(entity)
 
@@ -207,7 +207,7 @@ class Ledger:
             entity = self._table.get_entity(STATUS_PARTITION, name)
         except ResourceNotFoundError:
             return None
-        except Exception as exc:
+        except _azure_errors() as exc:
             raise _translate(exc) from exc
         document: dict[str, Any] = json.loads(entity.get("Document") or "{}")
         return document
@@ -312,15 +312,24 @@ class Ledger:
         try:
             pages: Iterable[Any] = self._table.query_entities(query) if query else self._table.list_entities()
             yield from pages
-        except Exception as exc:
+        except _azure_errors() as exc:
             raise _translate(exc) from exc
 
     @staticmethod
     def _guard(call: Any) -> Any:
         try:
             return call()
-        except Exception as exc:
+        except _azure_errors() as exc:
             raise _translate(exc) from exc
+
+
+def _azure_errors() -> type[Exception]:
+    """What Table Storage (azure-core) raises. Only these mean the ledger could not do it; anything else (a
+    TypeError, a KeyError) is a bug in the caller and goes up as it is, to be recorded as an internal error
+    instead of being retried as if the ledger were down."""
+    from azure.core.exceptions import AzureError
+
+    return AzureError
 
 
 def _translate(exc: Exception) -> Exception:
