@@ -99,7 +99,11 @@ class Engine:
             monotonic=self.monotonic,
             progress=self.progress,
         )
-        return sweeper.run(target, trigger=trigger, event_id=event_id, slice_seconds=slice_seconds)
+        before = self.runner.store.history_failures if self.runner is not None else 0
+        result = sweeper.run(target, trigger=trigger, event_id=event_id, slice_seconds=slice_seconds)
+        if self.runner is not None:
+            result.history_failures = self.runner.store.history_failures - before
+        return result
 
     def evaluate(
         self,

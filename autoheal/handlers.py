@@ -24,6 +24,7 @@ from .model import iso
 from .remediation.ledger import LedgerUnavailable
 from .resource_ids import InvalidResourceId
 from .resource_ids import parse as parse_resource_id
+from .runner import lagging
 from .runtime import Runtime
 
 log = telemetry.get_logger("autoheal.events")
@@ -332,6 +333,8 @@ def sweep_summary(result: SweepResult) -> dict[str, Any]:
         "actions": actions,
         "arm": result.arm,
         "notified": result.notified,
+        # Nothing logged and forgotten: what failed is counted here and in the metric autoheal.failures.
+        "failures": {"notification": result.notify_failures, "history": result.history_failures},
     }
 
 
@@ -349,6 +352,8 @@ def status(runtime: Runtime, *, limit: int = 50) -> dict[str, Any]:
         # Settings that could not be used as given (a notification channel turned off, a typo'd name).
         "settingsProblems": list(runtime.settings.problems),
         "lastSweep": ledger.load_status("last-sweep"),
+        # Records whose state was never announced (the next sweep offers them again).
+        "unannounced": sum(1 for r in records if lagging(r)),
         "records": [
             {
                 "scaleSetId": r.scale_set_id,

@@ -7,7 +7,6 @@ scale set, diagnoses it and hands it here. Every change of state is computed by 
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from .gateway import ArmError, ComputeGateway
 from .gateway.errors import ErrorClass, missing_action
 from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot
 from .notify import Change
+from .notify.policy import phase
 from .ownership import Owner
 from .remediation import transitions
 from .remediation.actions import ACTIONS, ActionContext
@@ -27,7 +27,8 @@ from .remediation.guardrails import SweepBudget
 from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable
 from .remediation.planner import Decision, DecisionKind, plan
 from .remediation.record import Record, State
-from .remediation.transitions import Outcome, Save
+from .remediation.store import RecordStore, ScaleSetClaims
+from .remediation.transitions import Event, Outcome, Save
 from .settings import Settings
 
 log = telemetry.get_logger("autoheal.engine")
@@ -46,6 +47,9 @@ class ScaleSetResult:
     transient: bool = False  # the error may go away by itself (throttling, 5xx, the ledger unreachable)
     owner: Owner | None = None  # another Azure service owns this scale set: diagnosed, never changed
     deferred: bool = False  # not read in this sweep (time slice or Compute budget): the next sweep goes on
+    # Records whose last state was never announced (a notification that failed, or a decision that did not
+    # change since): the ledger is the outbox, the sweep offers them again.
+    outbox: list[Record] = field(default_factory=list)
 
     @property
     def scale_set_id(self) -> str:
@@ -87,6 +91,8 @@ class RecordRunner:
         self.settings = settings
         self.gateway = gateway
         self.ledger = ledger
+        self.store = RecordStore(ledger)
+        self.claims = ScaleSetClaims(ledger, settings.action_lease)
         self.clock = clock
         self.on_checkpoint = on_checkpoint
         self.sleep = sleep
@@ -128,6 +134,8 @@ class RecordRunner:
             save = transitions.resolve(record, now=self.clock())
             if save is not None and (resolved := self._save(save, result, None)) is not None:
                 records[key] = resolved
+        changed = {c.record.row_key for c in result.changes}
+        result.outbox = [r for k, r in records.items() if k not in changed and lagging(r)]
 
     def _new_record(self, decision: Decision, correlation_id: str) -> Record:
         now = self.clock()
@@ -164,9 +172,7 @@ class RecordRunner:
             "mode": self.settings.mode,
         }
         if decision.verdict in (DecisionKind.HOLD, DecisionKind.PLAN):
-            state = State.PLANNED if decision.verdict is DecisionKind.PLAN else State.HELD
-            if decision.final:
-                state = State.FAILED
+            state = transitions.decided_state(observe=decision.verdict is DecisionKind.PLAN, final=decision.final)
             if decision.verdict is DecisionKind.HOLD:
                 telemetry.record_held(decision.reason_code)
             save = transitions.decide(
@@ -192,11 +198,17 @@ class RecordRunner:
             run_id=correlation_id,
             fields=fields,
         )
+        if not self._take_scale_set(save.record, now):
+            budget.give_back()  # the sweep-cap slot is spent only by a claim that won
+            if existing is not None:
+                result.records.append(existing)
+            return None
         try:
-            claimed = self.ledger.save(save.record, previous_state=save.previous_state)
+            claimed = self.store.save(save)
         except LedgerConflict:
             log.info("another worker claimed %s on %s first", decision.action.value, decision.finding.scale_set_id)
-            budget.give_back()  # the sweep-cap slot is spent only by a claim that won
+            budget.give_back()
+            self._settle_scale_set(existing or base, now)
             return None
         return self._run(claimed, claimed, State.RUNNING.value, decision.finding, result)
 
@@ -207,7 +219,7 @@ class RecordRunner:
         spec = ACTIONS[ActionCode(record.action)]
         ctx = ActionContext(
             self.gateway,
-            self.ledger,
+            self.store,
             self.settings,
             record,
             self.clock,
@@ -239,15 +251,14 @@ class RecordRunner:
                     State.FAILED, f"{record.action} failed unexpectedly", ReasonCode.INTERNAL_ERROR, repr(exc)
                 )
         save = transitions.finish(
-            ctx.record, outcome, previous_state=previous_state, now=self.clock(), settings=self.settings, rng=self.rng
+            ctx.record,
+            outcome,
+            previous_state=previous_state,
+            now=self.clock(),
+            settings=self.settings,
+            rng=self.rng,
+            prior=prior,
         )
-        quiet = (
-            save.record.state is prior.state
-            and save.record.reason == prior.reason
-            and save.record.state is not State.FAILED
-        )
-        if quiet:
-            save = Save(save.record, save.previous_state, history=False)
         telemetry.record_action(record.action, save.record.state.value)
         return self._save(save, result, finding)
 
@@ -256,7 +267,7 @@ class RecordRunner:
         now = self.clock()
         if record.state is State.RUNNING:
             save = transitions.resume(record, now=now, settings=self.settings, run_id=correlation_id)
-            if save is None:
+            if save is None or not self._take_scale_set(record, now):
                 return None  # its worker's lease still holds
             claimed = self._save(save, result, None)
             if claimed is None:
@@ -268,21 +279,36 @@ class RecordRunner:
             if expired is not None:
                 return self._save(expired, result, None)
             save = transitions.continue_verifying(record, now=now, settings=self.settings, run_id=correlation_id)
-            if save is None or (claimed := self._save(save, result, None)) is None:
+            if (
+                save is None
+                or not self._take_scale_set(record, now)
+                or (claimed := self._save(save, result, None)) is None
+            ):
                 return None
             return self._run(record, claimed, State.VERIFYING.value, None, result)
         save = transitions.retry_unfinished(record, now=now, settings=self.settings, run_id=correlation_id)
-        if save is None or (claimed := self._save(save, result, None)) is None:
+        if save is None or not self._take_scale_set(record, now) or (claimed := self._save(save, result, None)) is None:
             return None
         return self._run(record, claimed, State.FAILED.value, None, result)
+
+    # -- one disruptive action per scale set, across workers -----------------------------------------
+
+    def _take_scale_set(self, record: Record, now: datetime) -> bool:
+        if not _disruptive(record):
+            return True
+        if self.claims.take(record, now):
+            return True
+        log.info("another disruptive action is in flight on %s; %s waits for it", record.scale_set_name, record.row_key)
+        return False
+
+    def _settle_scale_set(self, record: Record, now: datetime) -> None:
+        if _disruptive(record):
+            self.claims.settle(record, now)
 
     def _save(self, save: Save, result: ScaleSetResult, finding: Finding | None) -> Record | None:
         """Save with the ETag read (a state change also gets its history row) and remember it for notification."""
         try:
-            if save.history or save.record.etag is None:
-                saved = self.ledger.save(save.record, previous_state=save.previous_state)
-            else:
-                saved = self.ledger.update(save.record, history=False)
+            saved = self.store.save(save)
         except LedgerConflict:
             log.info(
                 "record %s %s changed under us; leaving it to the other worker",
@@ -291,12 +317,27 @@ class RecordRunner:
             )
             return None
         result.records = [r for r in result.records if r.row_key != saved.row_key] + [saved]
+        if save.event in (Event.FINISHED, Event.EXPIRED):
+            self._settle_scale_set(saved, self.clock())
         if not save.history:
             return saved
         if saved.state.value != save.previous_state or saved.state is State.FAILED:
             result.changes.append(Change(saved, save.previous_state, finding))
-        _log_decision(saved, save.previous_state)
         return saved
+
+
+def lagging(record: Record) -> bool:
+    """What people last heard of the record is not its state (a resolution only for what they heard of)."""
+    if record.state is State.RESOLVED:
+        return bool(record.notified_state) and record.notified_state != State.RESOLVED.value
+    return phase(record.notified_state) != phase(record.state.value)
+
+
+def _disruptive(record: Record) -> bool:
+    try:
+        return ACTIONS[ActionCode(record.action)].disruptive
+    except (ValueError, KeyError):
+        return False
 
 
 def _arm_outcome(record: Record, exc: ArmError) -> Outcome:
@@ -315,24 +356,3 @@ def _arm_outcome(record: Record, exc: ArmError) -> Outcome:
     else:
         reason = f"Azure refused {record.action}: {exc.code}"
     return Outcome(State.FAILED, reason, ReasonCode.ARM_ERROR, str(exc), kind)
-
-
-_LEVELS = {State.FAILED: logging.ERROR, State.HELD: logging.INFO, State.PLANNED: logging.INFO}
-
-
-def _log_decision(record: Record, previous: str) -> None:
-    """Every state change of a record is one "remediation ..." trace with the dimensions alerts query."""
-    what = record.action if record.action != "none" else "no action"
-    telemetry.log_decision(
-        log,
-        _LEVELS.get(record.state, logging.INFO),
-        f"remediation {what} on {record.scale_set_name} ({record.finding_code}): "
-        f"{previous or 'new'} -> {record.state.value}: {record.reason}",
-        scaleSetId=record.scale_set_id,
-        findingCode=record.finding_code,
-        actionCode=record.action,
-        outcome=record.state.value,
-        reasonCode=record.reason_code,
-        mode=record.mode,
-        correlationId=record.correlation_id,
-    )

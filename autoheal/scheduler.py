@@ -20,9 +20,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import telemetry
 from .gateway import ComputeGateway
 from .model import iso
+from .notify import Change
 from .remediation.guardrails import SweepBudget
 from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable
 from .remediation.record import Record, scale_set_key
+from .remediation.store import RecordStore
+from .remediation.transitions import notified
 from .runner import ScaleSetResult
 from .settings import Settings
 from .snapshot import parse_time
@@ -61,6 +64,8 @@ class SweepResult:
     error: str | None = None
     suspects: int = 0
     coverage: dict[str, Any] | None = None
+    notify_failures: int = 0  # messages not delivered (and delivered ones not marked): offered again next run
+    history_failures: int = 0  # history rows that could not be appended (the records themselves were saved)
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,7 @@ class Sweeper:
 
             results = map_concurrently(run, plan_.order, self.settings.sweep_concurrency)
             coverage = self._advance_cursor(cursor, plan_, results, started) if cursor is not None else None
-            notified = self._notify(results, trigger, correlation_id)
+            notified, notify_failures = self._notify(results, trigger, correlation_id)
             duration = self.monotonic() - t0
             arm = self.gateway.meter.figures()
             if self.gateway.budget is not None:
@@ -214,7 +219,15 @@ class Sweeper:
             self.gateway.meter.requests,
         )
         return SweepResult(
-            correlation_id, started, results, duration, arm, notified, suspects=len(plan_.suspects), coverage=coverage
+            correlation_id,
+            started,
+            results,
+            duration,
+            arm,
+            notified,
+            suspects=len(plan_.suspects),
+            coverage=coverage,
+            notify_failures=notify_failures,
         )
 
     def _load_cursor(self) -> dict[str, Any]:
@@ -269,20 +282,30 @@ class Sweeper:
             log.error("ledger unavailable at the start of the sweep: %s", exc)
             return None
 
-    def _notify(self, results: list[ScaleSetResult], trigger: str, correlation_id: str) -> int:
+    def _notify(self, results: list[ScaleSetResult], trigger: str, correlation_id: str) -> tuple[int, int]:
+        """Announce this sweep's changes and whatever the ledger says was never announced (a message that
+        failed, a decision unchanged since). Returns (delivered, failures); failures are counted in the
+        metric `autoheal.failures` and offered again next run, because the records stay unannounced."""
         if self.notifier is None or self.ledger is None:
-            return 0
+            return 0, 0
         changes = [change for r in results for change in r.changes]
+        changes += [Change(record, record.notified_state, None) for r in results for record in r.outbox]
         if not changes:
-            return 0
+            return 0, 0
         outcome = self.notifier.notify(changes, trigger=trigger, correlation_id=correlation_id, now=self.clock())
+        failures = len(outcome.failures)
+        store = RecordStore(self.ledger)
         for record in outcome.delivered:
             try:
-                self.ledger.update(record, history=False)
+                store.save(notified(record))
             except (LedgerConflict, LedgerUnavailable) as exc:
                 # The message went out; at worst it is sent once more after the dedupe window.
+                failures += 1
+                telemetry.record_failure("notified-mark")
                 log.warning("could not mark %s %s as notified: %s", record.scale_set_id, record.row_key, exc)
-        return len(outcome.delivered)
+        for _ in outcome.failures:
+            telemetry.record_failure("notification")
+        return len(outcome.delivered), failures
 
 
 def _owes(records: list[Record]) -> bool:
