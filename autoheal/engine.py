@@ -20,13 +20,14 @@ from . import telemetry
 from .diagnosis import diagnose
 from .gateway import ArmError, BudgetExhausted, ComputeGateway
 from .gateway.compute import DEADLINE
-from .model import ScaleSetSnapshot, parse_resource_id
+from .model import ScaleSetSnapshot
 from .ownership import Owner, owner_of
 from .remediation.guardrails import SweepBudget
 from .remediation.ledger import Ledger, LedgerUnavailable
 from .remediation.record import SCALE_SET_TARGET, Record
 from .runner import RecordRunner, ScaleSetResult
 from .scheduler import CURSOR_DOCUMENT, Schedule, Sweeper, SweepResult, map_concurrently, schedule
+from .resource_ids import segments
 from .settings import Settings
 from .sources import ComputeInventory, InventorySource, Target
 
@@ -139,7 +140,7 @@ class Engine:
         with telemetry.span("autoheal.scale_set", scaleSetId=result.scale_set_id, correlationId=correlation_id):
             try:
                 if refresh:
-                    ids = parse_resource_id(result.scale_set_id)
+                    ids = segments(result.scale_set_id)
                     resource = self.gateway.get_scale_set(ids["resourcegroups"], ids["virtualmachinescalesets"])
                     result.resource = resource
                 result.snapshot = self.gateway.snapshot(resource)

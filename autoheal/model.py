@@ -7,7 +7,7 @@ of a snapshot, the settings and "now".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -281,18 +281,29 @@ def iso(moment: datetime | None, *, seconds: bool = False) -> str | None:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def parse_resource_id(resource_id: str) -> dict[str, str]:
-    """Lenient split of a trusted ARM id into lower-cased segment names → values; see `autoheal.resource_ids`."""
-    from .resource_ids import segments
-
-    return segments(resource_id)
-
-
-def scale_set_id(subscription_id: str, resource_group: str, name: str) -> str:
-    return (
-        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
-    )
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 timestamp as ARM writes it (`Z`, offsets, up to 7 fractional digits) → aware UTC."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:  # the common case, fast: Python 3.11 reads `Z` and up to 7 fractional digits itself
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is not None:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        tz = rest[len(digits) :]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{tz}" if digits else f"{head}{tz}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 # -- findings ---------------------------------------------------------------------------------------------

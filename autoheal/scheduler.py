@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from . import telemetry
 from .gateway import ComputeGateway
-from .model import iso
+from .model import iso, parse_time
 from .notify import Change
 from .remediation.guardrails import SweepBudget
 from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable
@@ -28,7 +28,6 @@ from .remediation.store import RecordStore
 from .remediation.transitions import notified
 from .runner import ScaleSetResult
 from .settings import Settings
-from .snapshot import parse_time
 from .sources import InventorySource, Target
 
 if TYPE_CHECKING:

@@ -362,7 +362,7 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "target_grace_period",
         "",
         _optional_duration(timedelta(minutes=10), timedelta(minutes=90)),
-        "If set, the repairs grace period scale sets should have; a different one yields set-grace-period.",
+        "If set, the repairs grace period scale sets should have; a different one yields an action that sets it.",
         "empty, or an ISO 8601 duration from PT10M to PT90M",
     ),
     Setting(
@@ -610,6 +610,17 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "resource-graph or compute",
     ),
     Setting(
+        "AUTOHEAL_SUSPECT_PRESCREEN",
+        "suspect_prescreen",
+        "get-list",
+        _choice("get-list", "off"),
+        "Before reading Resource Graph's suspects from Compute, re-read their instances through Resource Graph's "
+        "GET/LIST API (no Compute tokens, seconds fresh, no health): only scale sets still showing a failed, stuck "
+        "or stopped instance are read first; the others wait for the rotation. On a 422 or any error: read from "
+        "Compute.",
+        "get-list or off",
+    ),
+    Setting(
         "AUTOHEAL_ARM_READS_RESERVE",
         "arm_reads_reserve",
         "200",
@@ -803,6 +814,7 @@ class Settings:
     compute_read_share: int
     sweep_slice: timedelta
     inventory: str
+    suspect_prescreen: str
     arm_reads_reserve: int
     event_coalesce_window: timedelta
     teams_webhook_url: str = field(repr=False)

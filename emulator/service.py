@@ -9,6 +9,7 @@ from typing import Any
 
 from .activitylog import ActivityLog, ActivityLogFront
 from .api import ArmApi, control_response
+from .arg_getlist import ArgGetList, ArgGetListFront
 from .clock import Clock
 from .compute import ComputeBackend
 from .compute_limits import HEADER_FORMS
@@ -41,6 +42,7 @@ class Emulator:
         self.endpoint = f"https://{server.server_address[0]}:{server.port}"
         self.resource_graph: ResourceGraph | None = None  # set by start(); replays have none
         self.activity_log: ActivityLog | None = None  # set by start(): writes with their caller (activitylog.py)
+        self.arg_getlist: ArgGetList | None = None  # set by start(); replays have none
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -95,10 +97,13 @@ class Emulator:
         graph.configure_from_fleet(fleet)
         activity = ActivityLog(state.clock, lambda: state.faults, lambda: state.subscription_id, log)
         activity.configure_from_fleet(fleet)
-        front = ActivityLogFront(activity, ResourceGraphFront(graph, api))
+        getlist = ArgGetList(state, backend, log)  # ?useResourceGraph=true on Compute GETs (arg_getlist.py)
+        getlist.configure_from_fleet(fleet)
+        front = ActivityLogFront(activity, ArgGetListFront(getlist, ResourceGraphFront(graph, api)))
         emulator = cls._serve(front, state, log, host, port, compute)
         emulator.resource_graph = graph
         emulator.activity_log = activity
+        emulator.arg_getlist = getlist
         holder.append(emulator)
         return emulator
 
@@ -185,6 +190,8 @@ class Emulator:
             self.resource_graph.configure_from_fleet(fleet)
         if self.activity_log is not None:
             self.activity_log.configure_from_fleet(fleet)
+        if self.arg_getlist is not None:
+            self.arg_getlist.configure_from_fleet(fleet)
         self.compute_throttle.reset()
 
     def set_faults(self, plan: dict[str, Any] | FaultPlan | None) -> None:

@@ -156,6 +156,9 @@ param autohealSweepSlice string = 'PT10M'
 @description('AUTOHEAL_INVENTORY: where a sweep lists the scale sets: resource-graph (no Compute tokens) or compute.')
 param autohealInventory string = 'resource-graph'
 
+@description('AUTOHEAL_SUSPECT_PRESCREEN: get-list (re-read suspects through Resource Graph GET/LIST before Compute) or off.')
+param autohealSuspectPrescreen string = 'get-list'
+
 @description('AUTOHEAL_MAX_DISRUPTION_PERCENT: at most max(1, this % of capacity) instances in flight per scale set (1-100).')
 param autohealMaxDisruptionPercent string = '10'
 
@@ -450,6 +453,7 @@ var autohealSettings = {
   AUTOHEAL_COMPUTE_READ_SHARE: autohealComputeReadShare
   AUTOHEAL_SWEEP_SLICE: autohealSweepSlice
   AUTOHEAL_INVENTORY: autohealInventory
+  AUTOHEAL_SUSPECT_PRESCREEN: autohealSuspectPrescreen
   AUTOHEAL_MAX_DISRUPTION_PERCENT: autohealMaxDisruptionPercent
   AUTOHEAL_CAPACITY_FLOOR_PERCENT: autohealCapacityFloorPercent
   AUTOHEAL_COOLDOWN: autohealCooldown

@@ -21,9 +21,10 @@ from ..model import (
     Severity,
     Suspender,
     Suspension,
+    iso,
 )
 from . import references
-from .context import Context, iso, norm
+from .context import Context, norm
 
 
 def _summary(name: str, service_since: str | None, suspension: Suspension | None) -> str:
@@ -75,7 +76,7 @@ def check(ctx: Context) -> list[Finding]:
         "serviceName": service.name,
         "serviceState": service.state,
         "suspendedBy": suspension.to_dict() if suspension is not None else None,
-        "lastStatusChangeTime": iso(service.last_status_change),
+        "lastStatusChangeTime": iso(service.last_status_change, seconds=True),
         "automaticRepairsPolicy": {
             "enabled": s.repairs.enabled,
             "gracePeriod": s.repairs.grace_period,
@@ -93,7 +94,7 @@ def check(ctx: Context) -> list[Finding]:
             code=FindingCode.REPAIRS_SUSPENDED,
             severity=Severity.ERROR,
             scale_set_id=s.id,
-            summary=_summary(s.name, iso(service.last_status_change), suspension),
+            summary=_summary(s.name, iso(service.last_status_change, seconds=True), suspension),
             reference=references.CAUSE_4,
             proposed_action=action,
             evidence=evidence,

@@ -37,8 +37,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..credentials import default_credential
-from ..model import Suspender, Suspension, iso
+from ..model import Suspender, Suspension, iso, parse_time
 from .compute import DEADLINE, DEFAULT_ENDPOINT, ArmError, ArmMeter, _error_from_http, requires
+from .policies import arm_policies
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -112,8 +113,6 @@ def _value(node: Any) -> str:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    from ..snapshot import parse_time
-
     return parse_time(value)
 
 
@@ -247,7 +246,7 @@ class ActivityLogGateway:
         kwargs: dict[str, Any] = {
             "base_url": self.endpoint,
             "transport": transport(4, **transport_options),
-            "raw_response_hook": self.meter.on_response,
+            "per_retry_policies": arm_policies(self.meter),  # the shared meter, as on every client (policies.py)
             "retry_total": self._retry_total,
             "retry_backoff_factor": self._retry_backoff_factor,
         }

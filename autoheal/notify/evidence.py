@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from ..model import parse_time
+
 MAX_FACTS = 8
 MAX_VALUE = 220
 MAX_INSTANCES = 3
@@ -26,10 +28,8 @@ def clip(text: str, limit: int = MAX_VALUE) -> str:
 def when(value: Any) -> str:
     """'2026-11-23 10:00 UTC' from a datetime or an ISO string; anything else as is."""
     if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
-        except ValueError:
-            return value
+        parsed = parse_time(value)
+        return parsed.strftime("%Y-%m-%d %H:%M UTC") if parsed else value
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M UTC")
     return plain(value)

@@ -19,3 +19,18 @@ def make_rig(start_emulator, gateway_for, ledger):
         return Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, **settings))
 
     return make
+
+
+@pytest.fixture
+def no_sdk_retries(monkeypatch):
+    """CLI runs against the emulator fail fast: azure-core's retries (6 by default, 0.8 s backoff) are off, so a
+    test meets each injected fault once instead of waiting through the SDK's backoff."""
+    from autoheal import cli, runtime
+
+    original = runtime.build_gateway
+
+    def build(settings, **overrides):
+        return original(settings, **{"retry_total": 0, **overrides})
+
+    monkeypatch.setattr(cli, "build_gateway", build)
+    monkeypatch.setattr(runtime, "build_gateway", build)

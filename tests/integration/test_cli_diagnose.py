@@ -13,6 +13,8 @@ import pytest
 from autoheal.cli import main
 from emulator.fleets import demo
 
+pytestmark = pytest.mark.usefixtures("no_sdk_retries")
+
 EXPECTED = {
     "web-frontend": {},
     "analytics-flex": {},

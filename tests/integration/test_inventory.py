@@ -12,25 +12,11 @@ import pytest
 
 import emulator
 from autoheal import inventory
-from autoheal.gateway import ArmError, ResourceGraphGateway, all_required_actions
+from autoheal.gateway import ArmError, all_required_actions
 from autoheal.gateway.resourcegraph import API_VERSION
 from emulator import fleetgen
 
 DEMO_FLEET = Path(emulator.__file__).parent / "fleets" / "demo.json"
-
-
-@pytest.fixture
-def graph_for():
-    made: list[ResourceGraphGateway] = []
-
-    def make(emu, **overrides) -> ResourceGraphGateway:
-        gateway = ResourceGraphGateway(emu.subscription_id, endpoint=emu.endpoint, ca_bundle=emu.ca_bundle, **overrides)
-        made.append(gateway)
-        return gateway
-
-    yield make
-    for gateway in made:
-        gateway.close()
 
 
 def small_fleet():

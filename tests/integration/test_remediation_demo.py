@@ -29,7 +29,7 @@ def test_observe_mode_changes_nothing_and_records_every_decision(rig):
     assert got[("checkout-api", "unhealthy-not-repaired", "*")] == ("none", "held", "storm-brake")
     assert got[("ml-training", "provisioning-failed", "*")] == ("replace-failed-instances", "held", "opt-out")
     planned = [a for a in actions_by(result).values() if a["state"] == "planned"]
-    assert all(a["reason"].startswith("observe mode: would ") for a in planned)
+    assert planned and all(a["reason"].startswith("observe mode: would ") for a in planned)
     history = rig.ledger.history(limit=500)
     assert len(history) == sum(len(r.records) for r in result.results)
     # the same observation again: no ARM writes, no new history rows

@@ -101,6 +101,24 @@ def set_grace_period(ctx: ActionContext) -> Outcome:
     return failed(f"grace period still {after.repairs.grace_period}", "not applied")
 
 
-ENABLE = register(ActionSpec(ActionCode.ENABLE_AUTOMATIC_REPAIRS, "enable automatic repairs", enable_automatic_repairs))
-RESUME = register(ActionSpec(ActionCode.RESUME_AUTOMATIC_REPAIRS, "resume automatic repairs", resume_automatic_repairs))
-GRACE = register(ActionSpec(ActionCode.SET_GRACE_PERIOD, "set the repairs grace period", set_grace_period))
+ENABLE = register(
+    ActionSpec(
+        ActionCode.ENABLE_AUTOMATIC_REPAIRS,
+        "enable automatic repairs",
+        "enabled automatic repairs",
+        enable_automatic_repairs,
+    )
+)
+RESUME = register(
+    ActionSpec(
+        ActionCode.RESUME_AUTOMATIC_REPAIRS,
+        "resume automatic repairs",
+        "resumed automatic repairs",
+        resume_automatic_repairs,
+    )
+)
+GRACE = register(
+    ActionSpec(
+        ActionCode.SET_GRACE_PERIOD, "set the repair grace period", "set the repair grace period", set_grace_period
+    )
+)
