@@ -25,9 +25,9 @@ from .ownership import Owner, owner_of
 from .remediation.guardrails import SweepBudget
 from .remediation.ledger import Ledger, LedgerUnavailable
 from .remediation.record import SCALE_SET_TARGET, Record
+from .resource_ids import segments
 from .runner import RecordRunner, ScaleSetResult
 from .scheduler import CURSOR_DOCUMENT, Schedule, Sweeper, SweepResult, map_concurrently, schedule
-from .resource_ids import segments
 from .settings import Settings
 from .sources import ComputeInventory, InventorySource, Target
 

@@ -131,7 +131,7 @@ class RecordRunner:
         for key, record in list(records.items()):
             if key in seen:
                 continue
-            save = transitions.resolve(record, now=self.clock())
+            save = transitions.advance(transitions.Event.RESOLVED, record, now=self.clock())
             if save is not None and (resolved := self._save(save, result, None)) is not None:
                 records[key] = resolved
         changed = {c.record.row_key for c in result.changes}
@@ -175,9 +175,10 @@ class RecordRunner:
             state = transitions.decided_state(observe=decision.verdict is DecisionKind.PLAN, final=decision.final)
             if decision.verdict is DecisionKind.HOLD:
                 telemetry.record_held(decision.reason_code)
-            save = transitions.decide(
+            save = transitions.advance(
+                transitions.Event.DECIDED,
                 existing,
-                base,
+                base=base,
                 state=state,
                 reason=decision.reason,
                 reason_code=decision.reason_code,
@@ -189,15 +190,18 @@ class RecordRunner:
                     result.records.append(existing)
                 return None
             return self._save(save, result, decision.finding)
-        save = transitions.claim(
+        claim = transitions.advance(
+            transitions.Event.CLAIMED,
             existing,
-            base,
+            base=base,
             action=decision.action,
             now=now,
             settings=self.settings,
             run_id=correlation_id,
             fields=fields,
         )
+        assert claim is not None  # a decision to act always claims
+        save = claim
         if not self._take_scale_set(save.record, now):
             budget.give_back()  # the sweep-cap slot is spent only by a claim that won
             if existing is not None:
@@ -250,15 +254,18 @@ class RecordRunner:
                 outcome = Outcome(
                     State.FAILED, f"{record.action} failed unexpectedly", ReasonCode.INTERNAL_ERROR, repr(exc)
                 )
-        save = transitions.finish(
+        finished = transitions.advance(
+            transitions.Event.FINISHED,
             ctx.record,
-            outcome,
+            outcome=outcome,
             previous_state=previous_state,
             now=self.clock(),
             settings=self.settings,
             rng=self.rng,
             prior=prior,
         )
+        assert finished is not None  # an outcome always moves the record
+        save = finished
         telemetry.record_action(record.action, save.record.state.value)
         return self._save(save, result, finding)
 
@@ -266,7 +273,9 @@ class RecordRunner:
         """Finish what an earlier run left: resume a crashed run, pay capacity owed, verify lagging effects."""
         now = self.clock()
         if record.state is State.RUNNING:
-            save = transitions.resume(record, now=now, settings=self.settings, run_id=correlation_id)
+            save = transitions.advance(
+                transitions.Event.CLAIMED, record, now=now, settings=self.settings, run_id=correlation_id
+            )
             if save is None or not self._take_scale_set(record, now):
                 return None  # its worker's lease still holds
             claimed = self._save(save, result, None)
@@ -275,10 +284,12 @@ class RecordRunner:
             log.warning("resuming %s on %s from step %r", record.action, record.scale_set_id, record.step.value)
             return self._run(record, claimed, State.RUNNING.value, None, result)
         if record.state is State.VERIFYING:
-            expired = transitions.verification_expired(record, now=now, settings=self.settings)
+            expired = transitions.advance(transitions.Event.EXPIRED, record, now=now, settings=self.settings)
             if expired is not None:
                 return self._save(expired, result, None)
-            save = transitions.continue_verifying(record, now=now, settings=self.settings, run_id=correlation_id)
+            save = transitions.advance(
+                transitions.Event.CLAIMED, record, now=now, settings=self.settings, run_id=correlation_id
+            )
             if (
                 save is None
                 or not self._take_scale_set(record, now)
@@ -286,7 +297,9 @@ class RecordRunner:
             ):
                 return None
             return self._run(record, claimed, State.VERIFYING.value, None, result)
-        save = transitions.retry_unfinished(record, now=now, settings=self.settings, run_id=correlation_id)
+        save = transitions.advance(
+            transitions.Event.CLAIMED, record, now=now, settings=self.settings, run_id=correlation_id
+        )
         if save is None or not self._take_scale_set(record, now) or (claimed := self._save(save, result, None)) is None:
             return None
         return self._run(record, claimed, State.FAILED.value, None, result)
