@@ -21,7 +21,9 @@ from .engine import SweepResult, Target
 from .events import Classification, MalformedEvent, Reason, Verdict, classify, parse_event
 from .gateway import ArmError
 from .model import iso
+from .remediation.ledger import LedgerUnavailable
 from .resource_ids import InvalidResourceId
+from .runner import lagging
 from .runtime import Runtime
 
 log = telemetry.get_logger("autoheal.events")
@@ -225,6 +227,21 @@ class EventHandler:
                 code=Reason.ARM_REFUSED,
                 subject=event.subject,
             )
+        except LedgerUnavailable:
+            self._forget(event.id, verdict.scale_set_id.lower())
+            raise  # Table Storage down: Event Grid redelivers
+        except Exception as exc:  # a bug: recorded once; redelivering would only repeat it
+            telemetry.record_failure("internal")
+            log.exception("event %s: internal error evaluating %s", event.id, verdict.scale_set_id)
+            return EventOutcome(
+                "ignored",
+                f"internal error: {type(exc).__name__}",
+                event.id,
+                event.event_type,
+                verdict.scale_set_id,
+                code=Reason.EVALUATION_FAILED,
+                subject=event.subject,
+            )
         if not result.results:
             return EventOutcome(
                 "gone",
@@ -376,6 +393,8 @@ def sweep_summary(result: SweepResult) -> dict[str, Any]:
         "actions": actions,
         "arm": result.arm,
         "notified": result.notified,
+        # Nothing logged and forgotten: what failed is counted here and in the metric autoheal.failures.
+        "failures": {"notification": result.notify_failures, "history": result.history_failures},
     }
 
 
@@ -393,6 +412,8 @@ def status(runtime: Runtime, *, limit: int = 50) -> dict[str, Any]:
         # Settings that could not be used as given (a notification channel turned off, a typo'd name).
         "settingsProblems": list(runtime.settings.problems),
         "lastSweep": ledger.load_status("last-sweep"),
+        # Records whose state was never announced (the next sweep offers them again).
+        "unannounced": sum(1 for r in records if lagging(r)),
         "records": [
             {
                 "scaleSetId": r.scale_set_id,

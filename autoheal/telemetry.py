@@ -109,6 +109,11 @@ class _Instruments:
             unit="{event}",
             description="Events left alone (malformed, rejected, ignored, duplicate, ...), by outcome and reason code.",
         )
+        self.failures = meter.create_counter(
+            "autoheal.failures",
+            unit="{failure}",
+            description="Work that failed and was not lost: history rows, notifications, internal errors, by kind.",
+        )
         self.settings_problems = meter.create_counter(
             "autoheal.settings.problems",
             unit="{setting}",
@@ -236,6 +241,12 @@ def record_notification(channel: str, outcome: str) -> None:
 def record_event_dropped(outcome: str, reason_code: str) -> None:
     """An event left alone: outcome malformed | rejected | ignored | duplicate | coalesced | ..."""
     _metrics().events_dropped.add(1, dimensions(outcome=outcome, reasonCode=reason_code or "unspecified"))
+
+
+def record_failure(kind: str) -> None:
+    """kind: history (a history row not appended) | notification (a message not delivered: offered again
+    next run) | notified-mark (delivered, not marked) | internal (a bug, recorded once, not retried)."""
+    _metrics().failures.add(1, dimensions(kind=kind))
 
 
 def record_settings_problem(setting: str) -> None:

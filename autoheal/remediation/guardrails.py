@@ -287,3 +287,8 @@ class SweepBudget:
                 )
             self._left -= 1
             return None
+
+    def give_back(self) -> None:
+        """A slot taken for a claim another worker won: the cap counts actions this sweep took, not tries."""
+        with self._lock:
+            self._left = min(self._limit, self._left + 1)

@@ -10,6 +10,7 @@ history row (PartitionKey `history|...`, RowKey inverted time: newest first), wh
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -25,6 +26,8 @@ log = logging.getLogger("autoheal.ledger")
 
 HISTORY_PREFIX = "history|"
 STATUS_PARTITION = "status|"  # small documents such as the last sweep summary
+# Per-scale-set claims (`claim|{scale set}`, RowKey the claim's kind): one disruptive action at a time.
+CLAIM_PREFIX = "claim|"
 _MAX_TICKS = 10**13  # milliseconds; inverted so that a plain RowKey scan is newest first
 _JSON_FIELDS = frozenset({"instance_ids", "runs", "params", "intent"})
 _TIME_FIELDS = frozenset({"next_attempt_at", "lease_until", "verify_until", "created_at", "updated_at", "notified_at"})
@@ -159,7 +162,7 @@ class Ledger:
             entity = self._table.get_entity(scale_set_key(scale_set_id), f"{finding_code}|{target}")
         except ResourceNotFoundError:
             return None
-        except Exception as exc:
+        except _azure_errors() as exc:
             raise _translate(exc) from exc
         return from_entity(entity)
 
@@ -188,7 +191,7 @@ class Ledger:
         return [
             from_entity(e)
             for e in self._query(None)
-            if not str(e["PartitionKey"]).startswith((HISTORY_PREFIX, STATUS_PARTITION))
+            if not str(e["PartitionKey"]).startswith((HISTORY_PREFIX, STATUS_PARTITION, CLAIM_PREFIX))
         ]
 
     # -- status documents -------------------------------------------------------------------------------
@@ -207,17 +210,18 @@ class Ledger:
             entity = self._table.get_entity(STATUS_PARTITION, name)
         except ResourceNotFoundError:
             return None
-        except Exception as exc:
+        except _azure_errors() as exc:
             raise _translate(exc) from exc
         document: dict[str, Any] = json.loads(entity.get("Document") or "{}")
         return document
 
-    def create(self, record: Record, *, previous_state: str = "") -> Record:
+    def create(self, record: Record, *, previous_state: str = "", history: bool = True) -> Record:
         """Insert a new record; LedgerConflict if another worker created it first."""
         entity = to_entity(record)
         metadata = self._guard(lambda: self._table.create_entity(entity))
         saved = record.evolve(etag=metadata.get("etag"))
-        self._append_history(saved, previous_state)
+        if history:
+            self._append_history(saved, previous_state)
         return saved
 
     def update(self, record: Record, *, previous_state: str | None = None, history: bool = True) -> Record:
@@ -244,9 +248,72 @@ class Ledger:
             return self.create(record, previous_state=previous_state)
         return self.update(record, previous_state=previous_state)
 
+    # -- per-scale-set claims ---------------------------------------------------------------------------
+
+    def take_claim(self, key: str, kind: str, holder: str, *, until: datetime, now: datetime) -> bool:
+        """Take (or renew) the scale set's claim of `kind` for `holder` until `until`: created if absent,
+        replaced with its ETag if it is ours or its lease ran out. False if another holder's lease still runs or
+        another worker took it between our read and our write (the ETag says so)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceNotFoundError
+        from azure.data.tables import UpdateMode
+
+        entity = {"PartitionKey": CLAIM_PREFIX + key, "RowKey": kind, "Holder": holder, "LeaseUntil": until}
+        try:
+            current = self._table.get_entity(CLAIM_PREFIX + key, kind)
+        except ResourceNotFoundError:
+            current = None
+        except _azure_errors() as exc:
+            raise _translate(exc) from exc
+        try:
+            if current is None:
+                self._guard(lambda: self._table.create_entity(entity))
+                return True
+            lease = _utc(current.get("LeaseUntil"))
+            if current.get("Holder") != holder and lease is not None and lease > now:
+                return False
+            etag = current.metadata.get("etag")
+            self._guard(
+                lambda: self._table.update_entity(
+                    entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+            )
+            return True
+        except LedgerConflict:
+            return False
+
+    def release_claim(self, key: str, kind: str, holder: str) -> None:
+        """Give the claim back if `holder` still has it (with its ETag: a claim taken over is left alone)."""
+        from azure.core import MatchConditions
+        from azure.core.exceptions import ResourceNotFoundError
+
+        try:
+            current = self._table.get_entity(CLAIM_PREFIX + key, kind)
+        except ResourceNotFoundError:
+            return
+        except _azure_errors() as exc:
+            raise _translate(exc) from exc
+        if current.get("Holder") != holder:
+            return
+        etag = current.metadata.get("etag")
+        with contextlib.suppress(LedgerConflict):  # taken over since: not ours to release
+            self._guard(
+                lambda: self._table.delete_entity(
+                    CLAIM_PREFIX + key, kind, etag=etag, match_condition=MatchConditions.IfNotModified
+                )
+            )
+
     # -- history ----------------------------------------------------------------------------------------
 
     def _append_history(self, record: Record, previous_state: str) -> None:
+        try:
+            self.append_history(record, previous_state)
+        except (LedgerConflict, LedgerUnavailable) as exc:
+            # History is a view; losing one row must not undo or block the record it describes.
+            log.error("could not append history for %s %s: %s", record.scale_set_id, record.row_key, exc)
+
+    def append_history(self, record: Record, previous_state: str) -> None:
+        """One history row for a state change (LedgerUnavailable if it could not be written)."""
         at = record.updated_at or datetime.now(UTC)
         ticks = _MAX_TICKS - int(at.timestamp() * 1000)
         entity = {
@@ -270,11 +337,7 @@ class Ledger:
             "Summary": record.summary,
             "LastError": record.last_error,
         }
-        try:
-            self._guard(lambda: self._table.create_entity(entity))
-        except (LedgerConflict, LedgerUnavailable) as exc:
-            # History is a view; losing one row must not undo or block the record it describes.
-            log.error("could not append history for %s %s: %s", record.scale_set_id, record.row_key, exc)
+        self._guard(lambda: self._table.create_entity(entity))
 
     def history(self, scale_set: str | None = None, limit: int = 100) -> list[HistoryEntry]:
         if scale_set:
@@ -312,15 +375,24 @@ class Ledger:
         try:
             pages: Iterable[Any] = self._table.query_entities(query) if query else self._table.list_entities()
             yield from pages
-        except Exception as exc:
+        except _azure_errors() as exc:
             raise _translate(exc) from exc
 
     @staticmethod
     def _guard(call: Any) -> Any:
         try:
             return call()
-        except Exception as exc:
+        except _azure_errors() as exc:
             raise _translate(exc) from exc
+
+
+def _azure_errors() -> type[Exception]:
+    """What Table Storage (azure-core) raises. Only these mean the ledger could not do it; anything else (a
+    TypeError, a KeyError) is a bug in the caller and goes up as it is, to be recorded as an internal error
+    instead of being retried as if the ledger were down."""
+    from azure.core.exceptions import AzureError
+
+    return AzureError
 
 
 def _translate(exc: Exception) -> Exception:

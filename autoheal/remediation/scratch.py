@@ -71,7 +71,7 @@ class ScratchLedger(Ledger):
     def load_status(self, name: str) -> dict[str, Any] | None:
         return self._status.get(name) or self._read(lambda ledger: ledger.load_status(name), None)
 
-    def create(self, record: Record, *, previous_state: str = "") -> Record:
+    def create(self, record: Record, *, previous_state: str = "", history: bool = True) -> Record:
         key = (record.partition_key, record.row_key)
         if key in self._mine or self.get(record.scale_set_id, record.finding_code, record.target) is not None:
             raise LedgerConflict(f"{record.row_key} exists")
@@ -81,6 +81,15 @@ class ScratchLedger(Ledger):
         if record.etag is None:
             raise ValueError("update needs the etag of the record as read")
         return self._keep(record)
+
+    def append_history(self, record: Record, previous_state: str) -> None:
+        pass  # a shell run's history stays in its report
+
+    def take_claim(self, key: str, kind: str, holder: str, *, until: Any, now: Any) -> bool:
+        return True  # a shell run writes nothing to Azure that another worker could race
+
+    def release_claim(self, key: str, kind: str, holder: str) -> None:
+        pass
 
     def _keep(self, record: Record) -> Record:
         self._etags += 1

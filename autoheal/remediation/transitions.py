@@ -1,12 +1,15 @@
-"""Every change of a record's state, as a pure function of (record, decision or outcome, now, settings).
+"""The remediation life cycle, in one file: the table of allowed moves and every move as a pure function.
 
-The engine only loads records, calls these, saves what they return (with the ETag it read, so two workers
-never both win), and collects the changes for notification. Nothing here reads a clock, talks to Azure or
-to the ledger: each edge — a crash at a step, a preemption, a conflict, a lease that expired, an attempt
-budget spent — is a unit test on plain data (`tests/unit/test_transitions.py`).
+A record is advanced by an *event* — `advance(event, record, ...)` — and the result is a `Save` (or None:
+nothing changes). Which moves exist is declared in `MOVES` below; the one save path
+(`remediation/store.py`) refuses any save whose move is not in the table, then writes it with the ETag it
+read (so two workers never both win), its history row and its trace. `docs/architecture.md` shows the
+table as `moves_table()` renders it (a test keeps the two equal).
 
-Each function returns the record to save, or None when nothing changes. `Change.history` says whether
-the save is a state change worth a history row.
+Nothing here reads a clock, talks to Azure or to the ledger: each edge — a crash at a step, a preemption, a
+conflict, a lease that expired, an attempt budget spent — is a unit test on plain data
+(`tests/unit/test_transitions.py`). `Save.history` says whether the save is a state change worth a
+history row (and a trace); quiet saves (checkpoints, a refreshed detail) have neither.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from ..gateway.errors import RETRY_SOON, ErrorClass
@@ -41,13 +45,93 @@ class Outcome:
     error_class: ErrorClass | None = None
 
 
+class Event(StrEnum):
+    """What happens to a record."""
+
+    DECIDED = "decided"  # planned (observe mode), held by a guardrail or the rule, or finally failed
+    CLAIMED = "claimed"  # a worker takes it: a new action, a resume, a look again, a retry of what is left
+    CHECKPOINT = "checkpoint"  # an executor's progress, saved before its next write
+    FINISHED = "finished"  # the executor reported its outcome
+    EXPIRED = "expired"  # a verification whose effect never showed
+    RESOLVED = "resolved"  # the finding went away
+    NOTIFIED = "notified"  # the message about its state went out
+
+
+NEW = "new"  # the "from" of a record not yet in the ledger
+_DECIDABLE = (NEW, State.PLANNED, State.HELD, State.FAILED, State.SUCCEEDED, State.RESOLVED)
+
+
+@dataclass(frozen=True)
+class Move:
+    event: Event
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    why: str
+
+
+# The life cycle: every allowed move. `store.RecordStore.save` checks each save against this table.
+MOVES: tuple[Move, ...] = (
+    Move(Event.DECIDED, _DECIDABLE, (State.PLANNED, State.HELD, State.FAILED), "observe, a hold, a final failure"),
+    Move(Event.CLAIMED, _DECIDABLE, (State.RUNNING,), "a worker takes the action under a lease"),
+    Move(Event.CLAIMED, (State.RUNNING,), (State.RUNNING,), "resumed after its worker's lease expired"),
+    Move(Event.CLAIMED, (State.VERIFYING,), (State.RUNNING,), "look again; pay capacity still owed"),
+    Move(Event.CHECKPOINT, (State.RUNNING,), (State.RUNNING,), "progress saved before the next write"),
+    Move(
+        Event.FINISHED,
+        (State.RUNNING,),
+        (State.SUCCEEDED, State.VERIFYING, State.FAILED, State.HELD),
+        "what the executor reported",
+    ),
+    Move(Event.EXPIRED, (State.VERIFYING,), (State.FAILED,), "the effect never showed in time"),
+    Move(Event.RESOLVED, (State.PLANNED, State.HELD, State.FAILED), (State.RESOLVED,), "the finding went away"),
+    Move(Event.NOTIFIED, (NEW, *State), (), "the notified state recorded; the state stays"),
+)
+
+
+def moves_table() -> str:
+    """`MOVES` as the Markdown table the docs show."""
+    rows = ["| event | from | to | why |", "| --- | --- | --- | --- |"]
+    for move in MOVES:
+        targets = ", ".join(move.targets) if move.targets else "the same"
+        sources = "any" if move.event is Event.NOTIFIED else ", ".join(move.sources)
+        rows.append(f"| {move.event.value} | {sources} | {targets} | {move.why} |")
+    return "\n".join(rows)
+
+
+class IllegalMove(Exception):
+    """A save whose move is not in `MOVES`: a bug in the caller, never written."""
+
+
+def allowed(event: Event, source: str, target: str) -> bool:
+    for move in MOVES:
+        if move.event is event and source in move.sources:
+            if event is Event.NOTIFIED:
+                return target == source
+            if target in move.targets:
+                return True
+    return False
+
+
 @dataclass(frozen=True)
 class Save:
-    """A record to save, and whether the save is a state change for the history."""
+    """A record to save, the move it makes, and whether the save is a state change for the history."""
 
     record: Record
-    previous_state: str
+    previous_state: str  # what the history row and the notification call the state before
     history: bool = True
+    event: Event | None = None
+    source: str = NEW  # the state of the record as read from the ledger (NEW: not there yet)
+
+    def check(self) -> None:
+        if self.event is None or not allowed(self.event, self.source, self.record.state.value):
+            raise IllegalMove(
+                f"{self.record.row_key}: {self.source} -> {self.record.state.value} on "
+                f"{self.event.value if self.event else 'no event'} is not in the life cycle (transitions.MOVES)"
+            )
+
+
+def _source(record: Record | None) -> str:
+    return NEW if record is None or record.etag is None else record.state.value
 
 
 def _parse(moment: str) -> datetime:
@@ -99,13 +183,21 @@ def decide(
     ):
         if existing.reason == reason:
             return None
-        return Save(existing.evolve(reason=reason, updated_at=now), existing.state.value, history=False)
+        refreshed = existing.evolve(reason=reason, updated_at=now)
+        return Save(refreshed, existing.state.value, False, Event.DECIDED, _source(existing))
     previous = existing.state.value if existing is not None else ""
     changes = dict(fields)
     if existing is not None and state is State.FAILED:
         changes["attempts"] = existing.attempts
     record = base.evolve(state=state, reason=reason, reason_code=reason_code, updated_at=now, **changes)
-    return Save(record, previous)
+    return Save(record, previous, True, Event.DECIDED, _source(existing))
+
+
+def decided_state(*, observe: bool, final: bool) -> State:
+    """The state a decision without a write leaves: a final hold fails; observe mode plans; else held."""
+    if final:
+        return State.FAILED
+    return State.PLANNED if observe else State.HELD
 
 
 # -- starting, resuming and continuing an action ------------------------------------------------------------
@@ -147,7 +239,7 @@ def claim(
         capacity_target=None,
         **fields,
     )
-    return Save(record, existing.state.value if existing is not None else "")
+    return Save(record, existing.state.value if existing is not None else "", True, Event.CLAIMED, _source(existing))
 
 
 def resume(record: Record, *, now: datetime, settings: Settings, run_id: str) -> Save | None:
@@ -166,7 +258,7 @@ def resume(record: Record, *, now: datetime, settings: Settings, run_id: str) ->
         reason=f"resumed by run {run_id[:12]} after lease {lease} (run {record.correlation_id[:12]}) at step {step}",
         reason_code=ReasonCode.RESUMED.value,
     )
-    return Save(resumed, State.RUNNING.value, history=True)
+    return Save(resumed, State.RUNNING.value, True, Event.CLAIMED, State.RUNNING.value)
 
 
 def continue_verifying(record: Record, *, now: datetime, settings: Settings, run_id: str) -> Save | None:
@@ -177,7 +269,7 @@ def continue_verifying(record: Record, *, now: datetime, settings: Settings, run
     claimed = record.evolve(
         state=State.RUNNING, lease_until=now + settings.action_lease, updated_at=now, correlation_id=run_id
     )
-    return Save(claimed, State.VERIFYING.value, history=False)
+    return Save(claimed, State.VERIFYING.value, False, Event.CLAIMED, State.VERIFYING.value)
 
 
 def retry_unfinished(record: Record, *, now: datetime, settings: Settings, run_id: str) -> Save | None:
@@ -185,9 +277,10 @@ def retry_unfinished(record: Record, *, now: datetime, settings: Settings, run_i
     when its backoff allows. Never given up silently: the attempt budget ends it with a final error."""
     if record.state is not State.FAILED or not record.unfinished:
         return None
-    if record.attempts >= settings.max_attempts:
+    # Capacity owed is paid whatever the attempt budget and the backoff say: a scale set is never left short.
+    if record.attempts >= settings.max_attempts and not record.owes_capacity:
         return None
-    if record.next_attempt_at is not None and now < record.next_attempt_at:
+    if record.next_attempt_at is not None and now < record.next_attempt_at and not record.owes_capacity:
         return None
     retried = record.evolve(
         state=State.RUNNING,
@@ -198,7 +291,7 @@ def retry_unfinished(record: Record, *, now: datetime, settings: Settings, run_i
         reason=f"retrying {record.action} from step {record.step.value}",
         reason_code=ReasonCode.NONE.value,
     )
-    return Save(retried, State.FAILED.value)
+    return Save(retried, State.FAILED.value, True, Event.CLAIMED, State.FAILED.value)
 
 
 # -- the end of a run ---------------------------------------------------------------------------------------
@@ -212,9 +305,12 @@ def finish(
     now: datetime,
     settings: Settings,
     rng: random.Random | None = None,
+    prior: Record | None = None,
 ) -> Save:
     """What an executor reported, as the record's next state: success, a look again later, a retry soon
-    (preempted, conflict, throttled), a standing refusal a person must lift, or a failure with backoff."""
+    (preempted, conflict, throttled), a standing refusal a person must lift, or a failure with backoff.
+    `prior`: the record before this run's claim; ending where it started, for the same reason (a look
+    that found nothing new), is quiet: no history row, no notification. A failure is never quiet."""
     changes: dict[str, Any] = {
         "state": outcome.state,
         "reason": outcome.reason,
@@ -230,7 +326,25 @@ def finish(
         changes["verify_until"] = record.verify_until or now + settings.action_lease
     elif outcome.state is State.FAILED:
         changes.update(_failure(record, outcome, now, settings, rng))
-    return Save(record.evolve(**changes), previous_state)
+    finished = record.evolve(**changes)
+    quiet = (
+        prior is not None
+        and finished.state is prior.state
+        and finished.reason == prior.reason
+        and finished.state is not State.FAILED
+    )
+    return Save(finished, previous_state, not quiet, Event.FINISHED, record.state.value)
+
+
+def checkpoint(record: Record, step: Step, *, now: datetime, changes: dict[str, Any]) -> Save:
+    """An executor's progress (its step and intent), saved before its next write; quiet."""
+    moved = record.evolve(step=step, updated_at=now, **changes)
+    return Save(moved, record.state.value, False, Event.CHECKPOINT, record.state.value)
+
+
+def notified(record: Record) -> Save:
+    """The notifier's copy with `notified_state`/`notified_at` set; the state does not move."""
+    return Save(record, record.state.value, False, Event.NOTIFIED, record.state.value)
 
 
 def _failure(
@@ -292,7 +406,7 @@ def verification_expired(record: Record, *, now: datetime, settings: Settings) -
         verify_until=None,
         next_attempt_at=next_attempt_at(record.attempts, settings, now),
     )
-    return Save(failed, State.VERIFYING.value)
+    return Save(failed, State.VERIFYING.value, True, Event.EXPIRED, State.VERIFYING.value)
 
 
 def resolve(record: Record, *, now: datetime) -> Save | None:
@@ -302,4 +416,26 @@ def resolve(record: Record, *, now: datetime) -> Save | None:
     resolved = record.evolve(
         state=State.RESOLVED, reason="the finding is gone", reason_code=ReasonCode.RESOLVED.value, updated_at=now
     )
-    return Save(resolved, record.state.value)
+    return Save(resolved, record.state.value, True, Event.RESOLVED, record.state.value)
+
+
+def advance(event: Event, record: Record | None, /, **kwargs: Any) -> Save | None:
+    """Advance `record` by `event`: the one entry to the life cycle (each event's function is below)."""
+    if event is Event.DECIDED:
+        return decide(record, **kwargs)
+    if event is Event.CLAIMED:
+        if "action" in kwargs:  # a decision to act
+            return claim(record, **kwargs)
+        assert record is not None
+        take = {State.RUNNING: resume, State.VERIFYING: continue_verifying}.get(record.state, retry_unfinished)
+        return take(record, **kwargs)
+    assert record is not None
+    if event is Event.CHECKPOINT:
+        return checkpoint(record, **kwargs)
+    if event is Event.FINISHED:
+        return finish(record, **kwargs)
+    if event is Event.EXPIRED:
+        return verification_expired(record, **kwargs)
+    if event is Event.RESOLVED:
+        return resolve(record, **kwargs)
+    return notified(record)

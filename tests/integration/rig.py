@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -49,7 +50,9 @@ class Rig:
             on_checkpoint=on_checkpoint,
             sleep=self._sleep,  # waits pass on a fake monotonic clock: tests never sleep
             rng=random.Random(7),
-            monotonic=lambda: self.waited,
+            # one clock for the sweep's slice, the executors' waits and the Compute budget: real time plus
+            # what fake sleeps waited
+            monotonic=lambda: time.monotonic() + self.waited,
         )
 
     def _sleep(self, seconds: float) -> None:

@@ -98,6 +98,8 @@ class Round:
     kill_times: list[float] = field(default_factory=list)
     figures: RoundFigures = field(default_factory=RoundFigures)
     interference: list[int] = field(default_factory=list)  # HTTP status of each write another actor made
+    extra_env: dict[str, str] = field(default_factory=dict)  # app settings this round's processes add
+    disruptive_writes: int = 0  # accepted instance writes (delete, restart, ...) on the scale set
 
     @property
     def violations(self) -> list[Violation]:
@@ -124,6 +126,7 @@ class Round:
             }
         )
         env.update(options.settings)
+        env.update(self.extra_env)
         return env
 
     def spawn(self, *args: str) -> Proc:
@@ -276,7 +279,12 @@ class Round:
             self.resumed_rows, self.history() if self.resumed_rows else [], since=min(self.kill_times, default=0)
         )
         figures.unrecorded_resumes = len(unrecorded)
-        figures.violations = [*doubles, *low, *([restored] if restored else []), *loose, *unrecorded]
+        self.disruptive_writes = sum(
+            1 for w in writes if invariants.accepted(w) and invariants.write_kind(str(w.get("operationId") or ""))
+        )
+        concurrent = invariants.concurrent_disruptions(writes, scenario.key)
+        figures.concurrent = len(concurrent)
+        figures.violations = [*doubles, *low, *([restored] if restored else []), *loose, *unrecorded, *concurrent]
         self.figures = figures
         return figures
 
@@ -429,6 +437,30 @@ class Harness:
             procs.append(round_.sweep() if i == workers // 2 else round_.handle_event(event))
         for proc in procs:
             round_.run(proc)
+        round_.judge(replaced=False)
+        return round_
+
+    def double_round(self, workers: int = 3) -> Round:
+        """Two findings on one scale set (a failed instance and an unhealthy one, repairAction Replace), a
+        zero cooldown, and `workers` sweeps started at seeded moments within about one replacement; then a
+        final sweep (what the next timer tick does) and the judgement: never two disruptive actions in
+        flight on the scale set, nothing short at the end."""
+        scenario = scenarios.double_scenario(self.name("double"), self.rng)
+        round_ = self.load(scenario)
+        round_.extra_env = {"AUTOHEAL_COOLDOWN": "PT0S"}
+        # Event Grid delivers to several instances at once: the sweeps start within a fraction of a second, so
+        # they read the ledger before any of them claimed; the later ones find the first at work.
+        spread = 0.3 if self.rng.random() < 0.5 else self.options.lro_seconds + self.options.poll_seconds
+        starts = sorted(self.rng.uniform(0, spread) for _ in range(workers))
+        began = time.monotonic()
+        procs = []
+        for start in starts:
+            time.sleep(max(0.0, began + start - time.monotonic()))
+            procs.append(round_.sweep())
+        for proc in procs:
+            round_.run(proc)
+        round_.settle()
+        round_.run(round_.sweep())  # the final sweep pays whatever is still owed
         round_.judge(replaced=False)
         return round_
 

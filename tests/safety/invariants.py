@@ -14,6 +14,9 @@ unit-tested on hand-written data (`test_invariants.py`).
    target once the resumed run finished and the replacement had its provisioning time.
 4. Every live record ends terminal (succeeded, resolved) or names a reason (failed, held, planned,
    verifying with a reason); nothing is left `running`.
+6. One disruptive action per scale set at a time: no accepted instance write (delete, restart, reimage,
+   redeploy) on one instance while one on another instance of the same scale set is still running in
+   Azure (accepted, not yet ended).
 5. Every resume is in the history: a record found `running` after a kill has, after the resume, a
    history row whose reason code is `resumed` or whose reason starts with "resumed"/"resuming".
 """
@@ -49,6 +52,7 @@ class RoundFigures:
     left_short: bool = False  # capacity not back at the target at the end of the round
     non_terminal: int = 0
     unrecorded_resumes: int = 0
+    concurrent: int = 0  # instance writes accepted while another instance's was still in flight
     violations: list[Violation] = field(default_factory=list)
 
 
@@ -88,6 +92,37 @@ def double_actions(writes: Iterable[Mapping[str, Any]], scale_set: str | None = 
                     )
                 )
             earlier.append(write)
+    return found
+
+
+def concurrent_disruptions(writes: Iterable[Mapping[str, Any]], scale_set: str) -> list[Violation]:
+    """Invariant 6: an accepted instance write on one instance while one on another instance of the same
+    scale set was accepted and had not ended yet (two disruptive actions in flight at once)."""
+    ordered = sorted(
+        (
+            w
+            for w in writes
+            if w.get("scaleSet") == scale_set and accepted(w) and write_kind(str(w.get("operationId") or ""))
+        ),
+        key=lambda w: (w.get("t") or 0, w.get("seq") or 0),
+    )
+    found: list[Violation] = []
+    for i, later in enumerate(ordered):
+        mine = {str(x).lower() for x in later.get("instanceIds") or []}
+        start = float(later.get("t") or 0)
+        for earlier in ordered[:i]:
+            theirs = {str(x).lower() for x in earlier.get("instanceIds") or []}
+            ended = earlier.get("endedT")
+            if theirs & mine or (ended is not None and float(ended) <= start):
+                continue
+            found.append(
+                Violation(
+                    "concurrent-disruption",
+                    f"{scale_set}: {write_kind(str(later.get('operationId')))} of {sorted(mine)} at {later.get('at')} "
+                    f"while the one of {sorted(theirs)} accepted at {earlier.get('at')} was still in flight",
+                )
+            )
+            break
     return found
 
 

@@ -89,6 +89,23 @@ def race_scenario(name: str, rng: random.Random, extra: str | None = None) -> Sc
     return Scenario("race", name, capacity, [str(doomed)], entry, extra)
 
 
+def double_scenario(name: str, rng: random.Random) -> Scenario:
+    """Two findings on one scale set whose fixes both take an instance out of service: one instance
+    `ProvisioningState/failed` (replace-failed-instances) and another Unhealthy for an hour with repairs
+    Running and repairAction Replace (repair-instances). With a zero cooldown nothing but the per-scale-set
+    claim keeps racing workers from running both at once."""
+    capacity = rng.choice((4, 5, 6))
+    failed, unhealthy = rng.sample(range(capacity), 2)
+    entry = _scale_set(
+        name,
+        capacity=capacity,
+        failed={failed: "VMExtensionProvisioningError"},
+        unhealthy=[unhealthy],
+        unhealthy_for=3600,
+    )
+    return Scenario("double", name, capacity, [str(failed), str(unhealthy)], entry)
+
+
 def _scale_set(name: str, **options: Any) -> dict[str, Any]:
     """Nothing wrong but what the scenario adds: repairs on and Running, resilient create/delete on."""
     options.setdefault("automatic_repairs", True)

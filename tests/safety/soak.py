@@ -1,6 +1,7 @@
 """`make soak`: many seeded crash and race rounds against real `vmss-autoheal` processes, with figures.
 
-    python -m tests.safety.soak [--seed 11] [--kills 50] [--races 40] [--collisions 10] [--workers 3] \
+    python -m tests.safety.soak [--seed 11] [--kills 50] [--races 40] [--collisions 10] [--doubles 10] \
+        [--workers 3] \
         [--max-minutes 20] [--json FILE] [--keep DIR] [--lro-seconds S] [--compute-refill-scale N]
 
 Each kill round starts `vmss-autoheal sweep --apply` on a fresh one-scale-set fleet, SIGKILLs it at a
@@ -8,8 +9,11 @@ seeded kill point (an accepted delete still running, a random moment in the acti
 first write ended), expires its lease in the ledger and resumes once. Each race round runs `--workers`
 `handle-event` processes on one ResourceWriteFailure event plus one sweep. Each collision round PATCHes
 the scale set as another actor the moment a sweep's delete ends (the restore meets a write that is not
-ours). The same seed replays the same rounds (the processes' own timing still varies a little). Exit
-status 0 when every invariant held, 1 otherwise.
+ours). Each double round puts two findings whose fixes take an instance out of service on one scale set
+(a failed instance, an unhealthy one with repairAction Replace), sets a zero cooldown and races `--workers`
+sweeps, then runs a final sweep: never two disruptive actions in flight, nothing short. The same seed
+replays the same rounds (the processes' own timing still varies a little). Exit status 0 when every
+invariant held, 1 otherwise.
 """
 
 from __future__ import annotations
@@ -32,8 +36,14 @@ from tests.safety.scenarios import CRASH_KINDS  # noqa: E402
 
 
 def summarize(
-    kill_rounds: list[Round], race_rounds: list[Round], collision_rounds: list[Round], seconds: float
+    kill_rounds: list[Round],
+    race_rounds: list[Round],
+    collision_rounds: list[Round],
+    seconds: float,
+    double_rounds: list[Round] | None = None,
 ) -> dict[str, Any]:
+    double_rounds = double_rounds or []
+
     def totals(rounds: list[Round]) -> dict[str, Any]:
         figures = [r.figures for r in rounds]
         return {
@@ -47,6 +57,7 @@ def summarize(
             "roundsLeftShort": sum(f.left_short for f in figures),
             "recordsNonTerminal": sum(f.non_terminal for f in figures),
             "unrecordedResumes": sum(f.unrecorded_resumes for f in figures),
+            "roundsWithTwoInFlight": sum(f.concurrent > 0 for f in figures),
             "roundsWithViolations": sum(bool(f.violations) for f in figures),
         }
 
@@ -55,7 +66,7 @@ def summarize(
         chosen = [r for r in kill_rounds if r.kill_mode == mode]
         if chosen:
             by_kill[mode] = totals(chosen)
-    everything = [*kill_rounds, *race_rounds, *collision_rounds]
+    everything = [*kill_rounds, *race_rounds, *collision_rounds, *double_rounds]
     violations = Counter(v.invariant for r in everything for v in r.violations)
     return {
         "seconds": round(seconds, 1),
@@ -63,6 +74,7 @@ def summarize(
         "killsByPoint": by_kill,
         "races": totals(race_rounds),
         "collisions": totals(collision_rounds),
+        "doubles": totals(double_rounds),
         "violationsByInvariant": dict(sorted(violations.items())),
     }
 
@@ -73,7 +85,8 @@ def print_summary(summary: dict[str, Any]) -> None:
             f"{label:18} rounds {t['rounds']:3}  kills {t['kills']:3}  resumes {t['resumes']:3}  "
             f"doubles {t['doubles']:3} (in {t['roundsWithDoubles']} rounds)  below-floor {t['belowFloor']:3}  "
             f"short {t['shortCapacityMinutes']:6.2f} min  left short {t['roundsLeftShort']:3}  "
-            f"non-terminal {t['recordsNonTerminal']:3}  unrecorded resumes {t['unrecordedResumes']:3}"
+            f"non-terminal {t['recordsNonTerminal']:3}  unrecorded resumes {t['unrecordedResumes']:3}  "
+            f"two in flight {t['roundsWithTwoInFlight']:3}"
         )
 
     print("\n== soak figures", flush=True)
@@ -82,6 +95,7 @@ def print_summary(summary: dict[str, Any]) -> None:
         print(line(f"  {mode}", t))
     print(line("race rounds", summary["races"]))
     print(line("collision rounds", summary["collisions"]))
+    print(line("double rounds", summary["doubles"]))
     print(f"violations by invariant: {summary['violationsByInvariant'] or 'none'}")
     print(f"took {summary['seconds']:.0f} s", flush=True)
 
@@ -92,6 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--kills", type=int, default=50, help="kill rounds")
     parser.add_argument("--races", type=int, default=40, help="race rounds")
     parser.add_argument("--collisions", type=int, default=10, help="rounds where another actor collides")
+    parser.add_argument("--doubles", type=int, default=10, help="rounds with two disruptive findings, racing")
     parser.add_argument("--workers", type=int, default=3, help="handle-event processes per race (plus a sweep)")
     parser.add_argument("--max-minutes", type=float, default=20.0, help="stop starting rounds after this long")
     parser.add_argument("--json", type=Path, help="also write the figures and every round's verdict here")
@@ -105,11 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     kill_rounds: list[Round] = []
     race_rounds: list[Round] = []
     collision_rounds: list[Round] = []
+    double_rounds: list[Round] = []
     if args.keep:
         args.keep.mkdir(parents=True, exist_ok=True)
     with azurite_table() as storage, Harness(storage, seed=args.seed, options=options, workdir=args.keep) as harness:
         # Interleave kills and races so a time-bounded run still has some of both.
-        plan = ["kill"] * args.kills + ["race"] * args.races + ["collision"] * args.collisions
+        plan = (
+            ["kill"] * args.kills + ["race"] * args.races + ["collision"] * args.collisions + ["double"] * args.doubles
+        )
         harness.rng.shuffle(plan)
         for n, shape in enumerate(plan, 1):
             if time.monotonic() > deadline:
@@ -120,6 +138,9 @@ def main(argv: list[str] | None = None) -> int:
                 mode = KILL_MODES[(len(kill_rounds) // len(CRASH_KINDS)) % len(KILL_MODES)]
                 round_ = harness.crash_round(kind, kill=mode)
                 kill_rounds.append(round_)
+            elif shape == "double":
+                round_ = harness.double_round(args.workers)
+                double_rounds.append(round_)
             elif shape == "race":
                 round_ = harness.race_round(args.workers)
                 race_rounds.append(round_)
@@ -127,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                 round_ = harness.interloper_round(("failed", "unhealthy")[len(collision_rounds) % 2])
                 collision_rounds.append(round_)
             print(f"[{n:3}/{len(plan)}] {round_.describe()}", flush=True)
-    summary = summarize(kill_rounds, race_rounds, collision_rounds, time.monotonic() - began)
+    summary = summarize(kill_rounds, race_rounds, collision_rounds, time.monotonic() - began, double_rounds)
     print_summary(summary)
     if args.json:
         rounds = [

@@ -111,3 +111,12 @@ def test_every_resume_needs_a_resume_row_after_the_kill():
     missing = inv.unrecorded_resumes(resumed, history, since=10.0)
     assert [v.detail.split(":")[0] for v in missing] == ["provisioning-failed|*"]  # its row predates the kill
     assert not inv.is_resume_row({"reason": "the finding is gone", "reasonCode": "resolved"})
+
+
+def test_two_instance_writes_in_flight_at_once_on_one_scale_set_are_caught():
+    first = write(1, 10.0, ids=("2",), endedT=12.0)
+    overlapping = write(2, 11.0, ids=("5",), endedT=13.0)
+    after = write(3, 12.5, ids=("5",), endedT=14.0)
+    assert len(inv.concurrent_disruptions([first, overlapping], "rg/web")) == 1
+    assert inv.concurrent_disruptions([first, after], "rg/web") == []  # one after the other
+    assert inv.concurrent_disruptions([first, write(2, 11.0, ids=("2",))], "rg/web") == []  # same instance: a double

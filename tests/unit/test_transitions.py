@@ -147,7 +147,8 @@ def test_failures_back_off_exponentially_and_end_at_the_attempt_budget():
 
 
 def test_unfinished_replacements_are_retried_when_due_and_within_budget():
-    failed = record(state=State.FAILED, step=Step.DELETING, attempts=2, next_attempt_at=NOW + timedelta(minutes=1))
+    # surge-intent: unfinished (capacity may be above the target) but nothing deleted yet, nothing owed
+    failed = record(state=State.FAILED, step=Step.SURGE_INTENT, attempts=2, next_attempt_at=NOW + timedelta(minutes=1))
     assert transitions.retry_unfinished(failed, now=NOW, settings=SETTINGS, run_id="r") is None
     due = transitions.retry_unfinished(failed, now=NOW + timedelta(minutes=2), settings=SETTINGS, run_id="r")
     assert due is not None and (due.record.state, due.record.attempts) == (State.RUNNING, 3)
@@ -155,6 +156,18 @@ def test_unfinished_replacements_are_retried_when_due_and_within_budget():
     assert transitions.retry_unfinished(spent, now=NOW, settings=SETTINGS, run_id="r") is None
     finished = failed.evolve(step=Step.RESTORED, next_attempt_at=None)
     assert transitions.retry_unfinished(finished, now=NOW, settings=SETTINGS, run_id="r") is None
+
+
+def test_capacity_owed_is_paid_whatever_the_backoff_and_the_attempt_budget_say():
+    """A final sweep always pays what is still owed: instances deleted, capacity not back."""
+    owed = record(
+        state=State.FAILED,
+        step=Step.RESTORE_INTENT,
+        attempts=SETTINGS.max_attempts,
+        next_attempt_at=NOW + timedelta(hours=1),
+    )
+    save = transitions.retry_unfinished(owed, now=NOW, settings=SETTINGS, run_id="r")
+    assert save is not None and save.record.state is State.RUNNING
 
 
 def test_a_record_that_owes_capacity_is_never_resolved():
@@ -198,3 +211,106 @@ def test_every_action_code_is_declared_once_with_an_executor():
     assert set(ACTION_CODES) == {code.value for code in codes}
     for spec in ACTIONS.values():
         assert callable(spec.run) and spec.phrase
+
+
+# -- the life cycle as data (issue 21) ----------------------------------------------------------------------
+
+
+def test_the_docs_show_the_table_of_moves_the_code_declares():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "architecture.md").read_text()
+    shown = doc.split("<!-- moves:begin -->", 1)[1].split("<!-- moves:end -->", 1)[0].strip()
+    assert shown == transitions.moves_table()
+
+
+def test_every_function_of_the_life_cycle_makes_a_move_in_the_table():
+    held = record(state=State.HELD)
+    saves = [
+        transitions.advance(
+            transitions.Event.DECIDED,
+            None,
+            base=record(etag=None),
+            state=State.HELD,
+            reason="r",
+            reason_code="c",
+            now=NOW,
+            fields=FIELDS,
+        ),
+        transitions.advance(
+            transitions.Event.CLAIMED,
+            held,
+            base=held,
+            action=ActionCode.REPLACE_FAILED_INSTANCES,
+            now=NOW,
+            settings=SETTINGS,
+            run_id="r",
+            fields=FIELDS,
+        ),
+        transitions.advance(
+            transitions.Event.CLAIMED, record(state=State.RUNNING), now=NOW, settings=SETTINGS, run_id="r"
+        ),
+        transitions.advance(
+            transitions.Event.CLAIMED, record(state=State.VERIFYING), now=NOW, settings=SETTINGS, run_id="r"
+        ),
+        transitions.advance(
+            transitions.Event.CHECKPOINT, record(state=State.RUNNING), step=Step.RECORDED, now=NOW, changes={}
+        ),
+        transitions.advance(
+            transitions.Event.FINISHED,
+            record(state=State.RUNNING),
+            outcome=Outcome(State.SUCCEEDED, "ok"),
+            previous_state="running",
+            now=NOW,
+            settings=SETTINGS,
+        ),
+        transitions.advance(
+            transitions.Event.EXPIRED, record(state=State.VERIFYING, verify_until=NOW), now=NOW, settings=SETTINGS
+        ),
+        transitions.advance(transitions.Event.RESOLVED, held, now=NOW),
+        transitions.advance(transitions.Event.NOTIFIED, held),
+    ]
+    assert len(saves) == 9 and all(s is not None for s in saves)
+    for save in saves:
+        save.check()  # raises IllegalMove if the move is not in the table
+    assert {s.event for s in saves} == set(transitions.Event)
+
+
+@pytest.mark.parametrize(
+    ("event", "source", "target"),
+    [
+        ("finished", "held", "succeeded"),  # only a claimed (running) record finishes
+        ("resolved", "running", "resolved"),  # a running record is never resolved under its worker
+        ("checkpoint", "verifying", "verifying"),  # checkpoints belong to a claimed run
+        ("notified", "held", "running"),  # marking a notification never moves the state
+        ("claimed", "succeeded", "held"),
+    ],
+)
+def test_a_move_outside_the_table_is_refused(event, source, target):
+    save = transitions.Save(record(state=State(target)), source, event=transitions.Event(event), source=source)
+    with pytest.raises(transitions.IllegalMove):
+        save.check()
+
+
+def test_every_ledger_write_goes_through_the_one_save_path():
+    """Nothing in the package writes a live record but `remediation/store.py` (the ledger itself, and the CLI's
+    in-memory ledger that overrides the writes, aside): a call of create/update/save/append_history on
+    anything but the store is a save that skipped the table, the history row or the trace."""
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parents[2] / "autoheal"
+    allowed = {package / "remediation" / "store.py", package / "remediation" / "ledger.py"}
+    writes = {"create", "update", "save", "append_history", "_append_history"}
+    offenders = []
+    files = sorted(package.rglob("*.py"))
+    assert files
+    for path in files:
+        if path in allowed:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in writes:
+                receiver = ast.unparse(node.func.value)
+                if "store" not in receiver.lower() and ("ledger" in receiver.lower() or "backing" in receiver):
+                    offenders.append(f"{path.relative_to(package)}:{node.lineno}: {ast.unparse(node.func)}")
+    assert not offenders, offenders

@@ -14,9 +14,9 @@ from ...gateway import ArmError, ComputeGateway
 from ...gateway.errors import RETRY_SOON
 from ...model import Instance, ScaleSetSnapshot, iso
 from ...settings import Settings
-from ..ledger import Ledger
 from ..record import Record, State, Step
-from ..transitions import Outcome
+from ..store import RecordStore
+from ..transitions import Outcome, checkpoint
 
 log = logging.getLogger("autoheal.actions")
 
@@ -30,7 +30,7 @@ T = TypeVar("T")
 @dataclass
 class ActionContext:
     gateway: ComputeGateway
-    ledger: Ledger
+    store: RecordStore  # the one save path: checkpoints are moves of the life cycle like any other
     settings: Settings
     record: Record
     clock: Callable[[], datetime]
@@ -59,9 +59,7 @@ class ActionContext:
 
     def checkpoint(self, step: Step, **changes: Any) -> None:
         """Persist progress before the next write (ETag: if somebody took the record over, stop here)."""
-        self.record = self.ledger.update(
-            self.record.evolve(step=step, updated_at=self.clock(), **changes), history=False
-        )
+        self.record = self.store.save(checkpoint(self.record, step, now=self.clock(), changes=changes))
         if self.on_checkpoint is not None:
             self.on_checkpoint(step.value)
 
