@@ -92,7 +92,9 @@ class ArmApi:
             charge = ROUTE_CHARGES.get(route.operation_id)
             if charge is not None:
                 self.compute.preset(faults, faults.compute_buckets)
-                verdict = self.compute.charge(charge, self._region(params), _resource_key(params))
+                verdict = self.compute.charge(
+                    charge, self._region(params), _resource_key(params), params.get("subscription", "")
+                )
                 headers["x-ms-ratelimit-remaining-resource"] = verdict.header
                 if not verdict.allowed:
                     throttled = True

@@ -62,7 +62,7 @@ class Platform:
                 scale_set, old_repairs, new_repairs, props_patch["automaticRepairsPolicy"] or {}, merged
             )
         if "resiliencyPolicy" in props_patch:
-            self._validate_resiliency(props_patch["resiliencyPolicy"] or {})
+            self._validate_resiliency(scale_set, props_patch["resiliencyPolicy"] or {})
         old_capacity = int(current.get("sku", {}).get("capacity", len(scale_set.vms)))
         new_capacity = merged.get("sku", {}).get("capacity", old_capacity)
         if not isinstance(new_capacity, int) or isinstance(new_capacity, bool) or new_capacity < 0:
@@ -155,12 +155,13 @@ class Platform:
                 "Health extension."
             )
 
-    def _validate_resiliency(self, patch: dict) -> None:
+    def _validate_resiliency(self, scale_set: ScaleSet, patch: dict) -> None:
+        registered = self.state.features.get(scale_set.subscription, self.state.registered_features)
         for key, feature in (
             ("resilientVMCreationPolicy", FEATURE_CREATION),
             ("resilientVMDeletionPolicy", FEATURE_DELETION),
         ):
-            if (patch.get(key) or {}).get("enabled") and feature.lower() not in self.state.registered_features:
+            if (patch.get(key) or {}).get("enabled") and feature.lower() not in registered:
                 raise invalid_parameter(
                     f"The property 'resiliencyPolicy.{key}' cannot be enabled because the feature "
                     f"'{feature}' is not enabled for this subscription. Register the feature and try again.",

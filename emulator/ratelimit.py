@@ -73,7 +73,7 @@ class ComputeVerdict:
 
 
 class ComputeThrottle:
-    """Compute's token buckets, keyed by (region, policy, level, resource); in real (monotonic) time
+    """Compute's token buckets, keyed by (subscription, region, policy, level, resource); in real (monotonic) time
     because clients wait out Retry-After in real time. `refill_scale`/`capacity_scale` speed tests up;
     the defaults (1.0) are Azure's numbers."""
 
@@ -83,7 +83,10 @@ class ComputeThrottle:
         self.refill_scale = refill_scale
         self.capacity_scale = capacity_scale
         self._lock = threading.Lock()
-        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}  # (region, bucket name, resource)
+        # (subscription, region, bucket name, resource): Compute limits "the number of API requests made per
+        # resource and per subscription per region per minute" (learn.microsoft.com/azure/virtual-machines/
+        # compute-throttling-limits), so one subscription's sweep never drains another's buckets.
+        self._buckets: dict[tuple[str, str, str, str], TokenBucket] = {}
         self._presets: dict[str, tuple[float, str | None]] = {}
         self._preset_source: object = None
         self.reset_counters()
@@ -106,13 +109,13 @@ class ComputeThrottle:
                 return
             self._preset_source = source
             self._presets = dict(presets)
-            for (_, name, resource), bucket in self._buckets.items():
+            for (_, _, name, resource), bucket in self._buckets.items():
                 found = self._presets.get(name)
                 if found and _resource_matches(found[1], resource):
                     bucket.set_tokens(found[0])
 
-    def _bucket(self, region: str, name: str, resource: str, limit: Limit) -> TokenBucket:
-        key = (region, name, resource)
+    def _bucket(self, subscription: str, region: str, name: str, resource: str, limit: Limit) -> TokenBucket:
+        key = (subscription, region, name, resource)
         bucket = self._buckets.get(key)
         if bucket is None:
             capacity = max(1.0, limit.capacity * self.capacity_scale)
@@ -123,7 +126,7 @@ class ComputeThrottle:
             self._buckets[key] = bucket
         return bucket
 
-    def charge(self, charge: Charge, region: str, resource: str) -> ComputeVerdict:
+    def charge(self, charge: Charge, region: str, resource: str, subscription: str = "") -> ComputeVerdict:
         """Spend one token in each of the charge's buckets, or none when any is empty (then 429)."""
         policy = POLICIES[charge.policy]
         with self._lock:
@@ -134,7 +137,7 @@ class ComputeThrottle:
                     continue
                 name = bucket_name(policy.name, level)
                 key = "" if level == SUBSCRIPTION else resource
-                buckets.append((name, limit, self._bucket(region, name, key, limit)))
+                buckets.append((name, limit, self._bucket(subscription.lower(), region, name, key, limit)))
             empty = [(name, limit, b) for name, limit, b in buckets if b.available() < 1]
             if empty:
                 name, limit, _ = max(empty, key=lambda entry: entry[2].seconds_to_one())
@@ -154,10 +157,15 @@ class ComputeThrottle:
         with self._lock:
             remaining: dict[str, int] = {}
             counts: dict[str, int] = {}
-            for (_, name, _), bucket in self._buckets.items():
+            by_subscription: dict[str, dict[str, dict[str, float]]] = {}
+            for (subscription, _, name, _), bucket in self._buckets.items():
                 left = bucket.peek()
                 remaining[name] = min(remaining.get(name, left), left)
                 counts[name] = counts.get(name, 0) + 1
+                # the lowest fill (remaining / capacity) per subscription and bucket name, across regions/resources
+                fill = round(bucket.available() / bucket.capacity, 4)
+                entry = by_subscription.setdefault(subscription, {}).setdefault(name, {"lowestFill": 1.0})
+                entry["lowestFill"] = min(entry["lowestFill"], fill)
             policies: dict[str, dict[str, dict[str, int]]] = {}
             for name in sorted(set(self._spent) | set(remaining)):
                 policy, level = split_bucket_name(name)
@@ -166,7 +174,11 @@ class ComputeThrottle:
                     "remaining": remaining.get(name, 0),
                     "buckets": counts.get(name, 0),
                 }
-            return {"computePolicies": policies, "computeThrottled": dict(sorted(self._throttled.items()))}
+            return {
+                "computePolicies": policies,
+                "computeThrottled": dict(sorted(self._throttled.items())),
+                "computeBySubscription": {k: by_subscription[k] for k in sorted(by_subscription)},
+            }
 
 
 def _resource_matches(pattern: str | None, resource: str) -> bool:
