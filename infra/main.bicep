@@ -99,6 +99,15 @@ param logRetentionInDays int = 30
 // deliberately absent (local emulator only).
 // ---------------------------------------------------------------------------------------------------
 
+@description('AUTOHEAL_SCOPE: what the app watches: empty for this subscription, or a management group (/providers/Microsoft.Management/managementGroups/NAME or mg:NAME; set by main-mg.bicep).')
+param autohealScope string = ''
+
+@description('AUTOHEAL_EXCLUDE_SUBSCRIPTIONS: subscriptions under the management group to leave alone (comma-separated GUIDs).')
+param autohealExcludeSubscriptions string = ''
+
+@description('AUTOHEAL_SWEEP_QUEUE: Storage queue of the per-subscription sweep messages (management-group scope).')
+param autohealSweepQueue string = 'autoheal-sweep'
+
 @description('AUTOHEAL_GRACE_MARGIN: time past the repairs grace period before an unhealthy instance counts as not repaired (ISO 8601, PT0S-PT24H).')
 param autohealGraceMargin string = 'PT15M'
 
@@ -246,6 +255,10 @@ param autohealSmtpUsername string = ''
 @description('AUTOHEAL_SMTP_PASSWORD: SMTP password; stored in Key Vault (secret smtp-password), the app setting is a Key Vault reference.')
 param autohealSmtpPassword string = ''
 
+@secure()
+@description('AUTOHEAL_NOTIFY_ROUTES: per-subscription channels (SUBSCRIPTION=TARGET[,TARGET];...); stored in Key Vault (secret notify-routes), the app setting is a Key Vault reference.')
+param autohealNotifyRoutes string = ''
+
 @allowed([
   'digest'
   'each'
@@ -277,6 +290,7 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 var deadLetterContainerName = 'eventgrid-deadletter'
 var teamsSecretName = 'teams-webhook-url'
 var smtpSecretName = 'smtp-password'
+var routesSecretName = 'notify-routes'
 var existingResourcesTopicPrincipals = empty(existingResourcesTopicPrincipalId) ? [] : [
   existingResourcesTopicPrincipalId
 ]
@@ -400,6 +414,8 @@ module keyVault 'app/keyvault.bicep' = {
     teamsWebhookUrl: autohealTeamsWebhookUrl
     smtpSecretName: smtpSecretName
     smtpPassword: autohealSmtpPassword
+    routesSecretName: routesSecretName
+    notifyRoutes: autohealNotifyRoutes
   }
 }
 
@@ -427,10 +443,14 @@ module outcomeEvents 'app/outcome-events.bicep' = if (enableOutcomeEvents) {
 }
 
 var teamsWebhookSetting = (!empty(autohealTeamsWebhookUrl) || teamsWebhookInKeyVault) ? '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.vaultUri}secrets/${teamsSecretName}/)' : ''
+var notifyRoutesSetting = !empty(autohealNotifyRoutes) ? '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.vaultUri}secrets/${routesSecretName}/)' : ''
 var smtpPasswordSetting = (!empty(autohealSmtpPassword) || smtpPasswordInKeyVault) ? '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.vaultUri}secrets/${smtpSecretName}/)' : ''
 
 // Every AUTOHEAL_* app setting (the platform ones are added in app/function.bicep).
 var autohealSettings = {
+  AUTOHEAL_SCOPE: autohealScope
+  AUTOHEAL_EXCLUDE_SUBSCRIPTIONS: autohealExcludeSubscriptions
+  AUTOHEAL_SWEEP_QUEUE: autohealSweepQueue
   AUTOHEAL_GRACE_MARGIN: autohealGraceMargin
   AUTOHEAL_STORM_THRESHOLD_PERCENT: autohealStormThresholdPercent
   AUTOHEAL_DELETE_STUCK_AFTER: autohealDeleteStuckAfter
@@ -473,6 +493,7 @@ var autohealSettings = {
   AUTOHEAL_SMTP_STARTTLS: autohealSmtpStarttls
   AUTOHEAL_SMTP_USERNAME: autohealSmtpUsername
   AUTOHEAL_SMTP_PASSWORD: smtpPasswordSetting
+  AUTOHEAL_NOTIFY_ROUTES: notifyRoutesSetting
   AUTOHEAL_NOTIFY_STYLE: autohealNotifyStyle
   AUTOHEAL_NOTIFY_DEDUPE_WINDOW: autohealNotifyDedupeWindow
   AUTOHEAL_PORTAL_URL: autohealPortalUrl
