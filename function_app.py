@@ -8,11 +8,12 @@ an unresolved Key Vault reference) only turns its channel off: logged at ERROR, 
 import azure.functions as func
 
 from autoheal.settings import load_settings
-from functions import events, status, sweep
+from functions import events, fanout, status, sweep
 
 load_settings()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(events.bp)
 app.register_functions(sweep.bp)
+app.register_functions(fanout.bp)
 app.register_functions(status.bp)

@@ -32,16 +32,21 @@ class Runtime:
         notifier: Notifier | None = None,
         clock: Callable[[], datetime] | None = None,
         gateway_options: dict[str, Any] | None = None,
+        graph: ResourceGraphGateway | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self._gateway = gateway
         self._ledger = ledger
         self._notifier = notifier
-        self._graph: ResourceGraphGateway | None = None
+        self._graph: ResourceGraphGateway | None = graph  # a given one is shared (scope.py), not owned
         self._gateway_options = gateway_options or {}
         self._lock = threading.Lock()
         self._owned: list[Any] = []
+
+    @property
+    def gateway_options(self) -> dict[str, Any]:
+        return dict(self._gateway_options)
 
     @property
     def gateway(self) -> ComputeGateway:
@@ -154,10 +159,13 @@ def get_runtime() -> Runtime:
             from . import telemetry
 
             settings = load_settings()
-            if not settings.subscription_id:
+            if not settings.subscription_id and not settings.management_group:
                 from .settings import SettingsError
 
-                raise SettingsError("AZURE_SUBSCRIPTION_ID is required: the subscription this deployment watches")
+                raise SettingsError(
+                    "AZURE_SUBSCRIPTION_ID is required: the subscription this deployment watches "
+                    "(or AUTOHEAL_SCOPE naming a management group)"
+                )
             telemetry.enable_azure_sdk_tracing()
             _current = Runtime(settings)
         return _current

@@ -283,6 +283,8 @@ def _routes(raw: str) -> tuple[Route, ...]:
                 raise ValueError("a route target is an https:// Teams webhook or an e-mail address")
         if not teams and not emails:
             raise ValueError("a route names at least one target")
+        if len(teams) > 1:
+            raise ValueError("a route names at most one Teams webhook")
         if key in routes:
             raise ValueError("a subscription is routed twice")
         routes[key] = Route(key, tuple(teams), tuple(emails))
@@ -842,9 +844,9 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "",
         _routes,
         "Per-subscription channels in a management-group scope: a routed subscription's changes go to its own "
-        "Teams webhooks and e-mail recipients; the others go to the default channels in one digest across the "
+        "Teams webhook and e-mail recipients; the others go to the default channels in one digest across the "
         "scope, each scale set under its subscription's name.",
-        "SUBSCRIPTION=TARGET[,TARGET];... with https:// Teams webhooks and e-mail addresses, or empty",
+        "SUBSCRIPTION=TARGET[,TARGET];... with at most one https:// Teams webhook and e-mail addresses, or empty",
         secret=True,
     ),
     Setting(
