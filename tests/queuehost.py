@@ -17,6 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
+from azure.core.exceptions import ResourceNotFoundError
 from azure.functions.queue import QueueMessage
 from azure.storage.queue import QueueClient, TextBase64DecodePolicy, TextBase64EncodePolicy
 
@@ -49,13 +50,18 @@ class QueueHost:
         self.processed = 0
         self.failed = 0
         self.poisoned = 0
+        self.dequeue_counts: list[int] = []  # of each message taken
 
     def run_once(self) -> str:
         """Take one message: "processed", "failed" (it comes back), "poisoned", or "empty"."""
-        received = self.queue.receive_message(visibility_timeout=self.visibility_timeout)
+        try:
+            received = self.queue.receive_message(visibility_timeout=self.visibility_timeout)
+        except ResourceNotFoundError:  # not created yet (the timer creates it on its first tick)
+            return "empty"
         if received is None:
             return "empty"
         body = str(received.content)
+        self.dequeue_counts.append(int(received.dequeue_count or 0))
         message = QueueMessage(
             id=received.id,
             body=body.encode(),
