@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.queuehost import QueueHost  # noqa: E402
+from tests.queuehost import QueueHost
 
 
 def main() -> int:
@@ -20,7 +20,7 @@ def main() -> int:
     registered = {f.get_function_name(): f for f in function_app.app.get_functions()}
     invoke = registered["sweep_slice"].get_user_function()
     host = QueueHost(
-        os.environ["AzureWebJobsStorage"],
+        os.environ["AzureWebJobsStorage"],  # noqa: SIM112 (the Functions host's own setting name)
         os.environ["AUTOHEAL_SWEEP_QUEUE"],
         invoke,
         visibility_timeout=int(os.environ.get("QUEUEHOST_VISIBILITY", "30")),

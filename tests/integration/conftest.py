@@ -19,3 +19,20 @@ def make_rig(start_emulator, gateway_for, ledger):
         return Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, **settings))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def queue_storage():
+    """Azurite's Queue service (the management-group fan-out's real queue) for this test session."""
+    from tests.azurite import azurite_queue
+
+    with azurite_queue() as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def app_functions():
+    """The registered functions of function_app.app (get_functions() may be called once per app)."""
+    import function_app
+
+    return {f.get_function_name(): f for f in function_app.app.get_functions()}

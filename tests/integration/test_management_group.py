@@ -27,7 +27,7 @@ from autoheal.remediation.ledger import Ledger
 from autoheal.runtime import Runtime, set_runtime
 from autoheal.settings import Scope, default_settings
 from emulator import Emulator, fleetgen
-from tests.azurite import azurite_queue, storage_connection_string
+from tests.azurite import storage_connection_string
 from tests.queuehost import QueueHost
 
 SUB_A = "aaaaaaaa-1111-4111-8111-111111111111"
@@ -49,12 +49,6 @@ def fleet() -> dict[str, Any]:
     }
     names = {SUB_A: "landing-a", SUB_B: "landing-b", SUB_C: "landing-c", OUTSIDE: "sandbox"}
     return fleetgen.multi_fleet(parts, management_group=MG, members=list(IN_SCOPE), display_names=names)
-
-
-@pytest.fixture(scope="module")
-def queue_storage() -> Iterator[str]:
-    with azurite_queue() as conn:
-        yield conn
 
 
 @pytest.fixture
@@ -87,13 +81,6 @@ def mg_runtime(emu: Emulator, ledger: Ledger, storage: str) -> Iterator[Runtime]
     yield runtime
     handlers.forget_scope_runtimes(runtime)
     set_runtime(None)
-
-
-@pytest.fixture(scope="module")
-def app_functions() -> dict[str, Any]:
-    import function_app
-
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
 
 
 def host_for(runtime: Runtime, app_functions: dict[str, Any], **options: Any) -> QueueHost:

@@ -22,16 +22,7 @@ from autoheal.remediation.ledger import Ledger
 from autoheal.runtime import Runtime, set_runtime
 from autoheal.settings import load_settings
 from emulator import Emulator
-from tests.integration.test_management_group import (  # noqa: F401 (fixtures)
-    IN_SCOPE,
-    MG,
-    OUTSIDE,
-    app_functions,
-    fleet,
-    healed,
-    queue_storage,
-    writes_by_subscription,
-)
+from tests.integration.test_management_group import IN_SCOPE, MG, OUTSIDE, fleet, healed, writes_by_subscription
 from tests.queuehost import QueueHost
 
 ROOT = Path(__file__).resolve().parents[2]
