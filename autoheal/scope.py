@@ -191,6 +191,7 @@ class ScopeRuntimes:
         digest_across_scope: bool = False,
         runtime_factory: Callable[[Settings, SubscriptionLedger, Notifier], Runtime] | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        notifier_options: dict[str, Any] | None = None,
     ) -> None:
         self.parent = parent
         self.settings = parent.settings
@@ -207,6 +208,7 @@ class ScopeRuntimes:
         self._collected: list[Change] = []
         self._collected_lock = threading.Lock()
         self._routes = {r.subscription_id.lower(): r for r in self.settings.notify_routes}
+        self._notifier_options = dict(notifier_options or {})  # Notifier.from_settings overrides (local sinks' CA)
 
     @property
     def management_group(self) -> str:
@@ -283,10 +285,10 @@ class ScopeRuntimes:
                 email_endpoint=settings.email_endpoint if route.email_recipients else "",
                 smtp_host=settings.smtp_host if route.email_recipients else "",
             )
-            return ScopeNotifier.for_scope(routed, self._names)
+            return ScopeNotifier.for_scope(routed, self._names, **self._notifier_options)
         if self.digest_across_scope:
             return CollectingNotifier(self._collected, self._collected_lock)
-        return ScopeNotifier.for_scope(settings, self._names)
+        return ScopeNotifier.for_scope(settings, self._names, **self._notifier_options)
 
     def flush(self, *, trigger: str, correlation_id: str) -> int:
         """Send the collected changes of the whole scope as one digest; record what was delivered."""
@@ -294,7 +296,7 @@ class ScopeRuntimes:
             changes, self._collected[:] = list(self._collected), []
         if not changes:
             return 0
-        notifier = ScopeNotifier.for_scope(self.settings, self._names)
+        notifier = ScopeNotifier.for_scope(self.settings, self._names, **self._notifier_options)
         outcome = notifier.notify(changes, trigger=trigger, correlation_id=correlation_id, now=self.parent.clock())
         for record in outcome.delivered:
             try:
