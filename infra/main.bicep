@@ -1,4 +1,6 @@
-// vmss-autoheal: one deployment per subscription (azd up, or az deployment sub create).
+// vmss-autoheal: one deployment per subscription (azd up, or az deployment sub create). For one deployment
+// watching every subscription under a management group, main-mg.bicep deploys this file into a host
+// subscription and adds the role and the Event Grid plumbing at management-group scope (infra/README.md).
 // Creates the resource group and everything in it, the custom remediator role at subscription scope and,
 // in a second step (deployEventSubscriptions=true, run by the azd postdeploy hook), the Event Grid
 // subscriptions that deliver to the deployed function. See infra/README.md.
@@ -33,6 +35,12 @@ param principalType string = 'User'
 
 @description('Assign the read-only observer role instead of the remediator role (only sensible with autohealMode=observe).')
 param readOnlyRole bool = false
+
+@description('Create the custom role and its assignment at this subscription. main-mg.bicep passes false: in management-group mode the role lives at the management group.')
+param deploySubscriptionRole bool = true
+
+@description('Create the Event Grid system topics (and, in the second step, their subscriptions) in this subscription. main-mg.bicep passes false and deploys them in every watched subscription itself.')
+param deploySubscriptionEvents bool = true
 
 @description('Second step: create the Event Grid subscriptions. Set after the code is deployed (the function must exist first); the azd postdeploy hook does it.')
 param deployEventSubscriptions bool = false
@@ -397,6 +405,7 @@ module storage 'app/storage.bicep' = {
     appPrincipalId: identity.outputs.appPrincipalId
     eventGridPrincipalId: identity.outputs.eventGridPrincipalId
     existingTopicPrincipalIds: union(existingResourcesTopicPrincipals, existingHealthTopicPrincipals)
+    queueAccess: !empty(autohealScope)
   }
 }
 
@@ -523,7 +532,7 @@ module functionApp 'app/function.bicep' = {
   }
 }
 
-module remediatorRole 'app/remediator-role.bicep' = {
+module remediatorRole 'app/remediator-role.bicep' = if (deploySubscriptionRole) {
   name: 'remediator-role'
   params: {
     principalId: identity.outputs.appPrincipalId
@@ -558,7 +567,7 @@ module workbook 'app/workbook.bicep' = {
 var resourcesTopicRg = empty(existingResourcesTopicName) ? rg.name : existingResourcesTopicResourceGroup
 var healthTopicRg = empty(existingHealthTopicName) ? rg.name : existingHealthTopicResourceGroup
 
-module topics 'app/eventgrid-topics.bicep' = {
+module topics 'app/eventgrid-topics.bicep' = if (deploySubscriptionEvents) {
   name: 'eventgrid-topics'
   scope: rg
   params: {
@@ -571,7 +580,7 @@ module topics 'app/eventgrid-topics.bicep' = {
   }
 }
 
-module resourceEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions) {
+module resourceEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && deploySubscriptionEvents) {
   name: 'eventgrid-subscription-resources'
   scope: resourceGroup(resourcesTopicRg)
   params: {
@@ -588,7 +597,7 @@ module resourceEventSubscription 'app/event-subscription.bicep' = if (deployEven
   }
 }
 
-module vmFailureEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions) {
+module vmFailureEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && deploySubscriptionEvents) {
   name: 'eventgrid-subscription-vm-failures'
   scope: resourceGroup(resourcesTopicRg)
   params: {
@@ -605,7 +614,7 @@ module vmFailureEventSubscription 'app/event-subscription.bicep' = if (deployEve
   }
 }
 
-module healthEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && enableHealthEvents) {
+module healthEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && deploySubscriptionEvents && enableHealthEvents) {
   name: 'eventgrid-subscription-health'
   scope: resourceGroup(healthTopicRg)
   params: {
@@ -635,9 +644,14 @@ output AZURE_FUNCTION_URI string = functionApp.outputs.uri
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_APP_IDENTITY_CLIENT_ID string = identity.outputs.appClientId
-output AZURE_REMEDIATOR_ROLE_NAME string = remediatorRole.outputs.roleName
+output AZURE_REMEDIATOR_ROLE_NAME string = deploySubscriptionRole ? remediatorRole.outputs.roleName : ''
+// For main-mg.bicep: what the per-subscription event subscriptions and the management-group role need.
+output AZURE_FUNCTION_APP_ID string = functionApp.outputs.id
+output AZURE_APP_PRINCIPAL_ID string = identity.outputs.appPrincipalId
+output AZURE_STORAGE_ACCOUNT_ID string = storage.outputs.id
+output AZURE_EVENTGRID_IDENTITY_ID string = identity.outputs.eventGridIdentityId
 output AUTOHEAL_OUTCOME_EVENTS_ENDPOINT string = enableOutcomeEvents ? outcomeEvents.outputs.endpoint : autohealEventsEndpoint
-output AZURE_RESOURCES_TOPIC_NAME string = topics.outputs.resourcesTopicName
+output AZURE_RESOURCES_TOPIC_NAME string = deploySubscriptionEvents ? topics.outputs.resourcesTopicName : ''
 output AZURE_EVENT_SUBSCRIPTIONS_DEPLOYED bool = deployEventSubscriptions
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output AZURE_WORKBOOK_ID string = workbook.outputs.id
