@@ -133,6 +133,9 @@ def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
     """The Compute gateway as the settings describe it (endpoint, identity, LRO polling, pacing)."""
     from .gateway import ComputeBudget, ComputeGateway
 
+    # Benchmarks against an emulator whose Compute buckets refill K times faster tell each budget the same K
+    # (a fresh budget per gateway: each subscription's own).
+    time_scale = float(overrides.pop("budget_time_scale", 1.0))
     options: dict[str, Any] = {
         "endpoint": settings.arm_endpoint,
         "ca_bundle": settings.arm_ca_bundle or None,
@@ -141,7 +144,7 @@ def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
         "lro_timeout": settings.lro_timeout.total_seconds(),
         "max_connections": max(32, 2 * settings.sweep_concurrency),
         "reads_reserve": settings.arm_reads_reserve,
-        "budget": ComputeBudget(share=settings.compute_read_share / 100),
+        "budget": ComputeBudget(share=settings.compute_read_share / 100, time_scale=time_scale),
         **overrides,
     }
     return ComputeGateway(settings.subscription_id, **options)

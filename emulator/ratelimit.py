@@ -20,6 +20,7 @@ class TokenBucket:
         self.enforce = enforce
         self._tokens = float(capacity)
         self._stamp = time.monotonic()
+        self.lowest = float(capacity)  # the fewest tokens it ever held after a spend (stats)
 
     def _refill(self) -> None:
         now = time.monotonic()
@@ -49,6 +50,7 @@ class TokenBucket:
         """Take one token (the caller checked `available()`); returns what is left, whole."""
         self._refill()
         self._tokens = max(0.0, self._tokens - 1)
+        self.lowest = min(self.lowest, self._tokens)
         return int(self._tokens)
 
     def seconds_to_one(self) -> int:
@@ -61,6 +63,7 @@ class TokenBucket:
     def set_tokens(self, tokens: float) -> None:
         self._refill()
         self._tokens = max(0.0, min(self.capacity, float(tokens)))
+        self.lowest = min(self.lowest, self._tokens)
 
 
 @dataclass
@@ -162,8 +165,9 @@ class ComputeThrottle:
                 left = bucket.peek()
                 remaining[name] = min(remaining.get(name, left), left)
                 counts[name] = counts.get(name, 0) + 1
-                # the lowest fill (remaining / capacity) per subscription and bucket name, across regions/resources
-                fill = round(bucket.available() / bucket.capacity, 4)
+                # the lowest fill (fewest tokens ever left / capacity) per subscription and bucket name, across
+                # regions and resources
+                fill = round(bucket.lowest / bucket.capacity, 4)
                 entry = by_subscription.setdefault(subscription, {}).setdefault(name, {"lowestFill": 1.0})
                 entry["lowestFill"] = min(entry["lowestFill"], fill)
             policies: dict[str, dict[str, dict[str, int]]] = {}
