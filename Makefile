@@ -68,7 +68,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) bench/sweep.py
 	$(PY) bench/budget.py --scale-sets 1000 --instances 50
 	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30
-	$(PY) bench/fanout.py --subscriptions 20 --scale-sets 500 --instances 2 --workers 4
+	$(PY) bench/fanout.py --subscriptions 20 --scale-sets 500 --instances 2 --workers 2
 
 clean:
 	rm -rf $(VENV) node_modules demo-out .pytest_cache .ruff_cache *.egg-info

@@ -76,7 +76,9 @@ class ArmApi:
             _authenticate(request)
             route, params = self._resolve(request.method, request.segments)
             _check_api_version(request, route.api_floor)
-            allowed, remaining, retry_after = faults.take_token(kind)
+            sub = params.get("subscription", "")
+            other = sub if sub and sub.lower() != self._subscription_id().lower() else None
+            allowed, remaining, retry_after = faults.take_token(kind, other)
             headers[_remaining_header(kind)] = str(remaining)
             if not allowed:
                 throttled = True

@@ -317,7 +317,7 @@ class ResourceGraph:
         with self._state.lock, payloads.bulk_allocation():  # rows are acyclic: no GC passes over the fleet
             rows = self._results.get(result_id) if result_id else None
             if rows is None:
-                rows = query.run(self._scoped(self._rows(query.table, query.type_hint), scope)) if scope else []
+                rows = query.run(self._scoped(self._rows(query.table, query.type_hint, scope), scope)) if scope else []
             page = rows[skip : skip + top]
             document: dict[str, Any] = {
                 "totalRecords": len(rows),
@@ -375,7 +375,9 @@ class ResourceGraph:
 
     # --- rows ----------------------------------------------------------------------------------------
 
-    def _rows(self, table: str, type_hint: str | None = None) -> Iterator[dict[str, Any]]:
+    def _rows(
+        self, table: str, type_hint: str | None = None, scope: set[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The table's rows (each the caller's own dict): live (lagSeconds 0) or from the index, with pinned
         scale sets substituted. `type_hint` skips building rows of other types (kql.Query.type_hint)."""
         with self._lock:
@@ -387,7 +389,7 @@ class ResourceGraph:
             )
         else:
             self._state.run_due()
-            rows = self._live(table, type_hint)
+            rows = self._live(table, type_hint, scope)
         for row in rows:
             if not pinned or _scale_set_key(row) not in pinned:
                 yield row
@@ -403,7 +405,11 @@ class ResourceGraph:
             self._index = index
         return index[1]
 
-    def _live(self, table: str, type_hint: str | None = None) -> Iterator[dict[str, Any]]:
+    def _live(
+        self, table: str, type_hint: str | None = None, scope: set[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Rows built from the fleet; `scope` (lower-cased subscriptions) skips building other subscriptions'
+        rows (a large multi-subscription fleet queried one subscription at a time)."""
         state = self._state
         if table == "resourcecontainers":
             if type_hint in (None, _SUB):
@@ -421,8 +427,9 @@ class ResourceGraph:
                 )
                 yield row
             return
-        for scale_set in state.scale_sets.values():
-            yield from (row for kind, row in self._scale_set_rows(scale_set, type_hint) if kind == table)
+        for (sub, _, _), scale_set in state.scale_sets.items():
+            if scope is None or sub in scope:
+                yield from (row for kind, row in self._scale_set_rows(scale_set, type_hint) if kind == table)
 
     def _subscription_rows(self) -> Iterator[dict[str, Any]]:
         state = self._state

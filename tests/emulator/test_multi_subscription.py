@@ -166,3 +166,20 @@ def test_the_fleet_document_round_trips_in_the_multi_subscription_shape(multi, s
 def test_bad_multi_subscription_fleets_are_refused_with_a_clear_error(start_emulator, document, message):
     with pytest.raises(ValueError, match=message):
         start_emulator(document)
+
+
+def test_arm_read_buckets_are_per_subscription(start_emulator):
+    """ARM limits requests per subscription (learn.microsoft.com/azure/azure-resource-manager/management/
+    request-limits-and-throttling): one subscription spending its reads leaves another's alone."""
+    fleet = three_plus_one()
+    fleet["faults"] = {"throttle": {"reads": {"capacity": 3, "refillPerSecond": 0.001}}}
+    emu = start_emulator(fleet)
+    raw = Raw(emu)
+
+    def read(sub: str) -> int:
+        return raw(
+            "GET", f"/subscriptions/{sub}/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+        ).status_code
+
+    assert [read(SUB_B) for _ in range(4)] == [200, 200, 200, 429]
+    assert read(SUB_C) == 200 and read(SUB_A) == 200
