@@ -114,9 +114,9 @@ def world(fleet_path: Path, scale: float, work: Path, args: argparse.Namespace) 
 
 def drain(runtime: Runtime, workers: int, expected: int, visibility: int) -> float:
     """Run `workers` queue workers until `expected` messages are processed; the seconds it took."""
-    import function_app
+    from tests.helpers import registered_functions
 
-    invoke = _slice_function(function_app)
+    invoke = registered_functions()["sweep_slice"].get_user_function()
     done = [0]
     lock = threading.Lock()
     started = time.monotonic()
@@ -151,15 +151,6 @@ def drain(runtime: Runtime, workers: int, expected: int, visibility: int) -> flo
     for thread in threads:
         thread.join()
     return time.monotonic() - started
-
-
-_registered: dict[str, Any] = {}
-
-
-def _slice_function(function_app: Any) -> Any:
-    if not _registered:
-        _registered.update({f.get_function_name(): f for f in function_app.app.get_functions()})
-    return _registered["sweep_slice"].get_user_function()
 
 
 def tick(runtime: Runtime) -> int:

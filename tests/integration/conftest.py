@@ -33,6 +33,6 @@ def queue_storage():
 @pytest.fixture(scope="session")
 def app_functions():
     """The registered functions of function_app.app (get_functions() may be called once per app)."""
-    import function_app
+    from tests.helpers import registered_functions
 
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return registered_functions()
