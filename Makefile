@@ -66,8 +66,12 @@ infra-check: $(VENV_STAMP) $(CHECKOV_STAMP)
 
 bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) bench/sweep.py
-	$(PY) bench/budget.py --scale-sets 1000 --instances 50
-	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30
+	$(PY) bench/budget.py --scale-sets 1000 --instances 50 --header-form windowed
+	$(PY) bench/budget.py --scale-sets 1000 --instances 50 --header-form repeated
+	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30 --max-sweeps 60 --header-form windowed
+	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30 --max-sweeps 60 --header-form repeated
+	$(PY) bench/arg_getlist.py --scale-sets 1000 --instances 5 --persistent 10 --stale 20 --time-scale 30
+	$(PY) bench/cold_start.py
 	$(PY) bench/fanout.py --subscriptions 20 --scale-sets 500 --instances 2 --workers 2
 
 clean:

@@ -24,7 +24,7 @@ from .diagnosis import diagnose
 from .gateway import ArmError, BudgetExhausted, ComputeGateway
 from .gateway.compute import DEADLINE
 from .gateway.errors import ErrorClass, missing_action
-from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, iso, parse_resource_id
+from .model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot, iso, parse_time
 from .notify import Change
 from .ownership import Owner, owner_of
 from .remediation import transitions
@@ -34,8 +34,8 @@ from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable
 from .remediation.planner import Decision, DecisionKind, plan
 from .remediation.record import SCALE_SET_TARGET, Record, State, scale_set_key
 from .remediation.transitions import Outcome, Save
+from .resource_ids import segments
 from .settings import Settings
-from .snapshot import parse_time
 from .sources import ComputeInventory, InventorySource, Target
 
 if TYPE_CHECKING:
@@ -327,7 +327,7 @@ class Engine:
         with telemetry.span("autoheal.scale_set", scaleSetId=result.scale_set_id, correlationId=correlation_id):
             try:
                 if refresh:
-                    ids = parse_resource_id(result.scale_set_id)
+                    ids = segments(result.scale_set_id)
                     resource = self.gateway.get_scale_set(ids["resourcegroups"], ids["virtualmachinescalesets"])
                     result.resource = resource
                 result.snapshot = self.gateway.snapshot(resource)

@@ -16,13 +16,12 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from . import telemetry
+from . import resource_ids, telemetry
 from .engine import SweepResult, Target
 from .events import Classification, MalformedEvent, Reason, Verdict, classify, parse_event
 from .gateway import ArmError
 from .model import iso
 from .resource_ids import InvalidResourceId
-from .resource_ids import parse as parse_resource_id
 from .runtime import Runtime
 
 if TYPE_CHECKING:
@@ -34,6 +33,53 @@ fanout_log = telemetry.get_logger("autoheal.fanout")
 
 SEEN_EVENTS_TTL = 3600.0  # Event Grid retries for up to 24 h, but redeliveries cluster in the first hour
 SEEN_EVENTS_MAX = 10_000
+# A VM's scale set is set when the VM is created and rarely changes afterwards (an existing VM can be attached
+# to, or detached from, a Flexible scale set: Azure/terraform-azurerm-avm-res-compute-virtualmachine 0.13.1
+# "attaching a virtual machine to a Flex Orchestrated Scale Set"). So it is remembered for a bounded time,
+# enough for a burst of events about one VM to read it once, and in a bounded map.
+MEMBERSHIP_TTL = 300.0
+MISSING_VM_TTL = 60.0  # a VM not found: the burst is over long before it could be created with that name
+MEMBERSHIPS_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class Membership:
+    """What ARM said of one VM: the scale set it belongs to, or why it is left alone (a Reason code)."""
+
+    scale_set_id: str
+    problem: str
+    reason: str
+    ttl: float  # seconds to remember it (0: not at all)
+
+
+class ExpiringMap:
+    """A bounded map whose entries expire (oldest dropped first when full). Thread-safe."""
+
+    def __init__(self, max_size: int, monotonic: Callable[[], float]) -> None:
+        self._max_size = max_size
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._entries: OrderedDict[Any, tuple[float, Any]] = OrderedDict()
+
+    def get(self, key: Any) -> Any:
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None:
+                return None
+            if entry[0] <= self._monotonic():
+                del self._entries[key]
+                return None
+            return entry[1]
+
+    def put(self, key: Any, value: Any, ttl: float) -> None:
+        with self._lock:
+            self._entries.pop(key, None)
+            self._entries[key] = (self._monotonic() + ttl, value)
+            while len(self._entries) > self._max_size:
+                self._entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 @dataclass(frozen=True)
@@ -68,6 +114,8 @@ class EventHandler:
         self._lock = threading.Lock()
         self._seen: OrderedDict[str, float] = OrderedDict()
         self._last_evaluation: dict[str, float] = {}
+        self._memberships = ExpiringMap(MEMBERSHIPS_MAX, monotonic)
+        self._vm_locks = [threading.Lock() for _ in range(32)]  # striped: bounded, one per VM key's hash
 
     def handle_all(self, payloads: Iterable[Any]) -> list[EventOutcome]:
         return [self.handle(payload) for payload in payloads]
@@ -135,26 +183,22 @@ class EventHandler:
     def _scale_set_of_vm(self, verdict: Classification, runtime: Runtime | None = None) -> Classification:
         runtime = runtime or self.runtime
         vm_name = verdict.details.get("vm", "")
+        key = (runtime.settings.subscription_id.lower(), verdict.resource_group.lower(), vm_name.lower())
+        # One read per VM per burst: concurrent events about one VM wait for the first one's answer.
+        with self._vm_locks[hash(key) % len(self._vm_locks)]:
+            membership = self._memberships.get(key)
+            if membership is None:
+                membership = self._read_membership(verdict, vm_name, runtime)
+                if membership.ttl > 0:
+                    self._memberships.put(key, membership, membership.ttl)
+        if membership.problem:
+            return Classification(Verdict.IGNORE, membership.reason, verdict.event, code=membership.problem)
         try:
-            vm = runtime.gateway.get_virtual_machine(verdict.resource_group, vm_name)
-        except ArmError as exc:
-            if exc.transient:
-                self._forget(verdict.event.id, "")
-                raise
-            return Classification(
-                Verdict.IGNORE, f"VM {vm_name} could not be read: {exc.code}", verdict.event, code=Reason.VM_UNREADABLE
-            )
-        member_of = ((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id")
-        if not member_of:
-            return Classification(
-                Verdict.IGNORE, f"VM {vm_name} does not belong to a scale set", verdict.event, code=Reason.NOT_A_MEMBER
-            )
-        try:
-            ids = parse_resource_id(member_of, subscription_id=runtime.settings.subscription_id)
+            ids = resource_ids.parse(membership.scale_set_id, subscription_id=runtime.settings.subscription_id)
         except InvalidResourceId as exc:
             return Classification(
                 Verdict.IGNORE,
-                f"VM {vm_name} names scale set {str(member_of)[:200]!r}: {exc}",
+                f"VM {vm_name} names scale set {membership.scale_set_id[:200]!r}: {exc}",
                 verdict.event,
                 code=exc.problem,
             )
@@ -166,6 +210,23 @@ class EventHandler:
             resource_group=ids.resource_group,
             scale_set=ids.name,
         )
+
+    def _read_membership(self, verdict: Classification, vm_name: str, runtime: Runtime | None = None) -> Membership:
+        """Which scale set the VM belongs to, read from ARM (a transient failure raises: redelivered)."""
+        runtime = runtime or self.runtime
+        try:
+            vm = runtime.gateway.get_virtual_machine(verdict.resource_group, vm_name)
+        except ArmError as exc:
+            if exc.transient:
+                self._forget(verdict.event.id, "")
+                raise
+            # A VM not found may be created soon: remembered briefly; other refusals (403) not at all.
+            ttl = MISSING_VM_TTL if exc.not_found else 0.0
+            return Membership("", Reason.VM_UNREADABLE, f"VM {vm_name} could not be read: {exc.code}", ttl)
+        member_of = ((vm.get("properties") or {}).get("virtualMachineScaleSet") or {}).get("id")
+        if not member_of:
+            return Membership("", Reason.NOT_A_MEMBER, f"VM {vm_name} does not belong to a scale set", MEMBERSHIP_TTL)
+        return Membership(str(member_of), "", "", MEMBERSHIP_TTL)
 
     def _evaluate(self, verdict: Classification, runtime: Runtime | None = None) -> EventOutcome:
         runtime = runtime or self.runtime

@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from .model import HealthSource, RepairsPolicy, ResiliencyPolicy, parse_resource_id
-from .snapshot import health_sources, parse_time, repairs_policy, resiliency_policy
+from .model import HealthSource, RepairsPolicy, ResiliencyPolicy, parse_time
+from .resource_ids import segments
+from .snapshot import health_sources, repairs_policy, resiliency_policy
 
 log = logging.getLogger("autoheal.inventory")
 
@@ -151,7 +152,7 @@ def _text(row: Mapping[str, Any], key: str) -> str:
 
 
 def _scale_set_ids(resource_id: str) -> tuple[str, str, str] | None:
-    ids = parse_resource_id(resource_id)
+    ids = segments(resource_id)
     try:
         return ids["subscriptions"], ids["resourcegroups"], ids["virtualmachinescalesets"]
     except KeyError:
@@ -261,7 +262,7 @@ def managed_resource_groups(rows: Iterable[Mapping[str, Any]]) -> dict[str, str]
     for row in rows:
         name, owner = _text(row, "name"), _text(row, "managedBy")
         if not name and _text(row, "id"):
-            name = parse_resource_id(_text(row, "id")).get("resourcegroups", "")
+            name = segments(_text(row, "id")).get("resourcegroups", "")
         if name and owner:
             owners[name.lower()] = owner
         else:

@@ -7,7 +7,7 @@ of a snapshot, the settings and "now".
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -86,6 +86,88 @@ class OrchestrationService:
     name: str
     state: str
     last_status_change: datetime | None = None
+    latest_operation_status: str | None = None  # api-version 2025-04-01 and later; absent in older answers
+
+
+class Suspender(StrEnum):
+    """Who set the AutomaticRepairs service to Suspended, as far as the Activity Log shows it."""
+
+    NO_CALLER = "no-caller"  # no person or app called setOrchestrationServiceState: the platform's own suspension
+    PERSON = "person"  # a user (the Activity Log's caller is a UPN)
+    PRINCIPAL = "principal"  # another app or managed identity (the caller is an id)
+    UNKNOWN = "unknown"  # suspended before the window the Activity Log was read over
+    UNREADABLE = "unreadable"  # the Activity Log could not be read (403, throttled, budget spent)
+
+
+@dataclass(frozen=True)
+class Suspension:
+    """What the Activity Log says about a suspended AutomaticRepairs service (gateway/activitylog.py).
+
+    `caller` and `at` are the latest setOrchestrationServiceState call on the scale set in the window read
+    (`since`); `action` is Suspend / Resume when the log shows the request body, else "". `error` says why
+    the log was unreadable."""
+
+    suspender: Suspender
+    caller: str = ""
+    at: datetime | None = None
+    action: str = ""
+    since: datetime | None = None
+    error: str = ""
+    error_code: str = ""
+
+    @property
+    def resumable(self) -> bool:
+        """Only what no person or app decided may be resumed by the tool."""
+        return self.suspender is Suspender.NO_CALLER
+
+    def who(self) -> str:
+        """'alice@contoso.com (a person) at 2026-12-01 08:00 UTC' for a reason or a notification."""
+        kind = {Suspender.PERSON: "a person", Suspender.PRINCIPAL: "an app or managed identity"}.get(self.suspender)
+        when = f" at {self.at.strftime('%Y-%m-%d %H:%M')} UTC" if self.at else ""
+        return f"{self.caller} ({kind}){when}" if kind else f"{self.caller}{when}"
+
+    def hold(self) -> tuple[str, str] | None:
+        """(reason, reason code) when the tool must not resume: a person's or an app's decision, or who decided
+        cannot be read. None when no person or app suspended it (the platform's own suspension)."""
+        if self.suspender in (Suspender.PERSON, Suspender.PRINCIPAL):
+            return (
+                f"suspended by {self.who()}: their decision, not resumed",
+                ReasonCode.SUSPENDED_BY_PERSON.value,
+            )
+        if self.suspender is Suspender.UNKNOWN:
+            when = f"since {self.at.strftime('%Y-%m-%d %H:%M')} UTC, " if self.at else ""
+            return (
+                f"suspended {when}before the Activity Log's window: who did cannot be read; a person decides",
+                ReasonCode.SUSPENDER_UNKNOWN.value,
+            )
+        if self.suspender is Suspender.UNREADABLE:
+            return (
+                f"could not read the Activity Log to learn who suspended it ({self.error}); not resumed blind",
+                ReasonCode.SUSPENDER_UNKNOWN.value,
+            )
+        return None
+
+    @staticmethod
+    def resume_command(scale_set: str, resource_group: str) -> str:
+        """What the person runs when their work is done."""
+        return (
+            f"az vmss set-orchestration-service-state --resource-group {resource_group} --name {scale_set} "
+            "--service-name AutomaticRepairs --action Resume"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"suspender": self.suspender.value, "source": "Activity Log"}
+        for key, value in (
+            ("caller", self.caller),
+            ("at", iso(self.at)),
+            ("action", self.action),
+            ("since", iso(self.since)),
+            ("error", self.error),
+            ("errorCode", self.error_code),
+        ):
+            if value:
+                out[key] = value
+        return out
 
 
 @dataclass(frozen=True)
@@ -146,6 +228,8 @@ class ScaleSetSnapshot:
     # Azure refuses the scale-set instance view for Flexible orchestration: no service state, no summary.
     instance_view_read: bool = True
     managed_by: str = ""  # the resource's own `managedBy`: another service owns it
+    # Who suspended AutomaticRepairs (read from the Activity Log only when the service is Suspended); None: not read.
+    suspension: Suspension | None = None
 
     @property
     def is_flexible(self) -> bool:
@@ -197,18 +281,29 @@ def iso(moment: datetime | None, *, seconds: bool = False) -> str | None:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-def parse_resource_id(resource_id: str) -> dict[str, str]:
-    """Lenient split of a trusted ARM id into lower-cased segment names → values; see `autoheal.resource_ids`."""
-    from .resource_ids import segments
-
-    return segments(resource_id)
-
-
-def scale_set_id(subscription_id: str, resource_group: str, name: str) -> str:
-    return (
-        f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}"
-        f"/providers/Microsoft.Compute/virtualMachineScaleSets/{name}"
-    )
+def parse_time(value: Any) -> datetime | None:
+    """ISO 8601 timestamp as ARM writes it (`Z`, offsets, up to 7 fractional digits) → aware UTC."""
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:  # the common case, fast: Python 3.11 reads `Z` and up to 7 fractional digits itself
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is not None:
+        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    if "." in text:
+        head, _, rest = text.partition(".")
+        digits = "".join(ch for ch in rest if ch.isdigit())
+        tz = rest[len(digits) :]
+        text = f"{head}.{digits[:6].ljust(6, '0')}{tz}" if digits else f"{head}{tz}"
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 # -- findings ---------------------------------------------------------------------------------------------
@@ -267,6 +362,8 @@ class ReasonCode(StrEnum):
     PLATFORM_RETRYING = "platform-retrying"
     RESILIENT_CREATE_WINDOW = "resilient-create-window"
     RESUME_WOULD_LOOP = "resume-would-loop"
+    SUSPENDED_BY_PERSON = "suspended-by-person"  # a person (or another app) suspended repairs: theirs to resume
+    SUSPENDER_UNKNOWN = "suspender-unknown"  # the Activity Log is unreadable or older than the suspension
     POLICY_DISABLED = "policy-disabled"
     INSTANCES_UNREADABLE = "instances-unreadable"
     # guardrails

@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from .model import parse_resource_id
+from .resource_ids import segments
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ _SF_MANAGED_GROUP = re.compile(r"^SFC_[0-9a-f-]{36}$", re.IGNORECASE)
 
 
 def _from_managed_by(managed_by: str, where: str) -> Owner:
-    ids = parse_resource_id(managed_by)
+    ids = segments(managed_by)
     provider = str(ids.get("provider") or "").lower()
     for segment, value in ids.items():
         if segment in ("subscriptions", "resourcegroups", "provider"):

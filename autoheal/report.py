@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from .model import Finding, ScaleSetSnapshot, iso, parse_resource_id
+from .model import Finding, ScaleSetSnapshot, iso
+from .resource_ids import segments
 
 
 def scale_set_entry(
@@ -46,7 +47,7 @@ def scale_set_entry(
 
 
 def error_entry(resource: Mapping[str, Any], error: str) -> dict[str, Any]:
-    ids = parse_resource_id(str(resource.get("id") or ""))
+    ids = segments(str(resource.get("id") or ""))
     return {
         "id": resource.get("id"),
         "name": resource.get("name") or ids.get("virtualmachinescalesets"),

@@ -44,6 +44,7 @@ class IdProblem(StrEnum):
     EMPTY_SEGMENT = "id-empty-segment"
     ENCODED = "id-encoded-character"
     BAD_CHARACTER = "id-bad-character"
+    WHITESPACE = "id-whitespace"
     BAD_SUBSCRIPTION = "id-bad-subscription"
     FOREIGN_SUBSCRIPTION = "id-foreign-subscription"
     WRONG_PROVIDER = "id-wrong-provider"
@@ -98,21 +99,25 @@ def _segments(resource_id: object) -> list[str]:
         raise _reject(IdProblem.NOT_A_STRING, f"a resource id must be a string, got {type(resource_id).__name__}")
     if len(resource_id) > MAX_ID_LENGTH:
         raise _reject(IdProblem.TOO_LONG, f"resource id is {len(resource_id)} characters long (limit {MAX_ID_LENGTH})")
-    text = resource_id.strip()
+    text = resource_id
+    # Refused, never trimmed: ARM names never start or end with whitespace (nor hold control characters), so an
+    # event naming " web " names no scale set, least of all `web`. (Microsoft's Resources_CreatedOrUpdated
+    # sample has "{subscription-id} /resourceGroups": a placeholder in a storage sample, not an id ARM sent.)
+    if any(ord(ch) < 32 or ord(ch) == 127 or (0x80 <= ord(ch) < 0xA0) for ch in text):
+        raise _reject(IdProblem.BAD_CHARACTER, "control characters in a resource id")
+    if any(ch.isspace() for ch in text):
+        raise _reject(IdProblem.WHITESPACE, "whitespace in a resource id (ARM names hold none)")
     if not text.startswith("/"):
         raise _reject(IdProblem.NOT_AN_ID, "a resource id starts with /subscriptions/")
     if "%" in text:
         raise _reject(IdProblem.ENCODED, "percent-encoded characters in a resource id")
-    if any(ch in text for ch in "\\?#") or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
-        raise _reject(IdProblem.BAD_CHARACTER, "control characters, backslashes, ? or # in a resource id")
-    # Microsoft's own event samples carry stray spaces around separators ("{subscription-id} /resourceGroups").
-    parts = [part.strip() for part in text[1:].rstrip("/").split("/")]
+    if any(ch in text for ch in "\\?#"):
+        raise _reject(IdProblem.BAD_CHARACTER, "backslashes, ? or # in a resource id")
+    parts = text[1:].rstrip("/").split("/")
     if any(part in (".", "..") for part in parts):
         raise _reject(IdProblem.DOT_SEGMENT, "dot segments (. or ..) in a resource id")
     if any(part == "" for part in parts):
         raise _reject(IdProblem.EMPTY_SEGMENT, "empty segments (//) in a resource id")
-    if any(any(ch.isspace() for ch in part) for part in parts):
-        raise _reject(IdProblem.BAD_CHARACTER, "whitespace inside a resource id segment")
     return parts
 
 
@@ -137,15 +142,15 @@ def parse(resource_id: object, *, subscription_id: str | None = None) -> Resourc
     Deeper ids (`.../virtualMachines/3/networkInterfaces/0`) resolve to their scale set or VM: Event Grid
     reports operations on sub-resources with the sub-resource's id.
     """
-    from azure.mgmt.core.tools import is_valid_resource_id, parse_resource_id
+    from azure.mgmt.core import tools
 
     parts = _segments(resource_id)
     cleaned = "/" + "/".join(parts)
-    if not is_valid_resource_id(cleaned) or len(parts) < 8:
+    if not tools.is_valid_resource_id(cleaned) or len(parts) < 8:
         raise _reject(IdProblem.NOT_AN_ID, "not an ARM resource id (subscriptions/…/resourceGroups/…/providers/…)")
     if parts[0].lower() != "subscriptions" or parts[2].lower() != "resourcegroups" or parts[4].lower() != "providers":
         raise _reject(IdProblem.NOT_AN_ID, "not an ARM resource id (subscriptions/…/resourceGroups/…/providers/…)")
-    ids = parse_resource_id(cleaned)
+    ids = tools.parse_resource_id(cleaned)
     subscription = str(ids.get("subscription") or "")
     try:
         uuid.UUID(subscription)

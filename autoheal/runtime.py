@@ -99,7 +99,7 @@ class Runtime:
             self.ledger,
             notifier=self.notifier,
             clock=self.clock,
-            inventory=inventory_source(self.gateway, self.graph),
+            inventory=inventory_source(self.gateway, self.graph, settings),
         )
 
     def close(self) -> None:
@@ -108,11 +108,18 @@ class Runtime:
         self._owned.clear()
 
 
-def inventory_source(gateway: ComputeGateway, graph: ResourceGraphGateway | None) -> InventorySource:
-    """Resource Graph when there is one (AUTOHEAL_INVENTORY=resource-graph), else Compute's list."""
+def inventory_source(
+    gateway: ComputeGateway, graph: ResourceGraphGateway | None, settings: Settings | None = None
+) -> InventorySource:
+    """Resource Graph when there is one (AUTOHEAL_INVENTORY=resource-graph), else Compute's list; with the
+    GET/LIST pre-screen of its suspects unless AUTOHEAL_SUSPECT_PRESCREEN=off."""
     from .sources import ComputeInventory, ResourceGraphInventory
 
-    return ResourceGraphInventory(graph, gateway) if graph is not None else ComputeInventory(gateway)
+    if graph is None:
+        return ComputeInventory(gateway)
+    prescreen = settings is not None and settings.suspect_prescreen == "get-list"
+    concurrency = settings.sweep_concurrency if settings is not None else 8
+    return ResourceGraphInventory(graph, gateway, prescreen=prescreen, concurrency=concurrency)
 
 
 def build_graph(settings: Settings) -> ResourceGraphGateway | None:
@@ -145,6 +152,7 @@ def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
         "max_connections": max(32, 2 * settings.sweep_concurrency),
         "reads_reserve": settings.arm_reads_reserve,
         "budget": ComputeBudget(share=settings.compute_read_share / 100, time_scale=time_scale),
+        "activity_log_lookback": settings.activity_log_lookback,
         **overrides,
     }
     return ComputeGateway(settings.subscription_id, **options)
@@ -181,3 +189,82 @@ def set_runtime(runtime: Runtime | None) -> None:
         if _current is not None and _current is not runtime:
             _current.close()
         _current = runtime
+
+
+# -- warm-up: what the first event needs, off the indexing path --------------------------------------------
+
+# Modules the event path imports lazily (measured with bench/cold_start.py: the SDK's Compute client, the
+# Table client, the HTTP stack, notification channels). Importing them at module level would slow indexing
+# (the host waits for it); importing them on the first event makes that event pay about a second.
+WARM_MODULES = (
+    "requests",
+    "autoheal.http",
+    "azure.core.rest",
+    "azure.core.polling",
+    "azure.core.tracing.decorator",
+    "azure.mgmt.core.polling.arm_polling",
+    "azure.mgmt.core.tools",
+    "azure.mgmt.compute",
+    "azure.data.tables",
+    "azure.eventgrid",
+    "autoheal.engine",
+    "autoheal.sources",
+    "autoheal.notify",
+    "autoheal.notify.teams",
+    "autoheal.notify.email",
+    "autoheal.notify.outcome_events",
+    "autoheal.remediation.ledger",
+    "_strptime",
+)
+_warmup: threading.Thread | None = None
+_warmup_seconds: float | None = None
+
+
+def warm_up() -> None:
+    """Import what the first event needs and, when the app settings are complete, build the runtime with its
+    clients (Compute's SDK client, the ledger's table) so the first event finds them ready. Never raises:
+    whatever fails here is met again, and reported, by the first invocation."""
+    global _warmup_seconds
+    import importlib
+    import logging
+    import time
+
+    log = logging.getLogger("autoheal.warmup")
+    started = time.perf_counter()
+    for name in WARM_MODULES:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:  # an optional channel's SDK may be missing: the first use says so
+            log.debug("warm-up: could not import %s: %s", name, exc)
+    try:
+        runtime = get_runtime()
+        runtime.gateway.client  # noqa: B018 -- builds the SDK client (no request is sent)
+        runtime.notifier  # noqa: B018
+        runtime.ledger  # noqa: B018 -- opens the table (one idempotent create)
+    except Exception as exc:
+        log.debug("warm-up: the runtime is left to the first invocation: %s", exc)
+    _warmup_seconds = time.perf_counter() - started
+    log.debug("warm-up done in %.3fs", _warmup_seconds)
+
+
+def start_warmup() -> threading.Thread:
+    """Run `warm_up` once per process in a daemon thread (the Functions worker calls this at start-up)."""
+    global _warmup
+    with _current_lock:
+        if _warmup is None:
+            _warmup = threading.Thread(target=warm_up, name="autoheal-warmup", daemon=True)
+            _warmup.start()
+        return _warmup
+
+
+def wait_for_warmup(timeout: float | None = None) -> bool:
+    """True when the warm-up has finished (or was never started)."""
+    thread = _warmup
+    if thread is not None:
+        thread.join(timeout)
+    return thread is None or not thread.is_alive()
+
+
+def warmup_seconds() -> float | None:
+    """How long the warm-up took (None: not finished, or not started)."""
+    return _warmup_seconds

@@ -511,7 +511,7 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "target_grace_period",
         "",
         _optional_duration(timedelta(minutes=10), timedelta(minutes=90)),
-        "If set, the repairs grace period scale sets should have; a different one yields set-grace-period.",
+        "If set, the repairs grace period scale sets should have; a different one yields an action that sets it.",
         "empty, or an ISO 8601 duration from PT10M to PT90M",
     ),
     Setting(
@@ -647,6 +647,15 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "an integer 0-24",
     ),
     Setting(
+        "AUTOHEAL_ACTIVITY_LOG_LOOKBACK",
+        "activity_log_lookback",
+        "P90D",
+        _duration(timedelta(days=1), timedelta(days=90)),
+        "How far back the Activity Log is read to learn who suspended automatic repairs (Azure keeps 90 days); "
+        "a suspension older than this whose author is not in the log is held for a person, never resumed.",
+        "an ISO 8601 duration from P1D to P90D",
+    ),
+    Setting(
         "AUTOHEAL_ACTION_LEASE",
         "action_lease",
         "PT30M",
@@ -748,6 +757,17 @@ _DECLARED: tuple[Setting | Group, ...] = (
         "Where a sweep lists the scale sets: Azure Resource Graph (a few queries per sweep, no Compute tokens; "
         "it also flags failed instances, so those are read first) or Compute's scale-set list.",
         "resource-graph or compute",
+    ),
+    Setting(
+        "AUTOHEAL_SUSPECT_PRESCREEN",
+        "suspect_prescreen",
+        "get-list",
+        _choice("get-list", "off"),
+        "Before reading Resource Graph's suspects from Compute, re-read their instances through Resource Graph's "
+        "GET/LIST API (no Compute tokens, seconds fresh, no health): only scale sets still showing a failed, stuck "
+        "or stopped instance are read first; the others wait for the rotation. On a 422 or any error: read from "
+        "Compute.",
+        "get-list or off",
     ),
     Setting(
         "AUTOHEAL_ARM_READS_RESERVE",
@@ -944,6 +964,7 @@ class Settings:
     backoff_base: timedelta
     max_actions_per_sweep: int
     max_resumes_per_day: int
+    activity_log_lookback: timedelta
     action_lease: timedelta
     lro_timeout: timedelta
     lro_poll_seconds: int
@@ -956,6 +977,7 @@ class Settings:
     compute_read_share: int
     sweep_slice: timedelta
     inventory: str
+    suspect_prescreen: str
     arm_reads_reserve: int
     event_coalesce_window: timedelta
     teams_webhook_url: str = field(repr=False)

@@ -8,7 +8,7 @@ Tolerant by design: a missing instance view or an unexpected code degrades to "u
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import isodate
@@ -21,8 +21,9 @@ from .model import (
     RepairsPolicy,
     ResiliencyPolicy,
     ScaleSetSnapshot,
-    parse_resource_id,
+    parse_time,
 )
+from .resource_ids import segments
 
 HEALTH_EXTENSION_TYPES = {"applicationhealthlinux", "applicationhealthwindows"}
 HEALTH_EXTENSION_PUBLISHER = "microsoft.managedservices"
@@ -34,31 +35,6 @@ _HEALTH_CODES = {
     "unknown": HealthState.UNKNOWN,
     "initializing": HealthState.INITIALIZING,
 }
-
-
-def parse_time(value: Any) -> datetime | None:
-    """ISO 8601 timestamp as ARM writes it (`Z`, offsets, up to 7 fractional digits) → aware UTC."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    try:  # the common case, fast: Python 3.11 reads `Z` and up to 7 fractional digits itself
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        parsed = None
-    if parsed is not None:
-        return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-    if "." in text:
-        head, _, rest = text.partition(".")
-        digits = "".join(ch for ch in rest if ch.isdigit())
-        tz = rest[len(digits) :]
-        text = f"{head}.{digits[:6].ljust(6, '0')}{tz}" if digits else f"{head}{tz}"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
 
 
 def parse_duration(value: Any) -> timedelta | None:
@@ -168,6 +144,7 @@ def orchestration_services(instance_view: Mapping[str, Any] | None) -> tuple[Orc
                 name=str(item["serviceName"]),
                 state=str(item.get("serviceState") or ""),
                 last_status_change=parse_time(item.get("lastStatusChangeTime")),
+                latest_operation_status=str(item.get("latestOperationStatus") or "") or None,
             )
         )
     return tuple(services)
@@ -242,7 +219,7 @@ def parse_scale_set(
     read_at: datetime,
 ) -> ScaleSetSnapshot:
     resource_id = str(resource.get("id") or "")
-    ids = parse_resource_id(resource_id)
+    ids = segments(resource_id)
     props = resource.get("properties") or {}
     mode = str(props.get("orchestrationMode") or "Uniform")
     flexible = mode.lower() == "flexible"

@@ -11,8 +11,12 @@ Printed: tokens spent per Compute policy, the lowest level each Azure bucket rea
 capacity: the sweep must never take more than 25 %), 429s, suspects found in the first sweep vs seeded,
 sweeps and simulated minutes per lap (the coverage period), and peak memory. Exits 1 if a target is missed.
 
-    python bench/budget.py --scale-sets 1000 --instances 50
-    python bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30
+`--header-form` picks how the emulator writes `x-ms-ratelimit-remaining-resource` (the fleet's
+`rateLimitHeaderForm`): `windowed` (`HighCostGetVMScaleSet3Min;…,…30Min;…`, every older capture) or `repeated`
+(Microsoft's 2024 article: the same name twice); see emulator/README.md, "Header forms".
+
+    python bench/budget.py --scale-sets 1000 --instances 50 --header-form windowed
+    python bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30 --header-form repeated
 """
 
 from __future__ import annotations
@@ -75,14 +79,18 @@ def main() -> int:
     parser.add_argument("--max-sweeps", type=int, default=40)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--header-form", choices=("windowed", "repeated"), default="windowed", help="the emulator's header form"
+    )
     args = parser.parse_args()
     scale = args.time_scale
     fleet, seeded = build_fleet(args.scale_sets, args.instances, args.suspects, args.seed)
+    fleet["rateLimitHeaderForm"] = args.header_form
     work = Path(tempfile.mkdtemp(prefix="autoheal-budget-"))
     fleet_path = work / "fleet.json"
     fleet_path.write_text(json.dumps(fleet))
     del fleet
-    extra = ("--compute-refill-scale", str(scale))
+    extra = ("--compute-refill-scale", str(scale), "--rate-limit-header-form", args.header_form)
     with azurite_table() as storage, emulator_process(fleet_path, 100, work / "emulator.log", extra) as emu:
         settings = default_settings(
             subscription_id=fleetgen.DEFAULT_SUBSCRIPTION_ID,
@@ -134,7 +142,10 @@ def main() -> int:
         ledger.close()
     memory_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print()
-    print(f"fleet: {args.scale_sets} scale sets x {args.instances} instances; share {args.share} %; time x{scale:g}")
+    print(
+        f"fleet: {args.scale_sets} scale sets x {args.instances} instances; share {args.share} %; time x{scale:g}; "
+        f"headers {args.header_form}"
+    )
     print("Compute tokens spent by the sweeps, per policy:")
     for policy, spent in figures["spent"].items():
         print(f"  {policy:22s} {spent:7d}")

@@ -1,5 +1,5 @@
 """python -m emulator --fleet FILE [--host 127.0.0.1] [--port 0] [--page-size N] [--create-delay S] [--lro-polls N]
-    [--compute-refill-scale X] [--compute-capacity-scale X]
+    [--compute-refill-scale X] [--compute-capacity-scale X] [--rate-limit-header-form windowed|repeated|suffix]
 
 Prints `endpoint=...` and `ca_bundle=...`, then serves until SIGTERM or SIGINT and exits 0.
 """
@@ -11,6 +11,7 @@ import signal
 import sys
 import threading
 
+from .compute_limits import HEADER_FORMS
 from .service import Emulator
 
 
@@ -29,6 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--compute-capacity-scale", type=float, default=1.0, help="scale Compute's bucket capacity (1 = Azure's)"
     )
+    parser.add_argument(
+        "--rate-limit-header-form",
+        choices=HEADER_FORMS,
+        default=None,
+        help="how x-ms-ratelimit-remaining-resource names Compute's buckets (default: the fleet's rateLimitHeaderForm)",
+    )
     args = parser.parse_args(argv)
 
     stop = threading.Event()
@@ -45,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
             lro_seconds=args.lro_seconds,
             compute_refill_scale=args.compute_refill_scale,
             compute_capacity_scale=args.compute_capacity_scale,
+            rate_limit_header_form=args.rate_limit_header_form,
         )
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr, flush=True)

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from .compute_limits import ROUTE_CHARGES
+from .compute_limits import DEFAULT_HEADER_FORM, ROUTE_CHARGES
 from .errors import ArmError
 from .faults import FaultPlan
 from .journal import Journal
@@ -50,6 +50,7 @@ class ArmApi:
         resolve: Callable[[str, list[str]], tuple[Route, dict[str, str]]] = match,
         journal: Journal | None = None,
         compute: ComputeThrottle | None = None,
+        header_form: Callable[[], str] | None = None,
     ) -> None:
         self._backend = backend
         self._faults = faults
@@ -59,13 +60,15 @@ class ArmApi:
         self._resolve = resolve
         self._journal = journal
         self.compute = compute or ComputeThrottle()
+        self._header_form = header_form or (lambda: DEFAULT_HEADER_FORM)
 
     def handle(self, request: Request) -> Response:
         if request.segments and request.segments[0] == "_emulator" and self._control is not None:
             return self._control(request)
         faults = self._faults()
         if faults.latency_ms > 0:
-            time.sleep(faults.latency_ms / 1000)  # outside every lock: concurrent requests overlap
+            with self._log.delaying():
+                time.sleep(faults.latency_ms / 1000)  # outside every lock: concurrent requests overlap
         write = request.method != "GET"
         kind = "reads" if not write else "deletes" if request.method == "DELETE" else "writes"
         headers: dict[str, str] = {}
@@ -95,7 +98,11 @@ class ArmApi:
             if charge is not None:
                 self.compute.preset(faults, faults.compute_buckets)
                 verdict = self.compute.charge(
-                    charge, self._region(params), _resource_key(params), params.get("subscription", "")
+                    charge,
+                    self._region(params),
+                    _resource_key(params),
+                    self._header_form(),
+                    subscription=params.get("subscription", ""),
                 )
                 headers["x-ms-ratelimit-remaining-resource"] = verdict.header
                 if not verdict.allowed:
@@ -106,6 +113,12 @@ class ArmApi:
             headers.update(error.headers)
             response = Response.json(error.status, error.envelope())
         headers.setdefault(_remaining_header(kind), str(faults.peek_tokens(kind)))
+        # ARM's global subscription bucket beside the regional one (Azure/azure-powershell#26256; the recorded pair
+        # `...-reads: 1099`, `...-global-reads: 16499` in azure-powershell's Compute SessionRecords,
+        # TestVirtualMachineScaleSetResiliencyView.json). Derived from the regional value by that ratio (15x),
+        # not a bucket of its own: unverified, and never the one that throttles here.
+        regional = int(headers[_remaining_header(kind)])
+        headers.setdefault(f"x-ms-ratelimit-remaining-subscription-global-{kind}", str(15 * (regional + 1) - 1))
         response.headers.update(headers)
         _stamp(response, request)
         self._log.record(route.operation_id if route else None, write=write, throttled=throttled, fault=fault)
@@ -145,25 +158,31 @@ def _remaining_header(kind: str) -> str:
 
 
 def _compute_throttled(verdict: ComputeVerdict) -> ArmError:
-    """Compute's own 429, in the shape of Microsoft's sample (learn.microsoft.com/troubleshoot/azure/
-    virtual-machines/windows/troubleshooting-throttling-errors: code OperationNotAllowed, details code
-    TooManyRequests naming the policy, Retry-After). The detail's message fields follow that sample; their
-    values here (window = now .. now + 1 min, measured = allowed + 1) are the emulator's, unverified."""
+    """Compute's own 429 as captured (microsoft/AzureTRE issue 2777; Azure/aks-engine issue 2295; Microsoft's
+    sample in learn.microsoft.com/troubleshoot/azure/virtual-machines/windows/troubleshooting-throttling-errors):
+    code OperationNotAllowed, one detail `TooManyRequests` per exhausted policy window with the window as
+    `target` and a JSON message {operationGroup, startTime, endTime, allowedRequestCount,
+    measuredRequestCount}, innererror `internalErrorCode: TooManyRequestsReceived`, and Retry-After. The
+    detail's values here (window = now .. now + 1 min, measured = allowed + 1) are the emulator's, unverified."""
     now = datetime.now(UTC)
     allowed = int(verdict.limit.capacity) if verdict.limit else 0
-    detail = {
-        "operationGroup": verdict.empty,
-        "startTime": now.isoformat(),
-        "endTime": (now + timedelta(minutes=1)).isoformat(),
-        "allowedRequestCount": allowed,
-        "measuredRequestCount": allowed + 1,
-    }
+    details = []
+    for target in verdict.targets or [verdict.empty or ""]:
+        detail = {
+            "operationGroup": target,
+            "startTime": now.isoformat(),
+            "endTime": (now + timedelta(minutes=1)).isoformat(),
+            "allowedRequestCount": allowed,
+            "measuredRequestCount": allowed + 1,
+        }
+        details.append({"code": "TooManyRequests", "target": target, "message": json.dumps(detail)})
     return ArmError(
         429,
         "OperationNotAllowed",
         "The server rejected the request because too many requests have been received for this subscription.",
-        details=[{"code": "TooManyRequests", "target": verdict.empty, "message": json.dumps(detail)}],
+        details=details,
         headers={"Retry-After": str(verdict.retry_after)},
+        innererror={"internalErrorCode": "TooManyRequestsReceived"},
     )
 
 

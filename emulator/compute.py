@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import base64
+import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import quote
 
-from . import errors, fleetgen
+from . import errors, fleetgen, openapi
 from .errors import ArmError
 from .messages import Request, Response
 from .platform import Platform
@@ -44,6 +45,21 @@ class ComputeBackend:
             resource_group = params.get("resource_group")
             if resource_group is not None and not self.state.has_resource_group(resource_group, self._subscription):
                 raise errors.resource_group_not_found(resource_group)
+            if (
+                request.method != "GET"
+                and route.operation_id != "VirtualMachineScaleSets_Delete"
+                and "scale_set" in params
+            ):
+                marked = self.state.find_scale_set(
+                    params.get("resource_group", ""), params["scale_set"], params.get("subscription")
+                )
+                if marked is not None and marked.deleting is not None:
+                    raise errors.marked_for_deletion(route.operation_id, marked.name)
+            if request.body.strip():
+                # Compute's reading of the body: unknown members refused, "false" read as false (openapi.py).
+                parsed = openapi.read_body(route.operation_id, request.body)
+                if parsed is not None:
+                    request.body = json.dumps(parsed).encode()
             handler = getattr(self, route.handler)
             return handler(request, route, **{k: v for k, v in params.items() if k != "subscription"})
 
@@ -158,6 +174,15 @@ class ComputeBackend:
         operation = self.platform.update(target, request.json(), request.header("if-match"))
         # Compute answers a PATCH with 200, the model in "Updating" and an Azure-AsyncOperation monitor.
         return Response.json(200, target.resource, self._operation_headers(request, operation, location=False))
+
+    def delete_scale_set(self, request: Request, route: Route, resource_group: str, scale_set: str) -> Response:
+        target = self.state.find_scale_set(resource_group, scale_set, self._subscription)
+        if target is None:
+            return Response.empty(204)  # ARM: deleting what is already gone succeeds
+        self._force(request)
+        if target.deleting is not None:  # a retried delete follows the one in progress
+            return self._accepted(request, self.state.operations[target.deleting])
+        return self._accepted(request, self.platform.delete_scale_set(target))
 
     def scale_set_instance_view(self, request: Request, route: Route, resource_group: str, scale_set: str) -> Response:
         target = self._scale_set(resource_group, scale_set)

@@ -6,9 +6,8 @@ Compute throttles with token buckets **per region**, at two levels: per resource
 Each bucket starts full (its capacity) and refills at a constant rate per minute; a request spends one
 token in every bucket of its policy and is throttled (429) when any of them is empty.
 
-The header names (`Microsoft.Compute/<Base><Level>;<remaining>`) follow the brief's naming; Azure's exact
-spelling of the new token-bucket policies is unverified (the article gives titles, not header names; older
-headers looked like `Microsoft.Compute/GetVMScaleSet3Min;197`).
+How the buckets are written in `x-ms-ratelimit-remaining-resource` is selectable (`HEADER_FORMS`, below): the
+captured windowed names, the 2024 article's repeated names, or the emulator's older suffix form.
 """
 
 from __future__ import annotations
@@ -82,6 +81,8 @@ ROUTE_CHARGES: dict[str, Charge] = {
     # unverified: Delete Instances is a scale-set operation (POST .../delete); charged to VMSS Delete on the
     # scale set, whose row lists Delete, Deallocate and Power Off (which also take instanceIds).
     "VirtualMachineScaleSets_DeleteInstances": Charge("DeleteVMScaleSet"),
+    # The article's VMSS Delete row: Delete of the scale set itself.
+    "VirtualMachineScaleSets_Delete": Charge("DeleteVMScaleSet"),
     # unverified: scale-set-wide restart/reimage/redeploy charged to VMSS Update.
     "VirtualMachineScaleSets_Restart": Charge("UpdateVMScaleSet"),
     "VirtualMachineScaleSets_Reimage": Charge("UpdateVMScaleSet"),
@@ -106,6 +107,43 @@ ROUTE_CHARGES: dict[str, Charge] = {
     # Async operation status: Get Operation, the operation being the resource.
     "LongRunningOperation_Status": Charge("GetOperation"),
 }
+
+
+# x-ms-ratelimit-remaining-resource forms (fleet key `rateLimitHeaderForm`):
+# * "windowed": every public capture names the policy with a window, the shorter one first
+#   (`Microsoft.Compute/HighCostGetVMScaleSet3Min;107,Microsoft.Compute/HighCostGetVMScaleSet30Min;827`:
+#   giantswarm/azure-operator PR 741; palmerabollo/azure-throttling-exporter; Azure/azure-cli 15878).
+# * "repeated": Microsoft's 2024 throttling article (SupportArticles-docs virtual-machines/windows/
+#   troubleshooting-throttling-errors.md) shows the window stripped and the name twice
+#   (`Microsoft.Compute/DeleteVMScaleSet;107,Microsoft.Compute/DeleteVMScaleSet;587`).
+# * "suffix": the emulator's older invention (`...Subscription;n,...Resource;n`), seen in no capture; kept
+#   while the project's budget parser learns the real forms.
+# The emulator's buckets are the article's token buckets (per resource, per subscription); no source maps them
+# onto windows. Mapping used here (unverified): the per-resource bucket is written as the short window
+# (`3Min`; its capacity is three minutes of refill, as every row of the table) and the per-subscription bucket
+# as the long one (`30Min`); the smaller bucket comes first, as in every capture. A subscription-only policy
+# (the lists) writes its one bucket as `30Min` only, where Azure's captures show both windows.
+HEADER_FORMS = ("windowed", "repeated", "suffix")
+DEFAULT_HEADER_FORM = "suffix"
+_WINDOWS = {RESOURCE: "3Min", SUBSCRIPTION: "30Min"}
+
+
+def header_entry(policy: str, level: str, remaining: int, form: str) -> str:
+    """One `Microsoft.Compute/<name>;<remaining>` entry of x-ms-ratelimit-remaining-resource."""
+    if form == "windowed":
+        name = f"{policy}{_WINDOWS[level]}"
+    elif form == "repeated":
+        name = policy
+    else:
+        name = bucket_name(policy, level)
+    return f"Microsoft.Compute/{name};{remaining}"
+
+
+def header_order(levels: tuple[str, ...], form: str) -> tuple[str, ...]:
+    """Captured headers list the short window (the smaller bucket) first; the suffix form subscription first."""
+    if form == "suffix":
+        return tuple(level for level in LEVELS if level in levels)
+    return tuple(level for level in (RESOURCE, SUBSCRIPTION) if level in levels)
 
 
 def bucket_name(policy: str, level: str) -> str:

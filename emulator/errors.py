@@ -19,6 +19,7 @@ class ArmError(Exception):
         target: str | None = None,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        innererror: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status = status
@@ -27,6 +28,7 @@ class ArmError(Exception):
         self.target = target
         self.details = details
         self.headers = headers or {}
+        self.innererror = innererror
 
     def envelope(self) -> dict[str, Any]:
         error: dict[str, Any] = {"code": self.code, "message": self.message}
@@ -34,6 +36,8 @@ class ArmError(Exception):
             error["target"] = self.target
         if self.details:
             error["details"] = self.details
+        if self.innererror:
+            error["innererror"] = self.innererror
         return {"error": error}
 
 
@@ -91,3 +95,31 @@ def not_allowed_on_flexible(operation: str, scale_set: str) -> ArmError:
 
 def instance_id_not_a_number() -> ArmError:
     return invalid_parameter("Virtual Machine Scale Set VM instanceId must be a number.", target="instanceId")
+
+
+# Azure's display names of scale-set operations in "marked for deletion" refusals. Only the Update one is
+# captured (microsoft/onefuzz PR 511); the others follow its pattern (unverified).
+_OPERATION_TITLES = {
+    "VirtualMachineScaleSets_Update": "Update Virtual Machine Scale Set",
+    "VirtualMachineScaleSets_SetOrchestrationServiceState": "Set Orchestration Service State",
+    "VirtualMachineScaleSets_ScaleOut": "Scale Out Virtual Machine Scale Set",
+    "VirtualMachineScaleSets_DeleteInstances": "Delete Virtual Machine Scale Set VMs",
+    "VirtualMachineScaleSets_Restart": "Restart Virtual Machine Scale Set VMs",
+    "VirtualMachineScaleSets_Reimage": "Reimage Virtual Machine Scale Set VMs",
+    "VirtualMachineScaleSets_Redeploy": "Redeploy Virtual Machine Scale Set VMs",
+    "VirtualMachineScaleSetVMs_Delete": "Delete Virtual Machine Scale Set VM",
+    "VirtualMachineScaleSetVMs_Restart": "Restart Virtual Machine Scale Set VM",
+    "VirtualMachineScaleSetVMs_Reimage": "Reimage Virtual Machine Scale Set VM",
+    "VirtualMachineScaleSetVMs_Redeploy": "Redeploy Virtual Machine Scale Set VM",
+}
+
+
+def marked_for_deletion(operation_id: str, scale_set: str) -> ArmError:
+    """A write on a scale set being deleted (microsoft/onefuzz PR 511: 409 OperationNotAllowed)."""
+    title = _OPERATION_TITLES.get(operation_id, operation_id)
+    return ArmError(
+        409,
+        "OperationNotAllowed",
+        f"Operation '{title}' is not allowed on Virtual Machine Scale Set '{scale_set}' since it is marked for "
+        "deletion. For more information on your operations, please refer to https://aka.ms/activitylog.",
+    )

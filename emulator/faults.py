@@ -37,6 +37,7 @@ _PLAN_KEYS = {
     "injections",
     "computeBuckets",
     "concurrentWrites",
+    "coresQuota",
 }
 
 
@@ -107,6 +108,8 @@ class FaultPlan:
     # a scale-set-wide write during another: "preempt" (Azure: the earlier one ends OperationPreempted) or
     # "conflict" (the emulator's older 409 Conflict)
     concurrent_writes: str = "preempt"
+    # Total Regional Cores quota: {"limit": n, "coresPerInstance"?: n, "location"?: region}; None = unlimited
+    cores_quota: dict[str, Any] | None = None
     source: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -212,6 +215,23 @@ def _bucket(spec: Any, default: tuple[float, float]) -> TokenBucket:
     return TokenBucket(capacity, refill, enforce=True)
 
 
+def _cores_quota(rule: Any) -> dict[str, Any] | None:
+    if rule is None:
+        return None
+    if (
+        not isinstance(rule, dict)
+        or not isinstance(rule.get("limit"), int)
+        or set(rule)
+        - {
+            "limit",
+            "coresPerInstance",
+            "location",
+        }
+    ):
+        raise ValueError("coresQuota is {'limit': n, 'coresPerInstance'?: n, 'location'?: region}")
+    return dict(rule)
+
+
 def parse_plan(spec: dict[str, Any] | None) -> FaultPlan:
     """Build a FaultPlan from its JSON form; unknown keys are an error (they are usually typos)."""
     spec = dict(spec or {})
@@ -290,5 +310,6 @@ def parse_plan(spec: dict[str, Any] | None) -> FaultPlan:
         injections=injections,
         compute_buckets=compute_buckets,
         concurrent_writes=concurrent,
+        cores_quota=_cores_quota(spec.get("coresQuota")),
         source=spec,
     )

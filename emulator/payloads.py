@@ -221,3 +221,16 @@ def parse_duration(value: str) -> timedelta | None:
         return None
     days, hours, minutes, seconds = match.groups()
     return timedelta(days=int(days or 0), hours=int(hours or 0), minutes=int(minutes or 0), seconds=float(seconds or 0))
+
+
+def json_bool(value: Any) -> bool:
+    """A boolean as Compute reads it (Json.NET, see openapi.py): true/false, a number (non-zero = true), or the
+    string "true"/"false" in any case; anything else (None, other strings) reads as not set, so False.
+    A fleet file may carry `"enabled": "false"`, which plain truthiness would take for true."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return False

@@ -7,12 +7,13 @@ changes; accepted writes return the `Operation` whose completion finishes the wo
 from __future__ import annotations
 
 import copy
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import fleetgen, payloads
 from .errors import ArmError, bad_request, concurrent_conflict, invalid_parameter
-from .state import FleetState, Operation, ScaleSet, Vm
+from .state import FleetState, Operation, ScaleSet, Vm, instance_codes
 
 GRACE_MIN = timedelta(minutes=10)
 GRACE_MAX = timedelta(minutes=90)
@@ -55,7 +56,7 @@ class Platform:
             merged["tags"] = dict(patch["tags"] or {})
         old_repairs = current.get("properties", {}).get("automaticRepairsPolicy") or {}
         new_repairs = merged["properties"].get("automaticRepairsPolicy") or {}
-        if new_repairs.get("enabled") and not new_repairs.get("gracePeriod"):
+        if payloads.json_bool(new_repairs.get("enabled")) and not new_repairs.get("gracePeriod"):
             new_repairs["gracePeriod"] = "PT10M"  # Azure's default since the minimum became 10 minutes
         if "automaticRepairsPolicy" in props_patch:
             self._validate_repairs(
@@ -69,10 +70,15 @@ class Platform:
             raise invalid_parameter(
                 f"The value '{new_capacity}' of parameter 'sku.capacity' is invalid.", target="sku.capacity"
             )
+        if new_capacity > old_capacity:
+            self._check_cores_quota(scale_set, new_capacity - old_capacity)
         self._claim(scale_set)
 
         now = self.state.clock.now()
-        was_enabled, enabled = bool(old_repairs.get("enabled")), bool(new_repairs.get("enabled"))
+        was_enabled, enabled = (
+            payloads.json_bool(old_repairs.get("enabled")),
+            payloads.json_bool(new_repairs.get("enabled")),
+        )
         old_deletion = scale_set.resilient_deletion
         etag = str(current.get("etag", '"1"')).strip('"')
         merged["etag"] = f'"{int(etag) + 1 if etag.isdigit() else 2}"'
@@ -107,7 +113,7 @@ class Platform:
         return self.state.start_operation(scale_set, finish, instances=victims, scale_set_wide=True, cancel=cancel)
 
     def _validate_repairs(self, scale_set: ScaleSet, old: dict, new: dict, patch: dict, merged: dict) -> None:
-        if "gracePeriod" in patch or (new.get("enabled") and new.get("gracePeriod")):
+        if "gracePeriod" in patch or (payloads.json_bool(new.get("enabled")) and new.get("gracePeriod")):
             grace = payloads.parse_duration(str(new.get("gracePeriod", "")))
             if grace is None or not GRACE_MIN <= grace <= GRACE_MAX:
                 raise invalid_parameter(
@@ -123,7 +129,11 @@ class Platform:
                 target="automaticRepairsPolicy.repairAction",
             )
         old_action = str(old.get("repairAction") or "Replace")
-        if old.get("enabled") and new.get("enabled") and old_action.lower() != action.lower():
+        if (
+            payloads.json_bool(old.get("enabled"))
+            and payloads.json_bool(new.get("enabled"))
+            and old_action.lower() != action.lower()
+        ):
             raise invalid_parameter(
                 f"Changing 'automaticRepairsPolicy.repairAction' from '{old_action}' to '{action}' is not "
                 "allowed while automatic repairs are enabled. Disable automatic repairs, then enable them "
@@ -131,12 +141,12 @@ class Platform:
                 target="automaticRepairsPolicy.repairAction",
             )
         extension, probe = payloads.has_health_extension(merged), payloads.has_health_probe(merged)
-        if new.get("enabled") and not (extension or probe):
+        if payloads.json_bool(new.get("enabled")) and not (extension or probe):
             raise bad_request(
                 "Automatic repairs not supported for this Virtual Machine Scale Set because a health probe "
                 "or health extension was not provided."
             )
-        if new.get("enabled") and extension and probe:
+        if payloads.json_bool(new.get("enabled")) and extension and probe:
             # "Only one source of health monitoring can be used ... If you have both options enabled, you need
             # to remove one before using orchestration services like Instance Repairs" (learn.microsoft.com/
             # azure/virtual-machine-scale-sets/virtual-machine-scale-sets-health-extension). The refusal's
@@ -146,7 +156,7 @@ class Platform:
                 "Health extension and a load balancer health probe are configured. Only one health source can "
                 "be used: remove one of them."
             )
-        if new.get("enabled") and probe and not extension and scale_set.flexible:
+        if payloads.json_bool(new.get("enabled")) and probe and not extension and scale_set.flexible:
             # Flexible orchestration: "Application health via SLB health probe: Not supported" (learn.microsoft.com/
             # azure/virtual-machine-scale-sets/virtual-machine-scale-sets-orchestration-modes); wording unverified.
             raise bad_request(
@@ -161,7 +171,7 @@ class Platform:
             ("resilientVMCreationPolicy", FEATURE_CREATION),
             ("resilientVMDeletionPolicy", FEATURE_DELETION),
         ):
-            if (patch.get(key) or {}).get("enabled") and feature.lower() not in registered:
+            if payloads.json_bool((patch.get(key) or {}).get("enabled")) and feature.lower() not in registered:
                 raise invalid_parameter(
                     f"The property 'resiliencyPolicy.{key}' cannot be enabled because the feature "
                     f"'{feature}' is not enabled for this subscription. Register the feature and try again.",
@@ -221,12 +231,28 @@ class Platform:
                 f"Virtual Machine Scale Set '{scale_set.name}'. Use a capacity update to scale in.",
                 target="capacity",
             )
+        self._check_cores_quota(scale_set, capacity - current)
         self._claim(scale_set)
         now = self.state.clock.now()
         scale_set.resource.setdefault("sku", {})["capacity"] = capacity
         self._create_instances(scale_set, capacity - current, now)
         # New instances keep provisioning on the emulator clock after the operation reports success.
         return self.state.start_operation(scale_set, lambda at: None, scale_set_wide=True)
+
+    def delete_scale_set(self, scale_set: ScaleSet) -> Operation:
+        """DELETE the scale set: `Deleting` (with its instances) until the operation ends, then gone; writes
+        on it meanwhile answer 409 "... since it is marked for deletion" (errors.marked_for_deletion)."""
+        now = self.state.clock.now()
+        scale_set.resource.setdefault("properties", {})["provisioningState"] = "Deleting"
+        for vm in scale_set.vms.values():
+            self._mark_deleting(scale_set, vm, now)
+
+        def finish(at: datetime) -> None:
+            self.state.remove_scale_set(scale_set)
+
+        operation = self.state.start_operation(scale_set, finish, kind="delete-scale-set")
+        scale_set.deleting = operation.id
+        return operation
 
     # --- instances ---------------------------------------------------------------------------------
 
@@ -264,7 +290,14 @@ class Platform:
             errors = [self._attempt_delete(scale_set, vm, at, adjust_capacity=True) for vm in vms]
             return next((e for e in errors if e), None)
 
-        return self.state.start_operation(scale_set, finish, instances=tuple(vms))
+        def cancel(at: datetime) -> None:
+            # Preempted before it ran: the instances stay as they were (unverified, see _claim).
+            for vm in vms:
+                if not vm.removed and vm.provisioning_state.lower() == "deleting":
+                    payloads.set_provisioning(vm.payload, "Succeeded", at)
+                    payloads.set_power(vm.payload, "running", at)
+
+        return self.state.start_operation(scale_set, finish, instances=tuple(vms), cancel=cancel, kind="delete")
 
     def act(self, scale_set: ScaleSet, vms: list[Vm], action: str) -> Operation:
         """restart / reimage / redeploy: the instance comes back Succeeded and, unless the fault plan
@@ -294,15 +327,55 @@ class Platform:
 
         Azure accepts it while another scale-set-wide write runs and cancels the earlier one, whose LRO ends
         `Canceled` / `OperationPreempted` (azure-sdk-for-java#1783; kubernetes/autoscaler and
-        cloud-provider-azure retry on it). The fault plan's `"concurrentWrites": "conflict"` keeps the older
-        409 `Conflict`. Instance operations still running (deletes, repairs) keep answering 409 `Conflict`:
-        autoscaler#9505 reports deletes preempted by scale-set writes too, which the emulator does not model."""
-        if self.state.faults.concurrent_writes == "conflict" or scale_set.active - {scale_set.busy}:
+        cloud-provider-azure retry on it). Instance deletes still running are preempted the same way
+        (DeleteInstances, a scale-set VM or a Flexible VM delete: kubernetes/autoscaler PR 9505 retries a delete
+        whose LRO ended OperationPreempted "when another write hits the scale set"); their instances that
+        were not gone yet stay (unverified: Azure's instance-level outcome is not documented). Repairs
+        (restart/reimage/redeploy) still running keep answering 409 `Conflict` (no source shows them
+        preempted). The fault plan's `"concurrentWrites": "conflict"` keeps the older 409 for everything."""
+        if self.state.faults.concurrent_writes == "conflict":
             if scale_set.active:
                 raise concurrent_conflict()
             return
+        others = [self.state.operations[o] for o in scale_set.active if o != scale_set.busy]
+        if any(operation.kind != "delete" for operation in others):
+            raise concurrent_conflict()
+        now = self.state.clock.now()
+        for operation in others:
+            self.state.preempt(operation, now)
         if scale_set.busy is not None:
-            self.state.preempt(self.state.operations[scale_set.busy], self.state.clock.now())
+            self.state.preempt(self.state.operations[scale_set.busy], now)
+
+    def _check_cores_quota(self, scale_set: ScaleSet, new_instances: int) -> None:
+        """The fault plan's `coresQuota`: a scale-out past the region's Total Regional Cores quota answers 409
+        `OperationNotAllowed` in Azure's wording (microsoft/onefuzz PR 614, nforgeio/neonKUBE issue 1671,
+        Azure/Mission-Critical-Online PR 251); there is no QuotaExceeded code on this path. Cores per instance
+        come from the SKU name's digits (Standard_D2s_v3 → 2) unless `coresPerInstance` says (unverified)."""
+        quota = self.state.faults.cores_quota
+        if not quota or new_instances <= 0:
+            return
+        location = str(quota.get("location") or scale_set.location).replace(" ", "").lower()
+        if scale_set.location.replace(" ", "").lower() != location:
+            return
+        usage = sum(
+            len(other.vms) * _cores(other.resource, quota)
+            for other in self.state.scale_sets.values()
+            if other.location.replace(" ", "").lower() == location and other.subscription == scale_set.subscription
+        )
+        required = new_instances * _cores(scale_set.resource, quota)
+        limit = int(quota["limit"])
+        if usage + required > limit:
+            raise ArmError(
+                409,
+                "OperationNotAllowed",
+                "Operation could not be completed as it results in exceeding approved Total Regional Cores quota. "
+                f"Additional details - Deployment Model: Resource Manager, Location: {location}, Current Limit: "
+                f"{limit}, Current Usage: {usage}, Additional Required: {required}, (Minimum) New Limit Required: "
+                f"{usage + required}. Submit a request for Quota increase at https://aka.ms/ProdportalCRP/#blade/"
+                "Microsoft_Azure_Capacity/UsageAndQuota.ReactView by specifying parameters listed in the "
+                "\u2018Details\u2019 section for deployment to succeed. Please read more about quota limits at "
+                "https://docs.microsoft.com/en-us/azure/azure-supportability/regional-quota-requests.",
+            )
 
     def _check_can_act(self, vm: Vm, action: str) -> None:
         name = vm.payload.get("name", vm.key)
@@ -345,7 +418,13 @@ class Platform:
                 vm.delete_retries += 1
                 vm.deletion_status = "InProgress"
                 scale_set.refresh_deletion_status(vm)
+                # "the VM alternates between a provisioning state of Deleting and Failed" between attempts
+                # (azure-compute-docs articles/virtual-machine-scale-sets/resilient-vm-create-delete.md): Failed
+                # for the first half of the back-off, Deleting (the retry running) for the second, the retry's
+                # outcome at its end. The split is the emulator's (unverified); the back-off is the fault plan's.
+                payloads.set_provisioning(vm.payload, "Failed", at, error_code=vm.delete_code, message=error["message"])
                 delay = vm.delete_backoff * 2 ** (vm.delete_retries - 1)
+                self.state.schedule(at + timedelta(seconds=delay / 2), lambda due: self._retry_starts(vm, due))
                 self.state.schedule(
                     at + timedelta(seconds=delay),
                     lambda due: self._attempt_delete(scale_set, vm, due, adjust_capacity=adjust_capacity),
@@ -361,6 +440,10 @@ class Platform:
             sku = scale_set.resource.setdefault("sku", {})
             sku["capacity"] = max(0, int(sku.get("capacity", 1)) - 1)
         return None
+
+    def _retry_starts(self, vm: Vm, at: datetime) -> None:
+        if not vm.removed and vm.deletion_status == "InProgress":
+            payloads.set_provisioning(vm.payload, "Deleting", at)
 
     def _next_key(self, scale_set: ScaleSet) -> str:
         if scale_set.flexible:
@@ -453,7 +536,15 @@ class Platform:
     # --- views -------------------------------------------------------------------------------------
 
     def instance_view(self, scale_set: ScaleSet) -> dict[str, Any]:
-        """The scale set instance view; `virtualMachine.statusesSummary` is recounted from the instances."""
+        """The scale set instance view. `virtualMachine.statusesSummary` is the fleet file's own while the
+        instances still carry the codes it was captured with (a captured summary is Azure's count, which may
+        disagree with the captured instance list: it is served as recorded); after any change it is recounted
+        from the instances."""
+        if scale_set.captured_summary is not None and instance_codes(scale_set) == scale_set.captured_codes:
+            view = dict(scale_set.instance_view)
+            if not view.get("orchestrationServices"):
+                view.pop("orchestrationServices", None)
+            return view
         counts: dict[str, int] = {}
         succeeded = 0
         for vm in scale_set.vms.values():
@@ -472,3 +563,10 @@ class Platform:
         if not view.get("orchestrationServices"):
             view.pop("orchestrationServices", None)
         return view
+
+
+def _cores(resource: dict[str, Any], quota: dict[str, Any]) -> int:
+    if quota.get("coresPerInstance"):
+        return int(quota["coresPerInstance"])
+    found = re.match(r"^[A-Za-z]+_[A-Za-z]+(\d+)", str((resource.get("sku") or {}).get("name") or ""))
+    return int(found.group(1)) if found else 2

@@ -5,10 +5,25 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .compute_limits import POLICIES, SUBSCRIPTION, Charge, Limit, bucket_name, split_bucket_name
+from .compute_limits import (
+    DEFAULT_HEADER_FORM,
+    POLICIES,
+    SUBSCRIPTION,
+    Charge,
+    Limit,
+    bucket_name,
+    header_entry,
+    header_order,
+    split_bucket_name,
+)
+
+
+def monotonic() -> float:
+    """The buckets' clock: real time (clients wait out Retry-After in real time); a test may replace it."""
+    return time.monotonic()
 
 
 class TokenBucket:
@@ -19,11 +34,11 @@ class TokenBucket:
         self.refill = float(refill_per_second)
         self.enforce = enforce
         self._tokens = float(capacity)
-        self._stamp = time.monotonic()
+        self._stamp = monotonic()
         self.lowest = float(capacity)  # the fewest tokens it ever held after a spend (stats)
 
     def _refill(self) -> None:
-        now = time.monotonic()
+        now = monotonic()
         self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.refill)
         self._stamp = now
 
@@ -73,6 +88,7 @@ class ComputeVerdict:
     retry_after: int = 0
     empty: str | None = None  # the bucket name that was out of tokens
     limit: Limit | None = None
+    targets: list[str] = field(default_factory=list)  # the empty buckets as the header names them
 
 
 class ComputeThrottle:
@@ -129,28 +145,41 @@ class ComputeThrottle:
             self._buckets[key] = bucket
         return bucket
 
-    def charge(self, charge: Charge, region: str, resource: str, subscription: str = "") -> ComputeVerdict:
-        """Spend one token in each of the charge's buckets, or none when any is empty (then 429)."""
+    def charge(
+        self,
+        charge: Charge,
+        region: str,
+        resource: str,
+        form: str = DEFAULT_HEADER_FORM,
+        subscription: str = "",
+    ) -> ComputeVerdict:
+        """Spend one token in each of the charge's buckets, or none when any is empty (then 429). The
+        header is written in `form` (compute_limits.HEADER_FORMS)."""
         policy = POLICIES[charge.policy]
         with self._lock:
             buckets = []
-            for level in charge.levels:
+            for level in header_order(charge.levels, form):
                 limit = policy.limit(level)
                 if limit is None:
                     continue
                 name = bucket_name(policy.name, level)
                 key = "" if level == SUBSCRIPTION else resource
-                buckets.append((name, limit, self._bucket(subscription.lower(), region, name, key, limit)))
-            empty = [(name, limit, b) for name, limit, b in buckets if b.available() < 1]
+                buckets.append((name, level, limit, self._bucket(subscription.lower(), region, name, key, limit)))
+            empty = [(name, limit, b) for name, _, limit, b in buckets if b.available() < 1]
             if empty:
                 name, limit, _ = max(empty, key=lambda entry: entry[2].seconds_to_one())
                 self._throttled[policy.name] = self._throttled.get(policy.name, 0) + 1
-                header = ",".join(f"Microsoft.Compute/{n};{b.peek()}" for n, _, b in buckets)
+                header = ",".join(header_entry(policy.name, lv, b.peek(), form) for _, lv, _, b in buckets)
                 retry = max(b.seconds_to_one() for _, _, b in empty)
-                return ComputeVerdict(False, header, retry, name, limit)
+                names = [
+                    header_entry(policy.name, lv, 0, form).split("/", 1)[1].split(";")[0]
+                    for n, lv, _, b in buckets
+                    if b.available() < 1
+                ]
+                return ComputeVerdict(False, header, retry, name, limit, names)
             parts = []
-            for name, _, bucket in buckets:
-                parts.append(f"Microsoft.Compute/{name};{bucket.spend()}")
+            for name, level, _, bucket in buckets:
+                parts.append(header_entry(policy.name, level, bucket.spend(), form))
                 self._spent[name] = self._spent.get(name, 0) + 1
             return ComputeVerdict(True, ",".join(parts))
 

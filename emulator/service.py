@@ -7,9 +7,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from .activitylog import ActivityLog, ActivityLogFront
 from .api import ArmApi, control_response
+from .arg_getlist import ArgGetList, ArgGetListFront
 from .clock import Clock
 from .compute import ComputeBackend
+from .compute_limits import HEADER_FORMS
 from .errors import ArmError
 from .faults import FaultPlan, parse_plan
 from .messages import Request, Response
@@ -38,6 +41,8 @@ class Emulator:
         self.ca_bundle = ca_bundle
         self.endpoint = f"https://{server.server_address[0]}:{server.port}"
         self.resource_graph: ResourceGraph | None = None  # set by start(); replays have none
+        self.activity_log: ActivityLog | None = None  # set by start(): writes with their caller (activitylog.py)
+        self.arg_getlist: ArgGetList | None = None  # set by start(); replays have none
 
     # --- lifecycle ---------------------------------------------------------------------------------
 
@@ -55,8 +60,12 @@ class Emulator:
         clock: Clock | None = None,
         compute_refill_scale: float = 1.0,
         compute_capacity_scale: float = 1.0,
+        rate_limit_header_form: str | None = None,
     ) -> Emulator:
         """Serve `fleet` (a fleet document or a path to one; None = an empty subscription) over HTTPS.
+
+        `rate_limit_header_form` ("windowed" | "repeated" | "suffix") overrides the fleet's
+        `rateLimitHeaderForm`, for every fleet this emulator loads.
 
         Compute's throttling buckets use Azure's numbers; `compute_refill_scale` (e.g. 10.0: ten times
         faster) and `compute_capacity_scale` change them for tests that must run fast."""
@@ -67,6 +76,8 @@ class Emulator:
             lro_polls=lro_polls,
             lro_seconds=lro_seconds,
         )
+        if rate_limit_header_form is not None and rate_limit_header_form not in HEADER_FORMS:
+            raise ValueError(f"rate_limit_header_form must be one of {list(HEADER_FORMS)}")
         state.load(fleet)
         log = RequestLog()
         holder: list[Emulator] = []
@@ -80,11 +91,19 @@ class Emulator:
             control=lambda request: holder[0]._control(request),
             journal=state.journal,
             compute=compute,
+            header_form=lambda: rate_limit_header_form or state.rate_limit_header_form,
         )
         graph = ResourceGraph(state, log)  # Resource Graph beside ARM's pipeline: its own quota (resourcegraph.py)
         graph.configure_from_fleet(fleet)
-        emulator = cls._serve(ResourceGraphFront(graph, api), state, log, host, port, compute)
+        activity = ActivityLog(state.clock, lambda: state.faults, lambda: state.subscription_id, log)
+        activity.configure_from_fleet(fleet)
+        getlist = ArgGetList(state, backend, log)  # ?useResourceGraph=true on Compute GETs (arg_getlist.py)
+        getlist.configure_from_fleet(fleet)
+        front = ActivityLogFront(activity, ArgGetListFront(getlist, ResourceGraphFront(graph, api)))
+        emulator = cls._serve(front, state, log, host, port, compute)
         emulator.resource_graph = graph
+        emulator.activity_log = activity
+        emulator.arg_getlist = getlist
         holder.append(emulator)
         return emulator
 
@@ -174,6 +193,10 @@ class Emulator:
         self._state.load(fleet)
         if self.resource_graph is not None:
             self.resource_graph.configure_from_fleet(fleet)
+        if self.activity_log is not None:
+            self.activity_log.configure_from_fleet(fleet)
+        if self.arg_getlist is not None:
+            self.arg_getlist.configure_from_fleet(fleet)
         self.compute_throttle.reset()
 
     def set_faults(self, plan: dict[str, Any] | FaultPlan | None) -> None:
@@ -201,8 +224,24 @@ class Emulator:
             self._state.run_due()
             return copy.deepcopy([vm.payload for vm in self._require(resource_group, name, subscription).vms.values()])
 
+    def platform_suspends_repairs(self, resource_group: str, name: str) -> None:
+        """What Azure does after repeated failed repairs: AutomaticRepairs becomes Suspended, and the Activity Log
+        gets the setOrchestrationServiceState event Microsoft's repairs-state alert fires on, from the platform
+        (caller "Microsoft.Compute": unverified, no public capture of such an event exists)."""
+        from .activitylog import seed
+
+        with self._state.lock:
+            self._state.run_due()
+            target = self._require(resource_group, name)
+            now = self.clock.now()
+            Platform(self._state)._set_service_state(target, "Suspended", now)
+            resource_id = str(target.resource["id"])
+        if self.activity_log is not None:
+            self.activity_log.add({**seed(resource_id, "Microsoft.Compute", now), "claims": {}})
+
     def _require(self, resource_group: str, name: str, subscription: str | None = None):  # type: ignore[no-untyped-def]
         found = self._state.find_scale_set(resource_group, name, subscription)
+
         if found is None:
             raise KeyError(f"no scale set {resource_group}/{name}")
         return found

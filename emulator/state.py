@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from . import payloads
+from . import azcli, openapi, payloads
 from .clock import Clock
+from .compute_limits import DEFAULT_HEADER_FORM, HEADER_FORMS
 from .faults import FaultPlan, parse_plan
 from .journal import Journal
 
@@ -62,6 +63,11 @@ class ScaleSet:
     next_position: int = 0  # Flexible VM naming counter
     busy: str | None = None  # scale-set-wide operation in progress (update, scale-out, service state)
     active: set[str] = field(default_factory=set)  # every operation in progress on this scale set
+    # The fleet file's own `instanceView.virtualMachine.statusesSummary` and the instances' provisioning codes
+    # it was captured with: served as captured while those are unchanged (platform.instance_view).
+    captured_summary: list[Any] | None = None
+    captured_codes: tuple[tuple[str, str], ...] = ()
+    deleting: str | None = None  # the scale-set delete operation in progress (marked for deletion)
 
     @property
     def id(self) -> str:
@@ -92,7 +98,7 @@ class ScaleSet:
         node: Any = self.resource.get("properties", {})
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None
-        return bool(node)
+        return payloads.json_bool(node) if path and path[-1] == "enabled" else bool(node)
 
     @property
     def resilient_creation(self) -> bool:
@@ -127,6 +133,7 @@ class Operation:
     ended: datetime | None = None
     error: dict[str, str] | None = None
     cancel: Callable[[datetime], None] | None = None  # undoes request-time marks when preempted
+    kind: str = ""  # "delete" for instance deletes (preemptible by a later scale-set write), else the action
 
     def status_body(self) -> dict[str, Any]:
         body: dict[str, Any] = {"startTime": payloads.iso(self.started), "status": self.status, "name": self.id}
@@ -169,6 +176,7 @@ class FleetState:
         self.flexible_vms: dict[tuple[str, str, str], tuple[ScaleSet, Vm]] = {}
         self.operations: dict[str, Operation] = {}
         self.faults: FaultPlan = parse_plan(None)
+        self.rate_limit_header_form = DEFAULT_HEADER_FORM  # the fleet's `rateLimitHeaderForm`
         self._timeline: list[tuple[datetime, int, Callable[[datetime], None]]] = []
         self._sequence = itertools.count()
         self.journal = Journal(self)  # write journal + capacity timeline (safety tests)
@@ -216,6 +224,10 @@ class FleetState:
             self.registered_features = self.features[self.subscription_id.lower()]
             self.management_group = _management_group(document.get("managementGroup"), self.subscriptions)
             self.faults = parse_plan(document.get("faults"))
+            form = document.get("rateLimitHeaderForm", DEFAULT_HEADER_FORM)
+            if form not in HEADER_FORMS:
+                raise ValueError(f"fleet: 'rateLimitHeaderForm' must be one of {list(HEADER_FORMS)}, not {form!r}")
+            self.rate_limit_header_form = form
             self.journal.reset()
 
     def _add_resource_group(self, entry: str | dict[str, Any], subscription: str) -> None:
@@ -257,6 +269,22 @@ class FleetState:
         resource = entry.get("resource")
         if not isinstance(resource, dict) or "id" not in resource:
             raise ValueError("fleet: every scaleSets[] entry needs a 'resource' with an 'id'")
+        # az's flattened output (az vmss show / list-instances, az vm list) becomes ARM's shape; a payload with
+        # nothing readable is refused in one line (azcli.py).
+        resource = azcli.arm_shape(resource, "scale set", f"scale set {resource['id']}")
+        resource = openapi.normalize("VirtualMachineScaleSet", resource)  # "false" is false, as Azure stores it
+        flexible = (resource.get("properties") or {}).get("orchestrationMode") == "Flexible"
+        entry = {
+            **entry,
+            "virtualMachines": [
+                azcli.arm_shape(
+                    payload,
+                    "vm" if flexible else "instance",
+                    f"{'VM' if flexible else 'instance'} {_label(payload, index)} of {resource['id']}",
+                )
+                for index, payload in enumerate(entry.get("virtualMachines") or [])
+            ],
+        }
         parts = resource["id"].split("/")
         if len(parts) != 9 or parts[1].lower() != "subscriptions" or parts[3].lower() != "resourcegroups":
             raise ValueError(f"fleet: not a scale set id: {resource['id']}")
@@ -285,6 +313,10 @@ class FleetState:
             vm = Vm(key=vm_key, payload=payload, deletion_status=status if status in {"InProgress", "Failed"} else None)
             self.add_vm(scale_set, vm)
         scale_set.next_position = len(scale_set.vms)
+        summary = (scale_set.instance_view.get("virtualMachine") or {}).get("statusesSummary")
+        if isinstance(summary, list) and summary:  # fleetgen writes [] for "recount it"
+            scale_set.captured_summary = summary
+            scale_set.captured_codes = instance_codes(scale_set)
 
     def add_vm(self, scale_set: ScaleSet, vm: Vm) -> None:
         scale_set.vms[vm.key.lower()] = vm
@@ -294,6 +326,11 @@ class FleetState:
                 scale_set,
                 vm,
             )
+
+    def remove_scale_set(self, scale_set: ScaleSet) -> None:
+        for vm in list(scale_set.vms.values()):
+            self.remove_vm(scale_set, vm)
+        self.scale_sets.pop((scale_set.subscription, scale_set.resource_group.lower(), scale_set.name.lower()), None)
 
     def remove_vm(self, scale_set: ScaleSet, vm: Vm) -> None:
         vm.removed = True
@@ -363,6 +400,7 @@ class FleetState:
         instances: tuple[Vm, ...] = (),
         scale_set_wide: bool = False,
         cancel: Callable[[datetime], None] | None = None,
+        kind: str = "",
     ) -> Operation:
         now = self.clock.now()
         operation = Operation(
@@ -375,6 +413,7 @@ class FleetState:
             instances=instances,
             scale_set_wide=scale_set_wide,
             cancel=cancel,
+            kind=kind,
         )
         for vm in instances:
             vm.busy.add(operation.id)
@@ -412,6 +451,7 @@ class FleetState:
             "code": "OperationPreempted",
             "message": "Operation execution has been preempted by a more recent operation.",
         }
+        self.journal.operation_ended(operation)
 
     def complete(self, operation: Operation, at: datetime) -> None:
         if operation.status != "InProgress":
@@ -474,7 +514,21 @@ class FleetState:
                     group = dict(self.management_group)
                     group["subscriptions"] = [self.subscriptions[s] for s in group["subscriptions"]]
                     document["managementGroup"] = group
+            document["rateLimitHeaderForm"] = self.rate_limit_header_form
             return json.loads(json.dumps(document))
+
+
+def _label(payload: Any, index: int) -> str:
+    if isinstance(payload, dict):
+        for key in ("instanceId", "name", "id"):
+            if payload.get(key):
+                return str(payload[key])
+    return f"#{index}"
+
+
+def instance_codes(scale_set: ScaleSet) -> tuple[tuple[str, str], ...]:
+    """(instance key, provisioning status code) of every instance, in order: what a summary counts."""
+    return tuple((vm.key, payloads.provisioning_code(vm.payload)) for vm in scale_set.vms.values())
 
 
 def _read_fleet(fleet: dict[str, Any] | str | Path | None) -> dict[str, Any]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -19,6 +21,20 @@ class RequestLog:
             self._throttled = 0
             self._faults = 0
             self._by_operation: dict[str, int] = {}
+            self._delayed = 0
+            self._peak_delayed = 0
+
+    @contextlib.contextmanager
+    def delaying(self) -> Iterator[None]:
+        """Count requests waiting out injected latency at once: the peak shows whether requests overlap."""
+        with self._lock:
+            self._delayed += 1
+            self._peak_delayed = max(self._peak_delayed, self._delayed)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._delayed -= 1
 
     def record(self, operation: str | None, *, write: bool, throttled: bool = False, fault: bool = False) -> None:
         with self._lock:
@@ -41,4 +57,5 @@ class RequestLog:
                 "throttled": self._throttled,
                 "faultsInjected": self._faults,
                 "byOperation": dict(sorted(self._by_operation.items())),
+                "peakConcurrentDelayed": self._peak_delayed,
             }

@@ -173,6 +173,9 @@ param autohealSweepSlice string = 'PT10M'
 @description('AUTOHEAL_INVENTORY: where a sweep lists the scale sets: resource-graph (no Compute tokens) or compute.')
 param autohealInventory string = 'resource-graph'
 
+@description('AUTOHEAL_SUSPECT_PRESCREEN: get-list (re-read suspects through Resource Graph GET/LIST before Compute) or off.')
+param autohealSuspectPrescreen string = 'get-list'
+
 @description('AUTOHEAL_MAX_DISRUPTION_PERCENT: at most max(1, this % of capacity) instances in flight per scale set (1-100).')
 param autohealMaxDisruptionPercent string = '10'
 
@@ -193,6 +196,9 @@ param autohealMaxActionsPerSweep string = '10'
 
 @description('AUTOHEAL_MAX_RESUMES_PER_DAY: resumes of suspended automatic repairs per scale set per 24 hours (0-24).')
 param autohealMaxResumesPerDay string = '2'
+
+@description('AUTOHEAL_ACTIVITY_LOG_LOOKBACK: how far back the Activity Log is read to learn who suspended automatic repairs (ISO 8601, P1D-P90D).')
+param autohealActivityLogLookback string = 'P90D'
 
 @description('AUTOHEAL_ACTION_LEASE: how long a worker owns an action it started (ISO 8601, PT1M-PT6H).')
 param autohealActionLease string = 'PT30M'
@@ -476,6 +482,7 @@ var autohealSettings = {
   AUTOHEAL_COMPUTE_READ_SHARE: autohealComputeReadShare
   AUTOHEAL_SWEEP_SLICE: autohealSweepSlice
   AUTOHEAL_INVENTORY: autohealInventory
+  AUTOHEAL_SUSPECT_PRESCREEN: autohealSuspectPrescreen
   AUTOHEAL_MAX_DISRUPTION_PERCENT: autohealMaxDisruptionPercent
   AUTOHEAL_CAPACITY_FLOOR_PERCENT: autohealCapacityFloorPercent
   AUTOHEAL_COOLDOWN: autohealCooldown
@@ -483,6 +490,7 @@ var autohealSettings = {
   AUTOHEAL_BACKOFF_BASE: autohealBackoffBase
   AUTOHEAL_MAX_ACTIONS_PER_SWEEP: autohealMaxActionsPerSweep
   AUTOHEAL_MAX_RESUMES_PER_DAY: autohealMaxResumesPerDay
+  AUTOHEAL_ACTIVITY_LOG_LOOKBACK: autohealActivityLogLookback
   AUTOHEAL_ACTION_LEASE: autohealActionLease
   AUTOHEAL_LRO_TIMEOUT: autohealLroTimeout
   AUTOHEAL_LRO_POLL_SECONDS: autohealLroPollSeconds

@@ -10,8 +10,11 @@ PNG. Used by tests/notify/test_render.py and by `make demo` (PNG next to each ca
 - Chromium: Debian's `chromium` package (`make chromium` installs it); `CHROMIUM` names another binary.
   The flags are the ones that work in this sandbox: no sandbox, no GPU, no network side traffic, a fresh
   profile per run.
-- The host config approximates Teams' light theme (Segoe UI, 14 px text); Teams' own config is not public,
-  so heights are indicative, not pixel-exact.
+- The host config approximates Teams' light theme (14 px text); Teams' own config is not public, so heights
+  are indicative, not pixel-exact. The font is pinned: Open Sans from npm `@fontsource/open-sans` (locked in
+  package-lock.json), every subset and weight loaded with `@font-face`, and measuring waits for
+  `document.fonts.ready`. Teams' Segoe UI is not free to ship; the machine's own fonts must not change a pixel,
+  and `check(..., fallback=...)` lets a test prove they do not.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 ADAPTIVECARDS_JS = ROOT / "node_modules" / "adaptivecards" / "dist" / "adaptivecards.min.js"
 MARKDOWN_JS = ROOT / "node_modules" / "markdown-it" / "dist" / "markdown-it.min.js"
+FONT_DIR = ROOT / "node_modules" / "@fontsource" / "open-sans"
+FONT_FAMILY = "Open Sans"
+FONT_WEIGHTS = (400, 600, 700)  # default, bolder (the host config's fontWeights), and the browser's <b>/<strong>
 WIDTH = 600  # px: a Teams chat column with the card at full width (msteams.width = Full)
 FLAGS = (
     "--headless",
@@ -43,7 +49,8 @@ FLAGS = (
     "--force-device-scale-factor=1",
 )
 HOST_CONFIG = {
-    "fontFamily": "'Segoe UI', 'Helvetica Neue', Arial, sans-serif",
+    "fontFamily": f"'{FONT_FAMILY}'",
+    "fontWeights": {"lighter": 400, "default": 400, "bolder": 600},
     "fontSizes": {"small": 12, "default": 14, "medium": 16, "large": 20, "extraLarge": 24},
     "spacing": {"small": 4, "default": 8, "medium": 12, "large": 16, "extraLarge": 24, "padding": 16},
     "actions": {"maxActions": 6, "buttonSpacing": 8, "showCard": {"actionMode": "inline"}},
@@ -87,30 +94,42 @@ function render(payload, host) {
   const element = card.render();
   if (!element) { warnings.push("render: the card rendered to nothing"); return {warnings, height: 0}; }
   host.appendChild(element);
-  return {warnings, height: Math.ceil(element.getBoundingClientRect().height)};
+  return {warnings, element};
 }
-const results = [];
-CARDS.forEach((payload, n) => {
-  try {
-    const folded = document.createElement("div"); folded.className = "host"; document.body.appendChild(folded);
-    const a = render(payload, folded);
-    let unfolded = {height: 0};
-    if (!SCREENSHOT) {
-      const copy = JSON.parse(JSON.stringify(payload)); unfold(copy);
-      const open = document.createElement("div"); open.className = "host"; document.body.appendChild(open);
-      unfolded = render(copy, open);
-      open.remove();
+async function main() {
+  const rendered = [];
+  CARDS.forEach((payload) => {
+    try {
+      const folded = document.createElement("div"); folded.className = "host"; document.body.appendChild(folded);
+      const a = render(payload, folded);
+      let b = null;
+      if (!SCREENSHOT) {
+        const copy = JSON.parse(JSON.stringify(payload)); unfold(copy);
+        const open = document.createElement("div"); open.className = "host"; document.body.appendChild(open);
+        b = render(copy, open);
+      }
+      rendered.push({a, b});
+    } catch (err) {
+      rendered.push({error: "exception: " + err});
     }
-    results.push({warnings: a.warnings, height: a.height, unfoldedHeight: unfolded.height});
-  } catch (err) {
-    results.push({warnings: ["exception: " + err], height: 0, unfoldedHeight: 0});
+  });
+  // Layout asks for the pinned font's subsets; measure only once they are all in.
+  document.body.getBoundingClientRect();
+  await document.fonts.ready;
+  const missing = FONT_WEIGHTS.filter((w) => !document.fonts.check(w + " 14px '" + FONT_FAMILY + "'"));
+  const height = (r) => (r && r.element ? Math.ceil(r.element.getBoundingClientRect().height) : 0);
+  const results = rendered.map((r) => {
+    if (r.error) return {warnings: [r.error], height: 0, unfoldedHeight: 0};
+    const warnings = r.a.warnings.concat(missing.map((w) => "font: " + FONT_FAMILY + " " + w + " not loaded"));
+    return {warnings, height: height(r.a), unfoldedHeight: height(r.b)};
+  });
+  if (!SCREENSHOT) {
+    document.body.innerHTML = "";
+    const out = document.createElement("pre"); out.id = "result"; out.textContent = JSON.stringify(results);
+    document.body.appendChild(out);
   }
-});
-if (!SCREENSHOT) {
-  document.body.innerHTML = "";
-  const out = document.createElement("pre"); out.id = "result"; out.textContent = JSON.stringify(results);
-  document.body.appendChild(out);
 }
+main();
 """
 
 
@@ -139,19 +158,39 @@ def _assets() -> tuple[str, str]:
     return ADAPTIVECARDS_JS.read_text(), MARKDOWN_JS.read_text()
 
 
-def _page(cards: list[dict[str, Any]], *, screenshot: bool) -> str:
+def font_faces() -> str:
+    """`@font-face` rules for every subset of the pinned weights, pointing at the npm package's files."""
+    rules = []
+    for weight in FONT_WEIGHTS:
+        css = FONT_DIR / f"{weight}.css"
+        if not css.is_file():
+            raise RendererUnavailable(f"{css.relative_to(ROOT)} is missing: run `make node` (npm ci)")
+        # block, not swap: text is never laid out in a fallback font that a machine happens to have.
+        rules.append(
+            css.read_text()
+            .replace("url(./files/", f"url({(FONT_DIR / 'files').as_uri()}/")
+            .replace("font-display: swap", "font-display: block")
+        )
+    return "\n".join(rules)
+
+
+def _page(cards: list[dict[str, Any]], *, screenshot: bool, fallback: str = "sans-serif", pinned: bool = True) -> str:
     adaptive, markdown = _assets()
+    family = f"'{FONT_FAMILY}',{fallback}" if pinned else fallback
+    host_config = {**HOST_CONFIG, "fontFamily": family}
     script = (
-        _SCRIPT.replace("HOST_CONFIG", json.dumps(HOST_CONFIG))
+        _SCRIPT.replace("HOST_CONFIG", json.dumps(host_config))
         .replace("CARDS", json.dumps(cards))
         .replace("SCREENSHOT", "true" if screenshot else "false")
+        .replace("FONT_WEIGHTS", json.dumps(FONT_WEIGHTS))
+        .replace("FONT_FAMILY", json.dumps(FONT_FAMILY))
     )
     return (
-        '<!DOCTYPE html><html><head><meta charset="utf-8"><style>'
-        f"body{{margin:0;background:#f5f5f5;width:{WIDTH}px}}"
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><style>{font_faces() if pinned else ""}'
+        f"body{{margin:0;background:#f5f5f5;width:{WIDTH}px;font-family:{family}}}"
         ".host{background:#fff;margin:0 0 8px;border:1px solid #e0e0e0;border-radius:4px;overflow:hidden}"
         ".ac-pushButton{padding:4px 12px;border:1px solid #d1d1d1;border-radius:4px;background:#fff;"
-        "font:600 13px 'Segoe UI',Arial,sans-serif;color:#242424}"
+        f"font:600 13px {family};color:#242424}}"
         "</style>"
         f"<script>{markdown}</script><script>{adaptive}</script></head><body>"
         f"<script>{script}</script></body></html>"
@@ -170,11 +209,18 @@ def _run(args: list[str], page: str, timeout: float) -> str:
         return done.stdout
 
 
-def check(cards: list[dict[str, Any]], *, timeout: float = 90.0) -> list[Rendered]:
-    """Parse, validate and measure each card (the Adaptive Card itself, not the webhook message)."""
+def check(
+    cards: list[dict[str, Any]], *, timeout: float = 90.0, fallback: str = "sans-serif", pinned: bool = True
+) -> list[Rendered]:
+    """Parse, validate and measure each card (the Adaptive Card itself, not the webhook message).
+
+    `fallback` is the generic family after the pinned font: a test renders with two and expects the same pixels.
+    `pinned=False` leaves the pinned font out (the machine's fonts only), to show that such a test has teeth.
+    """
     if not cards:
         return []
-    dom = _run(["--dump-dom", "--virtual-time-budget=5000"], _page(cards, screenshot=False), timeout)
+    page = _page(cards, screenshot=False, fallback=fallback, pinned=pinned)
+    dom = _run(["--dump-dom", "--virtual-time-budget=5000"], page, timeout)
     start, end = dom.find('<pre id="result">'), dom.rfind("</pre>")
     if start < 0 or end < 0:
         raise RuntimeError(f"the renderer page produced no result: {escape(dom[-400:])}")

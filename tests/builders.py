@@ -12,6 +12,8 @@ from autoheal.model import (
     RepairsPolicy,
     ResiliencyPolicy,
     ScaleSetSnapshot,
+    Suspender,
+    Suspension,
 )
 from autoheal.snapshot import parse_duration
 
@@ -69,7 +71,10 @@ def vmss(
     name: str = "web",
     tags: dict[str, str] | None = None,
     resource_group: str = "rg",
+    suspension: Suspension | str | None = "platform",
 ) -> ScaleSetSnapshot:
+    """`suspension`: what the gateway read from the Activity Log for a Suspended service; "platform" (the
+    default) is "no person or app suspended it", None is "not read"."""
     sources: tuple[HealthSource, ...] = ()
     if source == "ext":
         sources = (HealthSource("applicationHealthExtension", "ApplicationHealthLinux", "http", 80, "/healthz"),)
@@ -82,6 +87,10 @@ def vmss(
     )
     flexible = mode == "Flexible"  # Azure has no scale-set instance view for Flexible: no service state
     services = (OrchestrationService("AutomaticRepairs", service),) if service and not flexible else ()
+    read = None
+    if services and (service or "").lower() == "suspended":
+        platform = Suspension(Suspender.NO_CALLER, since=NOW - timedelta(days=90))
+        read = platform if suspension == "platform" else suspension if not isinstance(suspension, str) else None
     return ScaleSetSnapshot(
         id=f"/subscriptions/{SUB}/resourceGroups/{resource_group}/providers/Microsoft.Compute/virtualMachineScaleSets/{name}",
         name=name,
@@ -101,6 +110,7 @@ def vmss(
         instances=tuple(instances),
         service_fabric=service_fabric,
         instance_view_read=not flexible,
+        suspension=read,
     )
 
 

@@ -69,3 +69,29 @@ def gateway_for() -> Iterator[Callable[..., Any]]:
     yield make
     for gateway in made:
         gateway.close()
+
+
+@pytest.fixture
+def graph_for() -> Iterator[Callable[..., Any]]:
+    """The project's Resource Graph gateway (real SDK client over HTTPS) aimed at an emulator; closed after."""
+    from autoheal.gateway import ResourceGraphGateway
+
+    made: list[ResourceGraphGateway] = []
+
+    def make(emu: Emulator, **overrides: Any) -> ResourceGraphGateway:
+        gateway = ResourceGraphGateway(emu.subscription_id, endpoint=emu.endpoint, ca_bundle=emu.ca_bundle, **overrides)
+        made.append(gateway)
+        return gateway
+
+    yield make
+    for gateway in made:
+        gateway.close()
+
+
+@pytest.fixture
+def demo_emulator() -> Iterator[Emulator]:
+    """The ARM emulator serving the demo fleet (emulator/fleets/demo.py), one per test."""
+    from emulator.fleets import demo
+
+    with Emulator.start(demo.PATH) as emu:
+        yield emu

@@ -1,7 +1,7 @@
 """Cause 3: instance is marked unhealthy due to a provisioning failure.
 
 `ProvisioningState/failed` in the instance view's statusesSummary; automatic repairs never handle it.
-Resolution 3: delete the failed instance and add a new one (`replace-failed-instances`). Create
+Resolution 3: delete the failed instance and add a new one (`ActionCode.REPLACE_FAILED_INSTANCES`). Create
 timeouts (`create-timed-out`) and delete leftovers (`delete-failed`) have their own rules.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import ActionCode, Finding, FindingCode, HeldInstance, Instance, ProposedAction, ReasonCode, Severity
+from ..model import ActionCode, Finding, FindingCode, HeldInstance, Instance, ProposedAction, ReasonCode, Severity, iso
 from . import references
-from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start, iso
+from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start
 
 
 def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tuple[list[Instance], list[dict[str, Any]]]:
@@ -22,7 +22,9 @@ def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tupl
     for instance in instances:
         born = create_window_start(ctx.snapshot, instance)  # the scale-out's clock, not this attempt's
         if born is not None and ctx.now - born < RESILIENT_CREATE_WINDOW:
-            waiting.append({"instanceId": instance.instance_id, "retriesUntil": iso(born + RESILIENT_CREATE_WINDOW)})
+            waiting.append(
+                {"instanceId": instance.instance_id, "retriesUntil": iso(born + RESILIENT_CREATE_WINDOW, seconds=True)}
+            )
         else:
             act.append(instance)
     return act, waiting

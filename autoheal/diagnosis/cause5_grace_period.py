@@ -2,7 +2,7 @@
 
 Automatic repairs wait `gracePeriod` after an instance's latest state change before repairing it.
 While that clock runs (plus our margin) nothing is wrong yet: we say when the platform should act.
-Resolution 5 is the setting itself: `set-grace-period` only when a target is configured and differs.
+Resolution 5 is the setting itself: `ActionCode.SET_GRACE_PERIOD` only when a target is configured and differs.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ..model import ActionCode, Finding, FindingCode, Instance, ProposedAction, ReasonCode, Severity
+from ..model import ActionCode, Finding, FindingCode, Instance, ProposedAction, ReasonCode, Severity, iso
 from ..settings import iso_duration
 from . import references
 from .context import (
     BAD_HEALTH,
     DEFAULT_GRACE_PERIOD,
     Context,
-    iso,
     last_state_change,
     minutes,
     norm,
@@ -37,9 +36,9 @@ class UnhealthyInstance:
         facts = ctx.instance_facts(self.instance)
         facts.update(
             {
-                "stateChangedAt": iso(self.since),
+                "stateChangedAt": iso(self.since, seconds=True),
                 "unhealthyMinutes": minutes(ctx.now - self.since) if self.since else None,
-                "repairDueAt": iso(self.due_at),
+                "repairDueAt": iso(self.due_at, seconds=True),
             }
         )
         return facts
@@ -85,10 +84,10 @@ def check(ctx: Context) -> list[Finding]:
     if not due:
         when = "the platform has not reported when their state changed"
     elif max(due) > ctx.now:
-        when = f"the platform should repair them by {iso(max(due))}"
+        when = f"the platform should repair them by {iso(max(due), seconds=True)}"
     else:
         margin = minutes(ctx.settings.grace_margin)
-        when = f"the platform's repair has been due since {iso(min(due))}; allowing a {margin} min margin"
+        when = f"the platform's repair has been due since {iso(min(due), seconds=True)}; allowing a {margin} min margin"
     if target is not None and target != grace:
         action = ProposedAction(
             ActionCode.SET_GRACE_PERIOD,

@@ -16,8 +16,8 @@ from ..model import (
     ScaleSetSnapshot,
     ServiceState,
     Severity,
+    iso,
 )
-from ..model import iso as iso_utc
 from ..settings import Settings
 
 # The platform's own limits (Microsoft's resilient create/delete and automatic repairs documents).
@@ -31,11 +31,6 @@ DEFAULT_GRACE_PERIOD = timedelta(minutes=30)
 MIN_INSTANCES_FOR_HEALTH_VERDICT = 2
 
 BAD_HEALTH = (HealthState.UNHEALTHY, HealthState.UNKNOWN)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """Seconds are enough for people and for the platform's minute-scale clocks."""
-    return iso_utc(moment, seconds=True)
 
 
 def minutes(delta: timedelta | None) -> float | None:
@@ -257,9 +252,9 @@ class Context:
             ("errorCode", instance.provisioning_error_code),
             ("message", instance.provisioning_message),
             ("health", instance.health.value if instance.health else None),
-            ("healthSince", iso(instance.health_since)),
-            ("stateSince", iso(instance.provisioning_time)),
-            ("timeCreated", iso(instance.time_created)),
+            ("healthSince", iso(instance.health_since, seconds=True)),
+            ("stateSince", iso(instance.provisioning_time, seconds=True)),
+            ("timeCreated", iso(instance.time_created, seconds=True)),
             ("resilientVMDeletionStatus", instance.resilient_deletion_status),
         ):
             if value is not None:

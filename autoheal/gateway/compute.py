@@ -13,35 +13,31 @@ the single list the custom role in `infra/` is checked against.
 
 from __future__ import annotations
 
-import contextvars
+import dataclasses
 import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, urlparse
 
 from ..credentials import default_credential
-from ..model import ScaleSetSnapshot, parse_resource_id
+from ..model import ScaleSetSnapshot, ServiceState
+from ..resource_ids import segments
 from ..snapshot import parse_scale_set
-from .budget import (
-    SCALE_SET_VMS_GET,
-    VM_HIGH_COST_GET,
-    VM_LOW_COST_GET,
-    VMSS_HIGH_COST_GET,
-    VMSS_LOW_COST_GET,
-    ComputeBudget,
-    parse_remaining,
-    resource_of,
-)
+from .budget import ComputeBudget
 from .errors import ErrorClass, classify
+from .policies import DEADLINE, ArmMeter, ComputeBudgetPolicy, arm_policies
+
+__all__ = ["DEADLINE", "ArmError", "ArmMeter", "ComputeGateway"]  # DEADLINE and ArmMeter live in policies.py
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
     from azure.mgmt.compute import ComputeManagementClient
+
+    from .activitylog import ActivityLogGateway
 
 log = logging.getLogger("autoheal.gateway")
 
@@ -53,12 +49,10 @@ COMPUTE = "/providers/Microsoft.Compute"
 RESOURCES_API_VERSION = "2021-04-01"
 # Resource groups' managedBy (who owns a scale set) changes rarely: listed at most once per this many seconds.
 GROUP_OWNERS_TTL = 600.0
-ARM_READ_REFILL_PER_SECOND = 25.0
+# Resource Graph's GET/LIST API: this query parameter on a Compute GET routes it to ARG (list_instances_from_graph).
+GET_LIST_FLAG = "useResourceGraph"
 
 REQUIRED_ACTIONS: dict[str, set[str]] = {}
-# The monotonic time by which the current unit of work (a sweep's slice) must be done: a read whose budget
-# wait would pass it raises BudgetExhausted and the scale set is deferred. Set by the engine per sweep.
-DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("autoheal_deadline", default=None)
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -120,75 +114,10 @@ class ArmError(Exception):
         return f"{status}{self.code}: {self.message}"
 
 
-@dataclass
-class ArmMeter:
-    """Counts what crossed the wire (every attempt, retries and LRO polls included)."""
-
-    reads: int = 0
-    writes: int = 0
-    throttled: int = 0
-    throttle_wait_seconds: float = 0.0
-    pacing_seconds: float = 0.0
-    remaining_reads: int | None = None
-    remaining_writes: int | None = None
-    # Compute's buckets as last reported (x-ms-ratelimit-remaining-resource), e.g. {"GetVMScaleSetResource": 35}
-    remaining_compute: dict[str, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    @property
-    def requests(self) -> int:
-        return self.reads + self.writes
-
-    def on_response(self, pipeline_response: Any) -> None:
-        request = pipeline_response.http_request
-        response = pipeline_response.http_response
-        headers = response.headers
-        with self._lock:
-            if request.method.upper() == "GET":
-                self.reads += 1
-            else:
-                self.writes += 1
-            reads = _int_header(headers, "x-ms-ratelimit-remaining-subscription-reads")
-            writes = _int_header(headers, "x-ms-ratelimit-remaining-subscription-writes")
-            if reads is not None:
-                self.remaining_reads = reads
-            if writes is not None:
-                self.remaining_writes = writes
-            self.remaining_compute.update(parse_remaining(headers.get("x-ms-ratelimit-remaining-resource")))
-            if response.status_code == 429:
-                self.throttled += 1
-                self.throttle_wait_seconds += float(_int_header(headers, "Retry-After") or 0)
-
-    def add_pacing(self, seconds: float) -> None:
-        with self._lock:
-            self.pacing_seconds += seconds
-
-    def figures(self) -> dict[str, Any]:
-        with self._lock:
-            return {
-                "reads": self.reads,
-                "writes": self.writes,
-                "throttled": self.throttled,
-                "throttleWaitSeconds": self.throttle_wait_seconds,
-                "pacingSeconds": round(self.pacing_seconds, 3),
-                "remainingReads": self.remaining_reads,
-                "remainingWrites": self.remaining_writes,
-                "remainingCompute": dict(self.remaining_compute),
-            }
-
-
 def _q(segment: str) -> str:
     """One URL path segment, percent-encoded as the SDK's own operations do with theirs
     (azure-mgmt-compute `_utils/serialization.py`, `Serializer.url`: `quote(value, safe="")`)."""
     return quote(str(segment), safe="")
-
-
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
-    try:
-        return int(str(value).strip()) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _error_from_http(exc: Exception) -> ArmError:
@@ -259,6 +188,8 @@ class ComputeGateway:
         budget: ComputeBudget | None = None,
         clock: Callable[[], datetime] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        activity_log: ActivityLogGateway | None = None,
+        activity_log_lookback: timedelta | None = None,
     ) -> None:
         self.subscription_id = subscription_id
         self.endpoint = endpoint.rstrip("/")
@@ -271,7 +202,7 @@ class ComputeGateway:
         self._lro_timeout = lro_timeout
         self._max_connections = max_connections
         self._reads_reserve = reads_reserve
-        self.budget = budget
+        self._budget_policy = ComputeBudgetPolicy(budget)
         # (monotonic time, {resource group: managedBy}): who owns what, read at most once per TTL per process.
         self._group_owners: tuple[float, dict[str, str]] | None = None
         self._group_owners_lock = threading.Lock()
@@ -279,8 +210,20 @@ class ComputeGateway:
         self._sleep = sleep
         self._client: ComputeManagementClient | None = None
         self._client_lock = threading.Lock()
+        self._client_id = client_id
+        self._activity_log = activity_log
+        self._activity_log_lookback = activity_log_lookback
 
     # -- plumbing ---------------------------------------------------------------------------------------
+
+    @property
+    def budget(self) -> ComputeBudget | None:
+        """Compute's budget, spent by every request of the client (its pipeline policy); may be swapped."""
+        return self._budget_policy.budget
+
+    @budget.setter
+    def budget(self, budget: ComputeBudget | None) -> None:
+        self._budget_policy.budget = budget
 
     @property
     def client(self) -> ComputeManagementClient:
@@ -298,7 +241,10 @@ class ComputeGateway:
         kwargs: dict[str, Any] = {
             "base_url": self.endpoint,
             "transport": transport(self._max_connections, **transport_options),
-            "raw_response_hook": self.meter.on_response,
+            # Pacing, Compute's budget and the meter see every attempt of every call: reads, SDK writes, polls.
+            "per_retry_policies": arm_policies(
+                self.meter, budget=self._budget_policy, reads_reserve=self._reads_reserve, sleep=self._sleep
+            ),
             "retry_total": self._retry_total,
             # azure-core caps status retries (429, 5xx) at 3 by default; Compute's 429s can come in runs while a
             # bucket refills, so they get the full retry count (each waits the answer's Retry-After).
@@ -312,10 +258,33 @@ class ComputeGateway:
             kwargs["credential_scopes"] = ["https://management.azure.com/.default"]
         return ComputeManagementClient(self._credential, self.subscription_id, **kwargs)
 
+    @property
+    def activity_log(self) -> ActivityLogGateway:
+        """Who suspended automatic repairs (activitylog.py): built on first need, with this gateway's endpoint,
+        credential and request meter; its reads spend a budget of their own."""
+        with self._client_lock:
+            if self._activity_log is None:
+                from .activitylog import DEFAULT_LOOKBACK, ActivityLogGateway
+
+                self._activity_log = ActivityLogGateway(
+                    self.subscription_id,
+                    endpoint=self.endpoint,
+                    credential=self._credential,
+                    ca_bundle=self._ca_bundle,
+                    client_id=self._client_id,
+                    lookback=self._activity_log_lookback or DEFAULT_LOOKBACK,
+                    meter=self.meter,
+                    retry_total=min(self._retry_total, 3),
+                    retry_backoff_factor=self._retry_backoff_factor,
+                )
+            return self._activity_log
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
             self._client = None
+        if self._activity_log is not None:
+            self._activity_log.close()
 
     def __enter__(self) -> ComputeGateway:
         return self
@@ -323,28 +292,11 @@ class ComputeGateway:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _pace(self) -> None:
-        """Slow down before ARM throttles us: below the reserve, wait for the bucket to refill.
-
-        ARM refills reads at about 25 per second per principal, so (reserve - remaining) / 25 seconds brings
-        the bucket back to the reserve; capped so one slow answer never stalls a sweep for long.
-        """
-        remaining = self.meter.remaining_reads
-        if remaining is None or remaining >= self._reads_reserve:
-            return
-        wait = min(5.0, (self._reads_reserve - remaining) / ARM_READ_REFILL_PER_SECOND)
-        self.meter.add_pacing(wait)
-        self._sleep(wait)
-
-    def _get_json(
-        self, url: str, params: dict[str, str] | None = None, *, policy: str | None = None, kind: str | None = None
-    ) -> dict[str, Any]:
+    def _get_json(self, url: str, params: dict[str, str] | None = None) -> dict[str, Any]:
+        """One GET through the client's pipeline (pacing, budget and meter are its policies: policies.py)."""
         from azure.core.exceptions import AzureError
         from azure.core.rest import HttpRequest
 
-        self._pace()
-        if self.budget is not None and policy is not None:
-            self.budget.acquire(policy, resource_of(url), deadline=DEADLINE.get(), kind=kind)
         query = {"api-version": API_VERSION, **(params or {})} if params is not None else None
         request = HttpRequest("GET", url, params=query)
         try:
@@ -356,8 +308,6 @@ class ComputeGateway:
                 response.close()
         except AzureError as exc:
             raise _error_from_http(exc) from exc
-        if self.budget is not None:
-            self.budget.observe(response.headers.get("x-ms-ratelimit-remaining-resource"), url, kind or policy)
         if response.status_code >= 400:
             code, message = _parse_error_body(response)
             raise ArmError(message or f"GET {url} failed", code=code or "Unknown", status=response.status_code)
@@ -369,17 +319,15 @@ class ComputeGateway:
             raise ArmError(f"ARM answered an unexpected shape to GET {url}", code="InvalidResponse", status=200)
         return body
 
-    def _paged(
-        self, path: str, params: dict[str, str], *, policy: str | None = None, kind: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        body = self._get_json(path, params, policy=policy, kind=kind)
+    def _paged(self, path: str, params: dict[str, str]) -> Iterator[dict[str, Any]]:
+        body = self._get_json(path, params)
         while True:
             yield from (item for item in body.get("value") or [] if isinstance(item, dict))
             next_link = body.get("nextLink")
             if not next_link:
                 return
             self._check_next_link(next_link)
-            body = self._get_json(next_link, None, policy=policy, kind=kind)
+            body = self._get_json(next_link, None)
 
     def _check_next_link(self, next_link: str) -> None:
         # The bearer token goes wherever nextLink points: only ever follow it to the same ARM host.
@@ -418,24 +366,15 @@ class ComputeGateway:
     @requires("Microsoft.Compute/virtualMachineScaleSets/read")
     def list_scale_sets(self, resource_group: str | None = None) -> list[dict[str, Any]]:
         """Every scale set of the subscription (or of one resource group), as ARM JSON."""
-        return list(
-            self._paged(
-                f"{self._group_path(resource_group)}{COMPUTE}/virtualMachineScaleSets", {}, policy=VMSS_HIGH_COST_GET
-            )
-        )
+        return list(self._paged(f"{self._group_path(resource_group)}{COMPUTE}/virtualMachineScaleSets", {}))
 
     @requires("Microsoft.Compute/virtualMachineScaleSets/read")
     def get_scale_set(self, resource_group: str, name: str) -> dict[str, Any]:
-        return self._get_json(self._scale_set_path(resource_group, name), {}, policy=VMSS_LOW_COST_GET)
+        return self._get_json(self._scale_set_path(resource_group, name), {})
 
     @requires("Microsoft.Compute/virtualMachineScaleSets/instanceView/read")
     def get_instance_view(self, resource_group: str, name: str) -> dict[str, Any]:
-        return self._get_json(
-            f"{self._scale_set_path(resource_group, name)}/instanceView",
-            {},
-            policy=VMSS_HIGH_COST_GET,
-            kind="scale set instance view",
-        )
+        return self._get_json(f"{self._scale_set_path(resource_group, name)}/instanceView", {})
 
     @requires(
         "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
@@ -445,15 +384,35 @@ class ComputeGateway:
     )
     def list_instances(self, resource: Mapping[str, Any]) -> list[dict[str, Any]]:
         """Instances with their instance views: Uniform through the scale set, Flexible as VMs."""
-        ids = parse_resource_id(str(resource.get("id") or ""))
+        ids = segments(str(resource.get("id") or ""))
         resource_group, name = ids["resourcegroups"], ids["virtualmachinescalesets"]
         if _is_flexible(resource):
             path = f"{self._group_path(resource_group)}{COMPUTE}/virtualMachines"
             flt = f"'virtualMachineScaleSet/id' eq '{resource['id']}'"
-            return list(self._paged(path, {"$filter": flt, "$expand": "instanceView"}, policy=VM_HIGH_COST_GET))
+            return list(self._paged(path, {"$filter": flt, "$expand": "instanceView"}))
         path = f"{self._scale_set_path(resource_group, name)}/virtualMachines"
-        # The scale-set VM list is in no row of the documented table: charged as VMSS High Cost Get (unverified).
-        return list(self._paged(path, {"$expand": "instanceView"}, policy=VMSS_HIGH_COST_GET, kind="scale set VM list"))
+        return list(self._paged(path, {"$expand": "instanceView"}))
+
+    @requires(
+        "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read",
+        "Microsoft.Compute/virtualMachines/read",
+    )
+    def list_instances_from_graph(self, resource: Mapping[str, Any]) -> list[dict[str, Any]]:
+        """The same instance list with instance views, answered by Resource Graph's GET/LIST API: the path plus
+        `useResourceGraph=true` (learn.microsoft.com/azure/governance/resource-graph/concepts/
+        azure-resource-graph-get-list-api). No Compute bucket is spent (ARG's own quota, 4,000 a minute per
+        user and subscription; ARM's read bucket still applies), the answer is seconds behind ARM and has NO
+        `vmHealth` ("VMSS VM health status isn't currently supported"). A 422 (ARG could not index the
+        resource) or any other error raises ArmError: the caller falls back to the resource provider."""
+        ids = segments(str(resource.get("id") or ""))
+        resource_group, name = ids["resourcegroups"], ids["virtualmachinescalesets"]
+        params = {"$expand": "instanceView", GET_LIST_FLAG: "true"}
+        if _is_flexible(resource):
+            path = f"{self._group_path(resource_group)}{COMPUTE}/virtualMachines"
+            params["$filter"] = f"'virtualMachineScaleSet/id' eq '{resource['id']}'"
+        else:
+            path = f"{self._scale_set_path(resource_group, name)}/virtualMachines"
+        return list(self._paged(path, params))
 
     @requires("Microsoft.Resources/subscriptions/resourceGroups/read")
     def list_resource_groups(self) -> list[dict[str, Any]]:
@@ -490,13 +449,13 @@ class ComputeGateway:
     def get_virtual_machine(self, resource_group: str, name: str) -> dict[str, Any]:
         """One VM (a Flexible scale set's instance names its scale set in properties.virtualMachineScaleSet)."""
         path = f"{self._group_path(resource_group)}{COMPUTE}/virtualMachines/{_q(name)}"
-        return self._get_json(path, {}, policy=VM_LOW_COST_GET)
+        return self._get_json(path, {})
 
     @requires("Microsoft.Compute/virtualMachineScaleSets/virtualMachines/read")
     def get_instance_resiliency(self, resource_group: str, name: str, instance_id: str) -> dict[str, Any]:
         """One instance with `resilientVMDeletionStatus` (works for Flexible too): only for suspects."""
         path = f"{self._scale_set_path(resource_group, name)}/virtualMachines/{_q(instance_id)}"
-        return self._get_json(path, {"$expand": "resiliencyView"}, policy=SCALE_SET_VMS_GET)
+        return self._get_json(path, {"$expand": "resiliencyView"})
 
     def snapshot(self, resource: Mapping[str, Any], *, instance_view: bool = True) -> ScaleSetSnapshot:
         """Instance view + instance list of a scale set already read (e.g. from `list_scale_sets`).
@@ -505,14 +464,20 @@ class ComputeGateway:
         `instance_view=False` skips it for Uniform too: an executor that only needs capacity and instances
         saves a VMSS High Cost Get token of the scale set's small per-resource bucket (10/min).
         """
-        ids = parse_resource_id(str(resource.get("id") or ""))
+        ids = segments(str(resource.get("id") or ""))
         view = None
         if instance_view and not _is_flexible(resource):
             view = self.get_instance_view(ids["resourcegroups"], ids["virtualmachinescalesets"])
         instances = self.list_instances(resource)
         if _is_flexible(resource) and _resilient_delete(resource):
             instances = [self._with_deletion_status(ids, vm) for vm in instances]
-        return parse_scale_set(resource, view, instances, read_at=self._clock())
+        snap = parse_scale_set(resource, view, instances, read_at=self._clock())
+        service = snap.repairs_service
+        if service is not None and service.state.lower() == ServiceState.SUSPENDED.lower():
+            # Suspended by the platform or by a person? Only the Activity Log says (read only for these).
+            suspension = self.activity_log.suspension(snap.id, now=snap.read_at, changed_at=service.last_status_change)
+            snap = dataclasses.replace(snap, suspension=suspension)
+        return snap
 
     def _with_deletion_status(self, ids: Mapping[str, str], vm: dict[str, Any]) -> dict[str, Any]:
         """A Flexible VM's list entry has no resilientVMDeletionStatus: read it for delete suspects only
@@ -603,16 +568,6 @@ class ComputeGateway:
             ),
         )
 
-    @requires("Microsoft.Compute/virtualMachineScaleSets/scaleOut/action")
-    def scale_out(self, resource_group: str, name: str, capacity: int) -> None:
-        """Grow the scale set to `capacity` instances in total (scaleOut never scales in)."""
-        self._call(
-            f"scale out {resource_group}/{name} to {capacity}",
-            lambda: self.client.virtual_machine_scale_sets.begin_scale_out(
-                resource_group, name, {"capacity": capacity}, polling_interval=self._lro_poll()
-            ),
-        )
-
     @requires(
         "Microsoft.Compute/virtualMachineScaleSets/virtualMachines/restart/action",
         "Microsoft.Compute/virtualMachines/restart/action",
@@ -654,7 +609,7 @@ class ComputeGateway:
         # A Flexible instance is a VM that may live in its own resource group: use its id when known.
         instance = snapshot.instance(instance_id)
         if instance and instance.resource_id:
-            ids = parse_resource_id(instance.resource_id)
+            ids = segments(instance.resource_id)
             if "resourcegroups" in ids and "virtualmachines" in ids:
                 return ids["resourcegroups"], ids["virtualmachines"]
         return snapshot.resource_group, instance_id

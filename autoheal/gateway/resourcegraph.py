@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..credentials import default_credential
 from .compute import DEFAULT_ENDPOINT, ArmError, _error_from_http, requires
+from .policies import ArmMeter, arm_policies
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -193,6 +194,7 @@ class ResourceGraphGateway:
         self.endpoint = endpoint.rstrip("/")
         self.page_size = page_size
         self.meter = GraphMeter()
+        self.wire = ArmMeter()  # every attempt on the wire (the pipeline's meter policy), retries included
         self._credential = credential or default_credential(self.endpoint, client_id)
         self._ca_bundle = ca_bundle
         self._quota_reserve = quota_reserve
@@ -263,6 +265,7 @@ class ResourceGraphGateway:
             "retry_policy": _RetryAllBut429(
                 retry_total=self._retry_total, retry_backoff_factor=self._retry_backoff_factor
             ),
+            "per_retry_policies": arm_policies(self.wire),
         }
         if not self.endpoint.startswith(DEFAULT_ENDPOINT):
             # Token audience stays ARM's even when the endpoint is the emulator or a sovereign cloud.

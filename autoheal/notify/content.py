@@ -14,7 +14,10 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from ..model import Severity, parse_resource_id
+from ..model import ActionCode, Severity
+from ..remediation.actions import ACTIONS, ActionSpec
+from ..remediation.actions.registry import fill
+from ..resource_ids import segments
 from . import evidence as ev
 from .links import Links, links_for, portal_link
 
@@ -36,17 +39,6 @@ FINDING_TITLES = {
     "resilient-delete-disabled": "resilient VM delete is off",
     "create-timed-out": "VM create timed out",
     "delete-failed": "VM delete failed",
-}
-# (to do, done): "{targets}" is replaced by "instance 2" / "instances 3, 7" / the fallback after the bar.
-ACTIONS = {
-    "enable-automatic-repairs": ("enable automatic repairs", "enabled automatic repairs"),
-    "resume-automatic-repairs": ("resume automatic repairs", "resumed automatic repairs"),
-    "replace-failed-instances": ("replace the failed {targets|instances}", "replaced the failed {targets|instances}"),
-    "repair-instances": ("repair the unhealthy {targets|instances}", "repaired the unhealthy {targets|instances}"),
-    "retry-delete": ("delete {targets|the stuck instances} again", "deleted {targets|the stuck instances}"),
-    "set-grace-period": ("set the repair grace period", "set the repair grace period"),
-    "enable-resilient-vm-create": ("enable resilient VM create", "enabled resilient VM create"),
-    "enable-resilient-vm-delete": ("enable resilient VM delete", "enabled resilient VM delete"),
 }
 # Holds that clear on their own (the next sweep tries again); any other hold needs a person.
 WAITING_REASONS = frozenset(
@@ -129,24 +121,22 @@ def targets_text(ids: list[str]) -> str:
     return f"instance{'s' if len(ids) > 1 else ''} {shown}{more}"
 
 
-def _fill(template: str, targets: str) -> str:
-    """'replace failed {targets|the failed instances}' with the targets, or the fallback after the bar."""
-    head, _, rest = template.partition("{")
-    if not rest:
-        return template
-    inner, _, tail = rest.partition("}")
-    _, _, fallback = inner.partition("|")
-    return f"{head}{targets or fallback or 'instances'}{tail}"
+def _spec(action: str) -> ActionSpec | None:
+    try:
+        return ACTIONS.get(ActionCode(action))
+    except ValueError:
+        return None
 
 
 def to_do(action: str, targets: str) -> str:
-    """'replace the failed instance 2' (what the action does, in the infinitive)."""
-    return _fill(ACTIONS.get(action, (action.replace("-", " "), ""))[0], targets)
+    """'replace the failed instance 2' (what the action does, in the infinitive; wording from its declaration)."""
+    spec = _spec(action)
+    return fill(spec.to_do, targets) if spec else action.replace("-", " ")
 
 
 def done(action: str, targets: str) -> str:
-    template = ACTIONS.get(action, ("", f"completed {action.replace('-', ' ')}"))[1]
-    return _fill(template, targets)
+    spec = _spec(action)
+    return fill(spec.done, targets) if spec else f"completed {action.replace('-', ' ')}"
 
 
 def _reason(text: str) -> str:
@@ -344,7 +334,7 @@ class Message:
 def item_view(change: Change, *, portal_url: str, tenant_id: str = "") -> ItemView:
     record = change.record
     finding = change.finding
-    ids = parse_resource_id(record.scale_set_id)
+    ids = segments(record.scale_set_id)
     name = ids.get("virtualmachinescalesets", "") or record.scale_set_id
     rg = ids.get("resourcegroups", "")
     code = record.finding_code
@@ -369,7 +359,8 @@ def item_view(change: Change, *, portal_url: str, tenant_id: str = "") -> ItemVi
         facts.append(("Summary", ev.clip(summary, 300)))
     reference = _split_reference(finding.reference if finding else "")
     # a replaced or deleted instance is gone: once done, the link shows the scale set
-    gone = record.state.value in ("succeeded", "resolved") and action in ("replace-failed-instances", "retry-delete")
+    spec = _spec(action)
+    gone = record.state.value in ("succeeded", "resolved") and spec is not None and spec.removes_instances
     links = links_for(
         code,
         record.scale_set_id,
@@ -405,7 +396,6 @@ def _split_reference(reference: str) -> tuple[str, str]:
 
 
 __all__ = [
-    "ACTIONS",
     "Disposition",
     "ItemView",
     "Message",

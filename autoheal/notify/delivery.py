@@ -42,7 +42,9 @@ class DeliveryError(Exception):
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Delivered:
+    """What `deliver` reports: sent or not, after how many tries, and the last error."""
+
     ok: bool
     attempts: int
     error: str = ""
@@ -54,7 +56,7 @@ def deliver(
     delays: Sequence[float],
     sleep: Callable[[float], None],
     on_retry: Callable[[int, DeliveryError, float], None] | None = None,
-) -> Outcome:
+) -> Delivered:
     """Call `send` until it succeeds, a non-retryable error, or `delays` run out (1 + len(delays) tries).
 
     Before retry k the wait is max(delays[k], Retry-After) with Retry-After capped at MAX_RETRY_AFTER.
@@ -65,13 +67,13 @@ def deliver(
         attempt += 1
         try:
             send()
-            return Outcome(True, attempt)
+            return Delivered(True, attempt)
         except DeliveryError as exc:
             error = exc
         except Exception as exc:  # a bug or an SDK surprise: do not let it reach the remediation
             error = DeliveryError(f"{type(exc).__name__}: {exc}", retryable=False)
         if not error.retryable or attempt > len(delays):
-            return Outcome(False, attempt, str(error))
+            return Delivered(False, attempt, str(error))
         wait = max(float(delays[attempt - 1]), min(error.retry_after or 0.0, MAX_RETRY_AFTER))
         if on_retry:
             on_retry(attempt, error, wait)

@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+from ..model import parse_time
+
 MAX_FACTS = 8
 MAX_VALUE = 220
 MAX_INSTANCES = 3
@@ -26,10 +28,8 @@ def clip(text: str, limit: int = MAX_VALUE) -> str:
 def when(value: Any) -> str:
     """'2026-11-23 10:00 UTC' from a datetime or an ISO string; anything else as is."""
     if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value.replace("Z", "+00:00")).strftime("%Y-%m-%d %H:%M UTC")
-        except ValueError:
-            return value
+        parsed = parse_time(value)
+        return parsed.strftime("%Y-%m-%d %H:%M UTC") if parsed else value
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M UTC")
     return plain(value)
@@ -153,7 +153,27 @@ def _summary(value: Any) -> str:
     return ", ".join(f"{count} {str(code).removeprefix('ProvisioningState/')}" for code, count in value.items())
 
 
+def _suspended_by(value: Any) -> str:
+    """The Activity Log's answer to "who suspended repairs", in words."""
+    if not isinstance(value, Mapping):
+        return plain(value)
+    kind = str(value.get("suspender") or "")
+    at = f" at {when(value['at'])}" if value.get("at") else ""
+    if kind == "person":
+        return f"{value.get('caller')} (a person){at}, per the Activity Log"
+    if kind == "principal":
+        return f"{value.get('caller')} (an app or managed identity){at}, per the Activity Log"
+    if kind == "no-caller":
+        return "no person or app, per the Activity Log" + (
+            f" since {when(value['since'])}" if value.get("since") else ""
+        )
+    if kind == "unknown":
+        return "cannot be read: suspended before the Activity Log's window"
+    return f"cannot be read: {value.get('error') or 'the Activity Log was not read'}"
+
+
 _KNOWN: dict[str, tuple[str, Callable[[Any], str]]] = {
+    "suspendedBy": ("Suspended by", _suspended_by),
     "health": ("Health", lambda v: _health(v) if isinstance(v, Mapping) else plain(v)),
     "healthSources": ("Health source", _sources),
     "automaticRepairsPolicy": ("Repairs policy", lambda v: _policy(v) if isinstance(v, Mapping) else plain(v)),
@@ -163,6 +183,7 @@ _KNOWN: dict[str, tuple[str, Callable[[Any], str]]] = {
     "statusesSummary": ("Provisioning states", _summary),
     "lastStatusChangeTime": ("Service state since", when),
     "verdict": ("Why", plain),
+    "resumeWith": ("Resume when done", plain),
     "registerCommand": ("Register the feature", plain),
     "platformRetrying": ("Azure still retrying", lambda v: plain(v) if v else "none"),
     "graceMarginMinutes": ("Grace margin", lambda v: f"{v} min"),

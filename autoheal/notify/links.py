@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..diagnosis.references import section_for
-from ..model import parse_resource_id
+from ..resource_ids import segments
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,7 @@ def portal_link(portal_url: str, resource_id: str, tenant_id: str = "") -> str:
 def instance_resource_id(scale_set_id: str, instance_id: str) -> str:
     if instance_id.isdigit():
         return f"{scale_set_id}/virtualMachines/{instance_id}"
-    ids = parse_resource_id(scale_set_id)
+    ids = segments(scale_set_id)
     return (
         f"/subscriptions/{ids.get('subscriptions', '')}/resourceGroups/{ids.get('resourcegroups', '')}"
         f"/providers/Microsoft.Compute/virtualMachines/{instance_id}"
@@ -46,7 +46,7 @@ def instance_resource_id(scale_set_id: str, instance_id: str) -> str:
 
 
 def az_command(finding_code: str, scale_set_id: str, instance_id: str = "") -> str:
-    ids = parse_resource_id(scale_set_id)
+    ids = segments(scale_set_id)
     where = f"-g {ids.get('resourcegroups', '')} -n {ids.get('virtualmachinescalesets', '')}"
     if finding_code in ("resilient-create-disabled", "resilient-delete-disabled"):
         return f"az vmss show {where} --query resiliencyPolicy"

@@ -22,7 +22,7 @@ from datetime import datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
-from ..model import Severity
+from ..model import Severity, iso
 from .content import Message
 from .delivery import DeliveryError, parse_retry_after
 
@@ -41,7 +41,7 @@ def _camel(name: str) -> str:
 
 def _json(value: Any) -> Any:
     if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
+        return iso(value)
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dict):

@@ -11,17 +11,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from ..model import ScaleSetSnapshot
 from ..settings import Settings
 
 
 def capacity_floor(capacity: int, settings: Settings) -> int:
     """The fewest instances a replacement may leave: the floor percentage of capacity, at least one."""
     return max(1, math.ceil(capacity * settings.capacity_floor_percent / 100))
-
-
-def floor_of(snapshot: ScaleSetSnapshot, settings: Settings) -> int:
-    return capacity_floor(snapshot.capacity or 0, settings)
 
 
 @dataclass(frozen=True)

@@ -14,16 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ..diagnosis.context import BAD_HEALTH, is_running, norm
-from ..model import ActionCode, ReasonCode, ScaleSetSnapshot, iso
+from ..model import ActionCode, ReasonCode, ScaleSetSnapshot, iso, parse_time
 from ..ownership import Owner
 from ..settings import Settings
 from .actions import DISRUPTIVE_ACTIONS
 from .record import Record, State
-from .transitions import next_attempt_at, recent_runs  # noqa: F401  (re-exported for callers of the guardrails)
+from .transitions import REFUSAL_RECHECK, next_attempt_at, recent_runs  # noqa: F401  (re-exported for callers)
 
-# Actions that take instances out of service: these are the ones the brake, budget and cooldown limit.
-INSTANCE_ACTIONS = DISRUPTIVE_ACTIONS
-_INSTANCE_ACTION_CODES = frozenset(a.value for a in DISRUPTIVE_ACTIONS)
+_DISRUPTIVE_CODES = frozenset(a.value for a in DISRUPTIVE_ACTIONS)
 TRANSITIONAL_STATES = frozenset({"creating", "updating", "deleting", "migrating"})
 
 
@@ -104,7 +102,7 @@ def in_flight(snapshot: ScaleSetSnapshot, records: list[Record], exclude: Record
     """Instances already being changed: by Azure (transitional states) or by our running records."""
     busy = {i.instance_id for i in snapshot.instances if norm(i.provisioning_state) in TRANSITIONAL_STATES}
     for record in records:
-        if record.state.active and record is not exclude and record.action in _INSTANCE_ACTION_CODES:
+        if record.state.active and record is not exclude and record.action in _DISRUPTIVE_CODES:
             busy.update(record.instance_ids)
     return len(busy)
 
@@ -115,11 +113,12 @@ def cooldown(records: list[Record], settings: Settings, now: datetime, correlati
         return None
     latest: datetime | None = None
     for record in records:
-        if record.action not in _INSTANCE_ACTION_CODES or record.correlation_id == correlation_id:
+        if record.action not in _DISRUPTIVE_CODES or record.correlation_id == correlation_id:
             continue
         for run in record.runs:
-            moment = datetime.fromisoformat(run.replace("Z", "+00:00"))
-            latest = moment if latest is None or moment > latest else latest
+            moment = parse_time(run)
+            if moment is not None:
+                latest = moment if latest is None or moment > latest else latest
     if latest is not None and now - latest < settings.cooldown:
         until = iso(latest + settings.cooldown, seconds=True)
         return Hold(ReasonCode.COOLDOWN, f"cooldown after the action at {iso(latest, seconds=True)} until {until}")
@@ -151,13 +150,12 @@ def attempt_budget(record: Record | None, settings: Settings, now: datetime) -> 
 # Holds that come from Azure's own answer to an attempt (not from a guardrail): asking again every sweep
 # would only repeat the refusal, so the record stands until this much time has passed.
 AZURE_REFUSALS = frozenset({ReasonCode.FEATURE_NOT_REGISTERED.value, ReasonCode.NEEDS_HEALTH_SOURCE.value})
-AZURE_REFUSAL_RECHECK = timedelta(hours=6)
 
 
 def azure_refusal(record: Record | None, now: datetime) -> Hold | None:
     if record is None or record.state is not State.HELD or record.reason_code not in AZURE_REFUSALS:
         return None
-    if record.updated_at is not None and now - record.updated_at < AZURE_REFUSAL_RECHECK:
+    if record.updated_at is not None and now - record.updated_at < REFUSAL_RECHECK:
         return Hold(record.reason_code, record.reason, keep=True)
     return None
 

@@ -11,8 +11,8 @@ from ..model import ActionCode, Finding, ReasonCode, ScaleSetSnapshot
 from ..ownership import Owner
 from ..settings import Settings
 from . import guardrails
-from .actions import PER_INSTANCE_ACTIONS
-from .guardrails import INSTANCE_ACTIONS, Hold, SweepBudget
+from .actions import DISRUPTIVE_ACTIONS, PER_INSTANCE_ACTIONS
+from .guardrails import Hold, SweepBudget
 from .record import SCALE_SET_TARGET, Record
 
 
@@ -132,7 +132,7 @@ def plan(
             if hold is None and proposed.code is ActionCode.RESUME_AUTOMATIC_REPAIRS:
                 hold = guardrails.resume_budget(record, settings, now)
             acting_ids = ids
-            if hold is None and proposed.code in INSTANCE_ACTIONS:
+            if hold is None and proposed.code in DISRUPTIVE_ACTIONS:
                 acting_ids = tuple(
                     i for i in ids if not ((inst := snapshot.instance(i)) and inst.protected_from_scale_set_actions)
                 )

@@ -14,7 +14,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from ..model import iso, parse_resource_id
+from ..model import iso
+from ..resource_ids import segments
 
 SCALE_SET_TARGET = "*"
 
@@ -74,7 +75,7 @@ DEBT_STEPS = frozenset({Step.DELETE_INTENT, Step.DELETING, Step.RESTORE_INTENT})
 
 
 def scale_set_key(scale_set_id: str) -> str:
-    ids = parse_resource_id(scale_set_id)
+    ids = segments(scale_set_id)
     return "|".join(
         (ids.get("subscriptions", ""), ids.get("resourcegroups", ""), ids.get("virtualmachinescalesets", ""))
     ).lower()
@@ -122,11 +123,11 @@ class Record:
 
     @property
     def scale_set_name(self) -> str:
-        return parse_resource_id(self.scale_set_id).get("virtualmachinescalesets", "")
+        return segments(self.scale_set_id).get("virtualmachinescalesets", "")
 
     @property
     def resource_group(self) -> str:
-        return parse_resource_id(self.scale_set_id).get("resourcegroups", "")
+        return segments(self.scale_set_id).get("resourcegroups", "")
 
     @property
     def unfinished(self) -> bool:

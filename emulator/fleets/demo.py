@@ -11,7 +11,9 @@ Times are relative to `CAPTURED_AT`; the emulator shifts them to its start, so a
 | legacy-app (rg-platform)    | no health source at all                            | repairs-disabled (held), health-… |
 | checkout-api (rg-shop)      | probe on the wrong port: every instance Unhealthy  | health-monitoring-misconfigured   |
 | render-farm (rg-platform)   | an extension failed during provisioning            | provisioning-failed               |
-| search-indexer (rg-shop)    | repairs suspended after failed repairs             | repairs-suspended                 |
+| search-indexer (rg-shop)    | repairs suspended, no person in the Activity Log   | repairs-suspended (resumed)       |
+| reports-api (rg-shop)       | repairs suspended by alice@contoso.com 2 days ago  | repairs-suspended, held:          |
+|                             | (the fleet's `activityLog`)                        | suspended-by-person               |
 | cache-nodes (rg-shop)       | unhealthy for 10 min, grace period 30 min          | grace-period                      |
 | queue-workers (rg-platform) | unhealthy for 90 min, repairs Running; 1 protected | unhealthy-not-repaired            |
 | ingest-flex (rg-data)       | Flexible VM create timed out, resilient create off | create-timed-out                  |
@@ -24,11 +26,12 @@ Times are relative to `CAPTURED_AT`; the emulator shifts them to its start, so a
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from emulator import fleetgen
+from emulator.activitylog import seed
 
 SUBSCRIPTION = "6f1d3c2a-8b4e-4d7f-9a0c-1e2f3a4b5c6d"
 CAPTURED_AT = datetime(2026, 11, 23, 0, 0, tzinfo=UTC)
@@ -95,6 +98,15 @@ def build() -> dict[str, Any]:
             unhealthy=[1],
             unhealthy_for=10800,
         ),
+        # Suspended on purpose by a person (`az vmss set-orchestration-service-state --action Suspend`): the
+        # Activity Log names her; the tool holds it for her instead of resuming it.
+        _set(
+            "reports-api",
+            "rg-shop",
+            capacity=3,
+            automatic_repairs=True,
+            repairs_service="Suspended",
+        ),
         _set(
             "cache-nodes",
             "rg-shop",
@@ -135,13 +147,20 @@ def build() -> dict[str, Any]:
         ),
     ]
     groups = [fleetgen.resource_group(AKS_NODE_GROUP, location="westeurope", managed_by=AKS_CLUSTER)]
-    return fleetgen.fleet(
+    document = fleetgen.fleet(
         *scale_sets,
         subscription_id=SUBSCRIPTION,
         captured_at=CAPTURED_AT,
         registered_features=FEATURES,
         resource_groups=groups,
     )
+    reports = next(s for s in scale_sets if s["resource"]["name"] == "reports-api")["resource"]["id"]
+    suspended = seed(reports, "alice@contoso.com", CAPTURED_AT - timedelta(days=2))
+    # Fixed ids, so demo.json is the same on every run.
+    suspended["correlationId"] = suspended["operationId"] = "5e1c0a11-ce00-4d2a-9b1e-000000000001"
+    suspended["httpRequest"]["clientRequestId"] = "5e1c0a11-ce00-4d2a-9b1e-000000000002"
+    document["activityLog"] = [suspended]
+    return document
 
 
 def render() -> str:

@@ -20,6 +20,9 @@ var readActions = [
   'Microsoft.Compute/locations/operations/read'
   'Microsoft.Resources/subscriptions/resourceGroups/read'
   'Microsoft.ResourceGraph/resources/read'
+  // Who suspended automatic repairs: the Activity Log ('List Activity Log events (management events) in a
+  // subscription'; azure-monitor roles-permissions-security), read only for suspended scale sets.
+  'Microsoft.Insights/eventtypes/values/read'
 ]
 
 // Writes the gateway performs.
@@ -27,7 +30,6 @@ var writeActions = [
   'Microsoft.Compute/virtualMachineScaleSets/write'
   'Microsoft.Compute/virtualMachineScaleSets/setOrchestrationServiceState/action'
   'Microsoft.Compute/virtualMachineScaleSets/delete/action'
-  'Microsoft.Compute/virtualMachineScaleSets/scaleOut/action'
   'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/restart/action'
   'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/reimage/action'
   'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/redeploy/action'
@@ -37,7 +39,7 @@ var writeActions = [
   'Microsoft.Compute/virtualMachines/redeploy/action'
 ]
 
-// Linked access checks of a scale-set PUT/PATCH (and of scale-out, which creates instances from the model).
+// Linked access checks of a scale-set PUT/PATCH (a capacity PATCH creates instances from the model).
 var linkedActions = [
   'Microsoft.Network/virtualNetworks/subnets/join/action'
   'Microsoft.Network/loadBalancers/backendAddressPools/join/action'
@@ -55,7 +57,7 @@ resource remediator 'Microsoft.Authorization/roleDefinitions@2022-04-01' = {
   name: guid(subscription().id, 'vmss-autoheal-remediator')
   properties: {
     roleName: 'VMSS Autoheal Remediator ${subscription().subscriptionId}'
-    description: 'vmss-autoheal: read scale sets and carry out the documented remediations (repairs policy, resume, replace, restart/reimage/redeploy, delete, scale out).'
+    description: 'vmss-autoheal: read scale sets and carry out the documented remediations (repairs policy, resume, replace, restart/reimage/redeploy, delete, capacity).'
     type: 'CustomRole'
     permissions: [
       {

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,9 @@ import requests
 import emulator
 from emulator import Emulator, fleetgen
 from emulator.testing import compute_client
+from tests.builders import NOW
 
 SAMPLE_FLEET = Path(emulator.__file__).parent / "fleets" / "sample.json"
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 API = "2026-04-01"
 
 

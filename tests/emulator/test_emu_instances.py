@@ -29,7 +29,7 @@ def test_list_with_instance_view_carries_vm_health_and_deletion_status(client):
 
 def test_list_without_expand_has_no_instance_view_but_keeps_deletion_status(client):
     vms = list(client.virtual_machine_scale_set_vms.list("rg-app", "web"))
-    assert all(vm.instance_view is None for vm in vms)
+    assert vms and all(vm.instance_view is None for vm in vms)
     assert all(vm.resilient_vm_deletion_status == "Disabled" for vm in vms)
 
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import re
-import time
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError
 from azure.core.rest import HttpRequest
 
+import emulator.ratelimit
 from emulator import compute_limits, fleetgen
 from emulator.testing import compute_client
 
@@ -112,9 +112,12 @@ def test_a_subscription_bucket_drained_by_the_fault_plan_throttles_lists(start_e
     assert emu.stats()["computePolicies"]["HighCostGetVMScaleSet"]["Subscription"]["spent"] == 1
 
 
-def test_per_resource_buckets_are_per_resource_and_the_refill_scale_speeds_tests_up(start_emulator):
+def test_per_resource_buckets_are_per_resource_and_the_refill_scale_speeds_tests_up(start_emulator, monkeypatch):
     """Compute throttling limits: "Each resource ... has a specific limit" (per resource buckets), refilled at a
-    constant rate; `compute_refill_scale` only changes the rate (60 = per second instead of per minute)."""
+    constant rate; `compute_refill_scale` only changes the rate (60 = per second instead of per minute). The
+    buckets' clock is a fake one here, moved by hand: no sleep, whatever the machine's speed."""
+    now = [1000.0]
+    monkeypatch.setattr(emulator.ratelimit, "monotonic", lambda: now[0])
     plan = {"computeBuckets": {"HighCostGetVMScaleSetResource": {"remaining": 0, "resource": "scale_set:web"}}}
     emu = start_emulator(small_fleet(**plan), compute_refill_scale=60.0)
     client = compute_client(emu, retry_total=0)
@@ -125,7 +128,10 @@ def test_per_resource_buckets_are_per_resource_and_the_refill_scale_speeds_tests
     with pytest.raises(HttpResponseError):
         client.virtual_machine_scale_sets.get_instance_view("rg-app", "web")
     client.virtual_machine_scale_sets.get_instance_view("rg-app", "api")  # its own bucket is full
-    time.sleep(0.15)  # 10 tokens/s at scale 60
+    now[0] += 0.05  # 10 tokens/s at scale 60: half a token, still refused
+    with pytest.raises(HttpResponseError):
+        client.virtual_machine_scale_sets.get_instance_view("rg-app", "web")
+    now[0] += 0.1  # one token and a half
     client.virtual_machine_scale_sets.get_instance_view("rg-app", "web")
 
 

@@ -11,7 +11,6 @@ import azure.functions as func
 import pytest
 
 from autoheal.runtime import Runtime, set_runtime
-from emulator import Emulator
 from emulator.fleets import demo
 from tests.helpers import EVENT_EXAMPLES
 from tests.integration.rig import remediate_settings
@@ -25,12 +24,6 @@ def functions() -> dict[str, Any]:
     from tests.helpers import registered_functions
 
     return registered_functions()
-
-
-@pytest.fixture
-def demo_emulator() -> Iterator[Emulator]:
-    with Emulator.start(demo.PATH) as emu:
-        yield emu
 
 
 @pytest.fixture

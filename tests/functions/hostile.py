@@ -65,6 +65,11 @@ def _hostile_ids(rng: random.Random) -> list[str]:
         BROKEN.upper().replace(SUB.upper(), FOREIGN),
         "/subscriptions/../" + BROKEN,
         BROKEN.replace("/subscriptions/", "/subscriptions/ /"),
+        # ARM names never start or end with whitespace: refused, never trimmed into the broken scale set
+        BROKEN.replace("render-farm", " render-farm "),
+        BROKEN.replace("render-farm", "render-farm\u00a0"),
+        BROKEN.replace("rg-platform", "rg-platform "),
+        " " + BROKEN + "\n",
         "x" * MEGABYTE,
         "",
         "/" * rng.randint(1, 50),

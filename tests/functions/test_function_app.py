@@ -142,6 +142,22 @@ def test_burst_for_one_scale_set_is_coalesced(functions, runtime, demo_emulator)
     assert demo_emulator.stats()["byOperation"]["VirtualMachineScaleSets_Get"] == 1
 
 
+def test_a_burst_about_one_vm_reads_its_membership_once(functions, runtime, demo_emulator, caplog):
+    """Issue 21 item 7: a Flexible VM's scale set (and a VM that is not found) is remembered for a while, so a
+    burst of events about one VM reads it once instead of once per event."""
+    caplog.set_level(logging.INFO, logger="autoheal")
+    handler = functions["on_resource_event"].get_user_function()
+    flex = demo_emulator.instances("rg-data", "ingest-flex")[0]["id"]
+    missing = f"/subscriptions/{SUB}/resourceGroups/rg-data/providers/Microsoft.Compute/virtualMachines/gone-vm"
+    demo_emulator.reset_stats()
+    for n in range(4):
+        handler(to_function_event(retarget(HEALTH, flex, event_id=f"flex-{n}")))
+        handler(to_function_event(retarget(HEALTH, missing, event_id=f"gone-{n}")))
+    assert demo_emulator.stats()["byOperation"]["VirtualMachines_Get"] == 2  # one per VM, not one per event
+    dropped = [r.getMessage() for r in caplog.records if "gone-" in r.getMessage()]
+    assert len(dropped) == 4 and all("(not-a-member, vm-unreadable)" in m for m in dropped), dropped
+
+
 def test_transient_arm_failure_raises_so_event_grid_redelivers(functions, runtime, demo_emulator):
     demo_emulator.set_faults(
         {
@@ -174,7 +190,7 @@ def test_timer_sweeps_every_scale_set_and_status_reports_it(functions, runtime, 
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = json.loads(response.get_body())
     assert body["mode"] == "observe"
-    assert body["lastSweep"]["scaleSets"] == 13
+    assert body["lastSweep"]["scaleSets"] == 14
     assert body["lastSweep"]["findings"]["provisioning-failed"] == 3
     assert len(body["records"]) == 5
     bad = functions["status"].get_user_function()(

@@ -21,6 +21,21 @@ def make_rig(start_emulator, gateway_for, ledger):
     return make
 
 
+@pytest.fixture
+def no_sdk_retries(monkeypatch):
+    """CLI runs against the emulator fail fast: azure-core's retries (6 by default, 0.8 s backoff) are off, so a
+    test meets each injected fault once instead of waiting through the SDK's backoff."""
+    from autoheal import cli, runtime
+
+    original = runtime.build_gateway
+
+    def build(settings, **overrides):
+        return original(settings, **{"retry_total": 0, **overrides})
+
+    monkeypatch.setattr(cli, "build_gateway", build)
+    monkeypatch.setattr(runtime, "build_gateway", build)
+
+
 @pytest.fixture(scope="session")
 def queue_storage():
     """Azurite's Queue service (the management-group fan-out's real queue) for this test session."""

@@ -13,6 +13,8 @@ import pytest
 from autoheal.cli import main
 from emulator.fleets import demo
 
+pytestmark = pytest.mark.usefixtures("no_sdk_retries")
+
 EXPECTED = {
     "web-frontend": {},
     "analytics-flex": {},
@@ -21,6 +23,7 @@ EXPECTED = {
     "checkout-api": {"health-monitoring-misconfigured": [], "unhealthy-not-repaired": ["0", "1", "2", "3"]},
     "render-farm": {"provisioning-failed": ["2"]},
     "search-indexer": {"repairs-suspended": []},
+    "reports-api": {"repairs-suspended": []},
     "cache-nodes": {"grace-period": ["0"]},
     "queue-workers": {"unhealthy-not-repaired": ["2", "4"]},
     "ingest-flex": {"create-timed-out": ["<flex:1>"], "resilient-create-disabled": []},
@@ -94,8 +97,14 @@ def test_diagnose_json_finds_every_documented_cause(capsys, demo_emulator):
     assert web["automaticRepairs"]["serviceState"] == "Running"
     assert web["resiliency"] == {"policyPresent": True, "resilientVMCreation": True, "resilientVMDeletion": True}
     # reads: one list, then instance view + instance list per Uniform set, instance list per Flexible set,
-    # and the resiliency view of ingest-flex's one Failed VM (Flexible lists carry no deletion status)
-    assert report["armRequests"] == 1 + 2 * 11 + 2 + 1
+    # the resiliency view of ingest-flex's one Failed VM (Flexible lists carry no deletion status), and the
+    # Activity Log of the two scale sets whose repairs are suspended (who suspended them)
+    assert report["armRequests"] == 1 + 2 * 12 + 2 + 1 + 2
+    reports = next(e for e in report["scaleSets"] if e["name"] == "reports-api")
+    (suspended,) = reports["findings"]
+    assert suspended["proposedAction"]["reasonCode"] == "suspended-by-person"
+    assert suspended["evidence"]["suspendedBy"]["caller"] == "alice@contoso.com"
+    assert "alice@contoso.com (a person)" in suspended["summary"]
 
 
 def test_diagnose_table_shows_findings_and_proposals(capsys, demo_emulator):
@@ -104,7 +113,7 @@ def test_diagnose_table_shows_findings_and_proposals(capsys, demo_emulator):
     assert "checkout-api" in out and "health-monitoring-misconfigured" in out
     assert "-> retry-delete [3]" in out
     assert "-> resume-automatic-repairs" in out
-    assert "13 scale set(s)" in out
+    assert "14 scale set(s)" in out
 
 
 def test_diagnose_one_scale_set_reads_only_it(capsys, demo_emulator):
@@ -115,7 +124,7 @@ def test_diagnose_one_scale_set_reads_only_it(capsys, demo_emulator):
     assert code == 0
     report = json.loads(out)
     assert [e["name"] for e in report["scaleSets"]] == ["search-indexer"]
-    assert report["armRequests"] == 3  # GET scale set, instance view, instance list
+    assert report["armRequests"] == 4  # GET scale set, instance view, instance list, its Activity Log
 
 
 def test_unknown_subscription_is_one_clear_line(capsys, demo_emulator):

@@ -14,6 +14,8 @@ from autoheal.remediation.ledger import Ledger
 from emulator import Emulator
 from emulator.fleets import demo
 
+pytestmark = pytest.mark.usefixtures("no_sdk_retries")
+
 SUB = demo.SUBSCRIPTION
 NAME = "search-indexer"
 

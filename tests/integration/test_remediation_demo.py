@@ -29,7 +29,7 @@ def test_observe_mode_changes_nothing_and_records_every_decision(rig):
     assert got[("checkout-api", "unhealthy-not-repaired", "*")] == ("none", "held", "storm-brake")
     assert got[("ml-training", "provisioning-failed", "*")] == ("replace-failed-instances", "held", "opt-out")
     planned = [a for a in actions_by(result).values() if a["state"] == "planned"]
-    assert all(a["reason"].startswith("observe mode: would ") for a in planned)
+    assert planned and all(a["reason"].startswith("observe mode: would ") for a in planned)
     history = rig.ledger.history(limit=500)
     assert len(history) == sum(len(r.records) for r in result.results)
     # the same observation again: no ARM writes, no new history rows
@@ -70,6 +70,8 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
         (etl, "delete-failed", "3"): ("retry-delete", "succeeded", ""),
         (etl, "delete-failed", "4"): ("retry-delete", "held", "platform-retrying"),
         ("ml-training", "provisioning-failed", "*"): ("replace-failed-instances", "held", "opt-out"),
+        # suspended by alice@contoso.com (the fleet's Activity Log): hers to resume
+        ("reports-api", "repairs-suspended", "*"): ("none", "held", "suspended-by-person"),
         # an AKS node pool: diagnosed, never changed (its node resource group is managed by the cluster)
         ("aks-pool1-38517204-vmss", "provisioning-failed", "*"): (
             "replace-failed-instances",
@@ -105,6 +107,7 @@ def test_remediate_heals_the_fleet_and_explains_what_it_held(rig):
         "ingest-flex": {"resilient-create-disabled"},
         "etl-workers": {"delete-failed"},  # the platform is still retrying instance 4
         "ml-training": {"provisioning-failed"},  # autoheal=off
+        "reports-api": {"repairs-suspended"},  # alice suspended them: still hers to resume
         "aks-pool1-38517204-vmss": {"provisioning-failed", "repairs-disabled"},  # AKS's to repair
     }
     capacities = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -19,9 +19,8 @@ except ImportError:
     from autoheal.remediation.ledger import Record, State
 from autoheal.settings import default_settings
 from sinks import AcsEmailSink, EventGridTopicSink, LocalTLS, SmtpSink, TeamsWebhookSink
+from tests.builders import NOW, SUB
 
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
-SUB = "00000000-0000-0000-0000-000000000001"
 REFERENCE = (
     "Troubleshooting 'VMSS instances aren't repaired', cause 4 / resolution 4: resume automatic repairs "
     "(https://learn.microsoft.com/azure/virtual-machine-scale-sets/virtual-machine-scale-sets-automatic-instance-repairs)"

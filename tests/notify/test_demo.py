@@ -66,8 +66,8 @@ def test_demo_sinks_env_is_all_the_app_needs(tmp_path, monkeypatch, email: str) 
         .read_text()
         .startswith("Subject: [vmss-autoheal] DONE: 2 scale sets: 1 done, 1 would act")
     )
-    assert all(_refused(p) for p in ports)
-    deadline = time.monotonic() + 2
+    assert ports and all(_refused(p) for p in ports)
+    deadline = time.monotonic() + 60  # a timeout for a slow machine, not a speed bound
     while _threads() - before and time.monotonic() < deadline:  # the SDK's poller thread ends on its own
         time.sleep(0.02)
     assert _threads() - before == set()

@@ -49,8 +49,8 @@ def test_a_refused_write_is_journaled_with_its_error_and_no_operation(start_emul
     base = f"{emu.endpoint}/subscriptions/{emu.subscription_id}/resourceGroups/{RG}"
     base += "/providers/Microsoft.Compute/virtualMachineScaleSets/web"
     options = {"params": {"api-version": "2026-04-01"}, "headers": {"Authorization": "Bearer t"}}
-    accepted = requests.post(base + "/delete", json={"instanceIds": ["2"]}, verify=emu.ca_bundle, **options)
-    # a scale-set-wide write while the delete runs: 409 Conflict
+    accepted = requests.post(base + "/restart", json={"instanceIds": ["2"]}, verify=emu.ca_bundle, **options)
+    # a scale-set-wide write while a repair runs: 409 Conflict (a running delete would be preempted instead)
     refused = requests.post(base + "/scaleOut", json={"capacity": 5}, verify=emu.ca_bundle, **options)
     assert (accepted.status_code, refused.status_code) == (202, 409)
     writes = emu.journal()["writes"]

@@ -8,6 +8,7 @@ from autoheal.gateway.budget import (
     VMSS_HIGH_COST_GET,
     BudgetExhausted,
     ComputeBudget,
+    parse_readings,
     parse_remaining,
     resource_of,
 )
@@ -94,22 +95,138 @@ def test_a_wait_past_the_deadline_defers_instead_of_sleeping():
     assert b.figures()["deferred"] == 1
 
 
-def test_names_azure_uses_but_the_table_does_not_are_learned():
+def test_a_30_minute_bucket_refills_a_thirtieth_of_its_capacity_a_minute():
+    """HighCostGetVMScaleSet30Min refills capacity / 30 a minute (issue 19), not capacity / 3; its capacity is at
+    least the table's 1,080 (VMSS High Cost Get), so 899 seen first is not taken for a full bucket of 900."""
     b, _ = budget()
     b.observe("Microsoft.Compute/HighCostGetVMScaleSet30Min;899", VMSS, VMSS_HIGH_COST_GET)
     b.observe("Microsoft.Compute/HighCostGetVMScaleSet30Min;600", VMSS, VMSS_HIGH_COST_GET)
-    # capacity learned as 900; floor 675: at 600 we wait for 76 tokens at 900/3 per minute
+    # capacity 1,080; floor 810: at 600 we wait for 211 tokens at 1,080 / 30 = 36 per minute
     wait = b.acquire(VMSS_HIGH_COST_GET)
-    assert wait == pytest.approx(76 / (900 / 3 / 60))
+    assert wait == pytest.approx(211 / (1080 / 30 / 60))
     bucket = b.figures()["buckets"]["HighCostGetVMScaleSet30Min"]
     assert bucket == {
-        "lowestShareLeft": round(600 / 900, 3),
-        "capacity": 900,
-        "documented": False,
+        "lowestShareLeft": round(600 / 1080, 3),
+        "capacity": 1080,
+        "refillPerMinute": 36.0,
+        "documented": True,
+        "policy": VMSS_HIGH_COST_GET,
         "perResource": False,
     }
+
+
+def test_windowed_entries_are_separate_buckets_and_the_tighter_one_sets_the_wait():
+    """Microsoft's capture (azure-cli recording test_vmss_set_orchestration_service_state): 3Min;174, 30Min;891."""
+    b, _ = budget()
+    b.observe(
+        "Microsoft.Compute/HighCostGetVMScaleSet3Min;174,Microsoft.Compute/HighCostGetVMScaleSet30Min;891",
+        VMSS,
+        VMSS_HIGH_COST_GET,
+    )
+    buckets = b.figures()["buckets"]
+    assert buckets["HighCostGetVMScaleSet3Min"]["capacity"] == 175  # a short window: what Azure reported
+    assert buckets["HighCostGetVMScaleSet3Min"]["refillPerMinute"] == pytest.approx(175 / 3, abs=1e-3)
+    assert buckets["HighCostGetVMScaleSet30Min"]["refillPerMinute"] == pytest.approx(1080 / 30, abs=1e-3)
+    # both full (first sight): a request passes; then others drain the 3-minute bucket to 100 (floor 131.25)
+    assert b.acquire(VMSS_HIGH_COST_GET) == 0
+    b.observe(
+        "Microsoft.Compute/HighCostGetVMScaleSet3Min;100,Microsoft.Compute/HighCostGetVMScaleSet30Min;880",
+        VMSS,
+        VMSS_HIGH_COST_GET,
+    )
+    wait = b.acquire(VMSS_HIGH_COST_GET)
+    assert wait == pytest.approx((0.75 * 175 + 1 - 100) / (175 / 3 / 60))
+
+
+def test_a_repeated_name_is_two_buckets_and_the_lowest_wins():
+    """Microsoft's 2024 throttling article: `DeleteVMScaleSet;107`, `DeleteVMScaleSet;587` (window stripped)."""
+    header = "Microsoft.Compute/DeleteVMScaleSet;107,Microsoft.Compute/DeleteVMScaleSet;587"
+    assert parse_remaining(header) == {"DeleteVMScaleSet": 107}
+    readings = parse_readings(header)
+    assert [(r.key, r.remaining, r.window_minutes, r.long_window) for r in readings] == [
+        ("DeleteVMScaleSet#1/2", 107, None, False),
+        ("DeleteVMScaleSet#2/2", 587, None, True),
+    ]
+    assert {r.policy for r in readings} == {"VMSS Delete"}
+    b, _ = budget()
+    b.observe(header, VMSS, "VMSS Delete")
+    buckets = b.figures()["buckets"]
+    assert set(buckets) == {"DeleteVMScaleSet#1/2", "DeleteVMScaleSet#2/2"}
+    # no window: the slowest refill Azure uses (30 minutes), never above the table's 175 / min
+    assert buckets["DeleteVMScaleSet#1/2"]["refillPerMinute"] == pytest.approx(108 / 30, abs=1e-3)
+    assert buckets["DeleteVMScaleSet#2/2"]["capacity"] == 588  # above the table's 525: what Azure reported
+    # a single entry of the same name (a list's one bucket) is a bucket of its own, not the first of two
+    (single,) = parse_readings("Microsoft.Compute/DeleteVMScaleSet;500")
+    assert single.key == "DeleteVMScaleSet" and single.long_window
+
+
+@pytest.mark.parametrize(
+    ("name", "policy"),
+    [
+        ("GetVMScaleSet30Min", "VMSS Low Cost Get"),
+        ("HighCostGetVMScaleSet3Min", "VMSS High Cost Get"),
+        ("VMScaleSetVMViews3Min", "Scale set VMs Get"),
+        ("LowCostGet30Min", "VM Low Cost Get"),
+        ("HighCostGet3Min", "VM High Cost Get"),
+        ("DeleteVM30Min", "VM Delete"),
+        ("GetOperation30Min", "Get Operation"),
+        ("PutVM3Min", None),
+        ("VMScaleSetBatchedVMRequests5Min", None),
+        ("CreateVMScaleSet30Min", None),
+        ("HighCostGetVMScaleSetSubscription", "VMSS High Cost Get"),
+    ],
+)
+def test_real_names_map_to_the_documented_policy_stems(name, policy):
+    (reading,) = parse_readings(f"Microsoft.Compute/{name};10")
+    assert reading.policy == policy
+
+
+def test_unknown_names_are_learned_conservatively_and_queue_counts_never_block():
+    b, _ = budget()
+    b.observe(
+        "Microsoft.Compute/VMScaleSetActions3Min;238,Microsoft.Compute/VMScaleSetBatchedVMRequests5Min;1188,"
+        "Microsoft.Compute/VmssQueuedVMOperations;0",
+        VMSS,
+        "VMSS Update",
+    )
+    buckets = b.figures()["buckets"]
+    assert "VmssQueuedVMOperations" not in buckets  # `;0` on accepted writes: a count, not tokens
+    assert buckets["VMScaleSetBatchedVMRequests5Min"]["refillPerMinute"] == pytest.approx(1189 / 5, abs=1e-3)
+    assert buckets["VMScaleSetActions3Min"]["documented"] is False
+    assert b.acquire("VMSS Update") == 0
 
 
 def test_share_must_be_a_fraction():
     with pytest.raises(ValueError):
         ComputeBudget(share=0)
+
+
+def test_the_2024_names_state_the_tables_rows():
+    """azure-cli recording test_vmss_create_and_modify (2024): `...SubscriptionMaximum` and `...Resource` entries."""
+    header = ",".join(
+        [
+            "Microsoft.Compute/HighCostGetVMScaleSetSubscriptionMaximum;1074",
+            "Microsoft.Compute/HighCostGetVMScaleSetResource;29",
+        ]
+    )
+    readings = parse_readings(header)
+    assert [(r.stem, r.scope, r.policy) for r in readings] == [
+        ("HighCostGetVMScaleSet", "subscription", VMSS_HIGH_COST_GET),
+        ("HighCostGetVMScaleSet", "resource", VMSS_HIGH_COST_GET),
+    ]
+    b, _ = budget()
+    b.observe(header, VMSS, VMSS_HIGH_COST_GET)
+    buckets = b.figures()["buckets"]
+    assert buckets["HighCostGetVMScaleSetSubscriptionMaximum"]["capacity"] == 1080  # the table's subscription row
+    assert buckets["HighCostGetVMScaleSetResource"] == {
+        "lowestShareLeft": round(29 / 30, 3),
+        "capacity": 30,
+        "refillPerMinute": 10.0,
+        "documented": True,
+        "policy": VMSS_HIGH_COST_GET,
+        "perResource": True,
+    }
+    # the per-resource bucket is this scale set's: another scale set is not held back by it
+    b.observe("Microsoft.Compute/HighCostGetVMScaleSetResource;5", VMSS, VMSS_HIGH_COST_GET)
+    assert b.acquire(VMSS_HIGH_COST_GET, VMSS.replace("/web", "/api").lower()) == 0
+    assert b.acquire(VMSS_HIGH_COST_GET, VMSS.lower()) > 0

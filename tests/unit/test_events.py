@@ -61,13 +61,20 @@ def test_classification_ignores_status():
         assert classify(parse_event(resource_event(status=status)), SUB).verdict is Verdict.EVALUATE
 
 
-def test_scale_set_vm_operation_and_odd_spacing_and_case():
-    vm = VMSS.replace("/subscriptions/", "/subscriptions/ ").upper() + "/VIRTUALMACHINES/3"
+def test_scale_set_vm_operation_in_any_case():
+    vm = VMSS.upper().replace(SUB.upper(), SUB) + "/VIRTUALMACHINES/3"
     payload = resource_event(
         resourceUri=vm, operationName="microsoft.compute/virtualmachinescalesets/virtualmachines/delete"
     )
     verdict = classify(parse_event(payload), SUB)
     assert verdict.verdict is Verdict.EVALUATE and verdict.scale_set.lower() == "web"
+
+
+def test_spacing_in_an_id_is_refused_not_trimmed():
+    """ARM names never start or end with whitespace: " web " names no scale set (issue 21), so no evaluation."""
+    for resource in (VMSS.replace("/subscriptions/", "/subscriptions/ "), VMSS.replace("/web", "/ web ")):
+        verdict = classify(parse_event(resource_event(resourceUri=resource)), SUB)
+        assert verdict.verdict is Verdict.REJECT and verdict.code == "id-whitespace", verdict
 
 
 def test_other_operations_and_subscriptions():
@@ -236,3 +243,17 @@ def test_fuzzed_payloads_never_escape_the_handler(payload, caplog):
         f"({outcome.status}, {outcome.code})" in r.getMessage() and getattr(r, "reasonCode", "") == outcome.code
         for r in caplog.records
     )
+
+
+def test_the_membership_memory_expires_and_stays_bounded():
+    from autoheal.handlers import ExpiringMap
+
+    now = [0.0]
+    memo = ExpiringMap(3, lambda: now[0])
+    memo.put("a", 1, 10)
+    assert memo.get("a") == 1 and memo.get("b") is None
+    now[0] = 10.0
+    assert memo.get("a") is None  # expired at its TTL
+    for key in "bcde":
+        memo.put(key, key, 60)
+    assert len(memo) == 3 and memo.get("b") is None and memo.get("e") == "e"  # the oldest went first

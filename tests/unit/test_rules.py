@@ -453,7 +453,7 @@ def test_health_source_conflicts_say_what_to_change_and_never_propose_enabling(m
     if not repairs:
         disabled = found[C.REPAIRS_DISABLED]
         assert action(disabled) == "none" and disabled.proposed_action.reason_code == problem
-    assert all(action(f) != "enable-automatic-repairs" for f in found.values())
+    assert found and all(action(f) != "enable-automatic-repairs" for f in found.values())
 
 
 def test_flexible_with_only_an_lb_probe_and_a_uniform_one_is_fine():

@@ -39,6 +39,7 @@ def test_every_setting_has_a_field_and_a_unique_name():
         ("AUTOHEAL_OPT_OUT_TAG", "", "opt_out_tag", None),
         ("AUTOHEAL_GRACE_MARGIN", "PT1H", "grace_margin", timedelta(hours=1)),
         ("AUTOHEAL_TARGET_GRACE_PERIOD", "PT45M", "target_grace_period", timedelta(minutes=45)),
+        ("AUTOHEAL_ACTIVITY_LOG_LOOKBACK", "P30D", "activity_log_lookback", timedelta(days=30)),
         ("AUTOHEAL_EMAIL_RECIPIENTS", "a@x.com; b@y.org", "email_recipients", ("a@x.com", "b@y.org")),
         ("AUTOHEAL_SMTP_STARTTLS", "no", "smtp_starttls", False),
         ("AUTOHEAL_SWEEP_SCHEDULE", "0  */5 * * * *", "sweep_schedule", "0 */5 * * * *"),
@@ -62,6 +63,8 @@ def test_values_are_parsed(name, raw, attr, value):
         ("AUTOHEAL_STORM_THRESHOLD_PERCENT", "0", "expected an integer 1-100"),
         ("AUTOHEAL_REPAIR_GRACE_PERIOD", "PT5M", "too short"),
         ("AUTOHEAL_TARGET_GRACE_PERIOD", "PT2H", "too long"),
+        ("AUTOHEAL_ACTIVITY_LOG_LOOKBACK", "P91D", "too long"),  # Azure keeps the Activity Log 90 days
+        ("AUTOHEAL_ACTIVITY_LOG_LOOKBACK", "PT12H", "too short"),
         ("AUTOHEAL_COOLDOWN", "P1M", "years and months are not accepted"),
         ("AUTOHEAL_SWEEP_SCHEDULE", "*/15 * * * *", "needs six fields"),
         ("AUTOHEAL_ARM_ENDPOINT", "http://management.azure.com", "must be an https:// URL"),

@@ -6,11 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from autoheal.model import HealthState
-from autoheal.snapshot import parse_duration, parse_instance, parse_scale_set, parse_time
+from autoheal.model import HealthState, parse_time
+from autoheal.snapshot import parse_duration, parse_instance, parse_scale_set
+from tests.builders import NOW
 from tests.helpers import compute_example
-
-NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(

@@ -4,20 +4,21 @@ Replace), and a forced retry of a delete the platform gave up on. Each request i
 
 from __future__ import annotations
 
+from ...diagnosis.context import BAD_HEALTH
 from ...gateway import ArmError
 from ...gateway.errors import ErrorClass
-from ...model import ActionCode, HealthState, Instance
+from ...model import ActionCode, Instance
 from ..record import Step
 from ..transitions import Outcome
 from .context import ActionContext, failed, fingerprint, is_deleting, succeeded, unchanged, verifying
 from .registry import ActionSpec, register
 from .replace import replace
 
-_BAD_HEALTH = (HealthState.UNHEALTHY, HealthState.UNKNOWN, None)
-
 
 def _still_unhealthy(instance: Instance) -> bool:
-    return instance.failed or instance.health in _BAD_HEALTH
+    """The diagnosis' own test, on the fresh read: an instance that no longer reports a health state (None)
+    gives no evidence for a disruptive action, so it is left alone; a later sweep sees it again."""
+    return instance.failed or instance.health in BAD_HEALTH
 
 
 def repair_instances(ctx: ActionContext) -> Outcome:
@@ -32,7 +33,7 @@ def repair_instances(ctx: ActionContext) -> Outcome:
         return succeeded(f"instance {instance_id} no longer exists")
     if ctx.step not in (Step.REQUEST_INTENT, Step.REQUESTED):
         if not _still_unhealthy(instance):
-            return succeeded(f"instance {instance_id} is healthy again: nothing to do")
+            return succeeded(f"instance {instance_id} no longer reports bad health: nothing to do")
         ctx.checkpoint(Step.REQUEST_INTENT, intent={"instance": instance_id, "seen": fingerprint(instance)})
     if ctx.step is Step.REQUEST_INTENT:
         if unchanged(instance, ctx.record.intent.get("seen")):
@@ -90,12 +91,21 @@ def verify_deleted(ctx: ActionContext) -> Outcome:
 REPAIR = register(
     ActionSpec(
         ActionCode.REPAIR_INSTANCES,
-        "repair the unhealthy instance",
+        "repair the unhealthy {targets|instances}",
+        "repaired the unhealthy {targets|instances}",
         repair_instances,
         per_instance=True,
         disruptive=True,
     )
 )
 RETRY_DELETE = register(
-    ActionSpec(ActionCode.RETRY_DELETE, "retry the failed delete", retry_delete, per_instance=True, disruptive=True)
+    ActionSpec(
+        ActionCode.RETRY_DELETE,
+        "delete {targets|the stuck instances} again",
+        "deleted {targets|the stuck instances}",
+        retry_delete,
+        per_instance=True,
+        disruptive=True,
+        removes_instances=True,
+    )
 )

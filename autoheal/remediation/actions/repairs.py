@@ -62,6 +62,14 @@ def resume_automatic_repairs(ctx: ActionContext) -> Outcome:
     if ctx.step is not Step.RESUMED:
         if state != ServiceState.SUSPENDED:
             return held(f"AutomaticRepairs is {state}, not Suspended: nothing to resume", ReasonCode.STATE_CHANGED)
+        # The re-read asked the Activity Log again: a person may have suspended it since the diagnosis.
+        hold = (
+            snap.suspension.hold()
+            if snap.suspension is not None
+            else ("who suspended automatic repairs was not read; not resumed blind", ReasonCode.SUSPENDER_UNKNOWN)
+        )
+        if hold is not None:
+            return held(*hold)
         ctx.checkpoint(Step.RESUME_INTENT)
         ctx.write(
             "resume automatic repairs",
@@ -93,6 +101,24 @@ def set_grace_period(ctx: ActionContext) -> Outcome:
     return failed(f"grace period still {after.repairs.grace_period}", "not applied")
 
 
-ENABLE = register(ActionSpec(ActionCode.ENABLE_AUTOMATIC_REPAIRS, "enable automatic repairs", enable_automatic_repairs))
-RESUME = register(ActionSpec(ActionCode.RESUME_AUTOMATIC_REPAIRS, "resume automatic repairs", resume_automatic_repairs))
-GRACE = register(ActionSpec(ActionCode.SET_GRACE_PERIOD, "set the repairs grace period", set_grace_period))
+ENABLE = register(
+    ActionSpec(
+        ActionCode.ENABLE_AUTOMATIC_REPAIRS,
+        "enable automatic repairs",
+        "enabled automatic repairs",
+        enable_automatic_repairs,
+    )
+)
+RESUME = register(
+    ActionSpec(
+        ActionCode.RESUME_AUTOMATIC_REPAIRS,
+        "resume automatic repairs",
+        "resumed automatic repairs",
+        resume_automatic_repairs,
+    )
+)
+GRACE = register(
+    ActionSpec(
+        ActionCode.SET_GRACE_PERIOD, "set the repair grace period", "set the repair grace period", set_grace_period
+    )
+)

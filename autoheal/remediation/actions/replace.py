@@ -86,10 +86,6 @@ def replace(ctx: ActionContext, instance_ids: list[str], still_doomed: Doomed = 
     return verify_replacement(ctx)
 
 
-def _doomed(instance: Instance | None, still_doomed: Doomed) -> bool:
-    return instance is not None and not is_deleting(instance) and still_doomed(instance)
-
-
 def _delete_intent(snap: ScaleSetSnapshot, doomed: list[str]) -> dict[str, Any]:
     instances = {i: fingerprint(inst) for i in doomed if (inst := snap.instance(i)) is not None}
     return {"instances": instances, "capacityBeforeDelete": snap.capacity or 0}
@@ -187,8 +183,10 @@ def replace_failed_instances(ctx: ActionContext) -> Outcome:
 SPEC = register(
     ActionSpec(
         ActionCode.REPLACE_FAILED_INSTANCES,
-        "replace the failed instances",
+        "replace the failed {targets|instances}",
+        "replaced the failed {targets|instances}",
         replace_failed_instances,
         disruptive=True,
+        removes_instances=True,
     )
 )

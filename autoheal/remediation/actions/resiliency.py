@@ -3,15 +3,14 @@ each needs its Microsoft.Compute feature registered for the subscription)."""
 
 from __future__ import annotations
 
+from ...diagnosis.resilient_create import FEATURE as CREATE_FEATURE
+from ...diagnosis.resilient_delete import FEATURE as DELETE_FEATURE
 from ...gateway import ArmError
 from ...model import ActionCode, ReasonCode
 from ..record import Step
 from ..transitions import Outcome
 from .context import ActionContext, held, succeeded
 from .registry import ActionSpec, register
-
-CREATE_FEATURE = "ResilientVMScaleSetVMCreation"
-DELETE_FEATURE = "ReliableVMDeletion"
 
 
 def _enable(ctx: ActionContext, policy_name: str, flag: str) -> Outcome:
@@ -51,6 +50,7 @@ CREATE = register(
     ActionSpec(
         ActionCode.ENABLE_RESILIENT_VM_CREATE,
         "enable resilient VM create",
+        "enabled resilient VM create",
         enable_resilient_vm_create,
         feature_flag=CREATE_FEATURE,
     )
@@ -59,6 +59,7 @@ DELETE = register(
     ActionSpec(
         ActionCode.ENABLE_RESILIENT_VM_DELETE,
         "enable resilient VM delete",
+        "enabled resilient VM delete",
         enable_resilient_vm_delete,
         feature_flag=DELETE_FEATURE,
     )
