@@ -22,13 +22,15 @@ var readActions = [
   'Microsoft.Compute/locations/operations/read'
   'Microsoft.Resources/subscriptions/resourceGroups/read'
   'Microsoft.ResourceGraph/resources/read'
+  // Who suspended automatic repairs: the Activity Log ('List Activity Log events (management events) in a
+  // subscription'; azure-monitor roles-permissions-security), read only for suspended scale sets.
+  'Microsoft.Insights/eventtypes/values/read'
 ]
 
 var writeActions = [
   'Microsoft.Compute/virtualMachineScaleSets/write'
   'Microsoft.Compute/virtualMachineScaleSets/setOrchestrationServiceState/action'
   'Microsoft.Compute/virtualMachineScaleSets/delete/action'
-  'Microsoft.Compute/virtualMachineScaleSets/scaleOut/action'
   'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/restart/action'
   'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/reimage/action'
   'Microsoft.Compute/virtualMachineScaleSets/virtualMachines/redeploy/action'
