@@ -72,6 +72,7 @@ bench: $(VENV_STAMP) $(NODE_STAMP)
 	$(PY) bench/budget.py --scale-sets 10000 --instances 5 --time-scale 30 --max-sweeps 60 --header-form repeated
 	$(PY) bench/arg_getlist.py --scale-sets 1000 --instances 5 --persistent 10 --stale 20 --time-scale 30
 	$(PY) bench/cold_start.py
+	$(PY) bench/fanout.py --subscriptions 20 --scale-sets 500 --instances 2 --workers 2
 
 clean:
 	rm -rf $(VENV) node_modules demo-out .pytest_cache .ruff_cache *.egg-info

@@ -9,7 +9,7 @@ import azure.functions as func
 
 from autoheal.runtime import start_warmup
 from autoheal.settings import load_settings
-from functions import events, status, sweep
+from functions import events, fanout, status, sweep
 
 load_settings()
 # The SDK modules and clients the first event needs, loaded in the background: indexing stays fast and a
@@ -19,4 +19,5 @@ start_warmup()
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
 app.register_functions(events.bp)
 app.register_functions(sweep.bp)
+app.register_functions(fanout.bp)
 app.register_functions(status.bp)

@@ -136,6 +136,12 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.description = "Diagnose, plan and, with --apply, act within the guardrails."
     _targeting(sweep)
     _writes(sweep)
+    sweep.add_argument(
+        "--management-group",
+        metavar="NAME",
+        help="sweep every subscription under this management group (Resource Graph lists them; "
+        "AUTOHEAL_EXCLUDE_SUBSCRIPTIONS leaves some out), each with its own Compute budget",
+    )
     replay = sub.add_parser("handle-event", help="feed Event Grid events (a file or -) through the trigger's handler")
     replay.description = "Replay Event Grid / CloudEvents deliveries through the Event Grid function's handler."
     replay.add_argument("file", help="a JSON event or array of events, Event Grid or CloudEvents schema; - for stdin")
@@ -344,6 +350,8 @@ def _not_found(args: argparse.Namespace, settings: Settings) -> CliError:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    if getattr(args, "management_group", None):
+        return _sweep_management_group(args)
     settings = _shell_safety(_settings(args), args)
     settings = settings.replace(sweep_concurrency=args.concurrency)
     from .notify import Notifier
@@ -399,6 +407,111 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(_sweep_summary(report))
         print(_budget_summary(report))
     return 0
+
+
+def _sweep_management_group(args: argparse.Namespace) -> int:
+    """`sweep --management-group NAME`: every subscription in scope, one after another in a few threads, each
+    with its own Compute gateway (budget) and ledger partition; one notification digest across the scope."""
+    from .handlers import subscription_figures, sweep_summary
+    from .runtime import Runtime
+    from .scope import ScopeRuntimes
+    from .settings import Scope
+
+    if args.subscription or args.scale_set:
+        raise CliError("--management-group sweeps whole subscriptions: leave out --subscription and --scale-set", 2)
+    try:
+        scope = Scope("management-group", _management_group_arg(args.management_group))
+    except ValueError as exc:
+        raise CliError(f"--management-group {args.management_group}: {exc}", EXIT_USAGE) from None
+    args.subscription = None
+    base = load_settings()
+    settings = _settings_without_subscription(args, base).replace(scope=scope, sweep_concurrency=args.concurrency)
+    settings = _shell_safety(settings, args)
+    with _ledger(settings, write=args.apply or args.record) as ledger:
+        parent = Runtime(settings, ledger=ledger)
+        scopes = ScopeRuntimes(parent, digest_across_scope=True)
+        try:
+            try:
+                subscriptions = scopes.subscriptions()
+            except ArmError as exc:
+                raise CliError(f"management group {scope.name}: {_explain(exc, settings)}") from exc
+            if not subscriptions:
+                raise CliError(f"no subscriptions in scope under management group {scope.name}", EXIT_NOT_FOUND)
+
+            def sweep_one(sub: Any) -> dict[str, Any]:
+                runtime = scopes.runtime_for(sub.subscription_id, sub.name)
+                try:
+                    result = runtime.engine().sweep(Target(args.resource_group, None))
+                except ArmError as exc:
+                    return {"subscriptionId": sub.subscription_id, "name": sub.name, "error": _explain(exc, settings)}
+                summary = sweep_summary(result, subscription_id=sub.subscription_id, name=sub.name)
+                if args.apply or args.record:
+                    runtime.ledger.save_status("last-sweep", summary)
+                actions = [a for r in result.results for a in r.decisions()]
+                return {
+                    "subscriptionId": sub.subscription_id,
+                    "name": sub.name,
+                    **subscription_figures(summary),
+                    "armWrites": runtime.gateway.meter.writes,
+                    "actionList": actions,
+                    "unread": summary["unreadScaleSets"],
+                }
+
+            rows = map_concurrently(sweep_one, subscriptions, min(4, len(subscriptions)))
+            notified = scopes.flush(trigger="sweep", correlation_id=uuid.uuid4().hex)
+        finally:
+            scopes.close()
+            parent.close()
+    report = {"managementGroup": scope.name, "mode": settings.mode, "notified": notified, "subscriptions": rows}
+    if args.output == "json":
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(_management_group_table(report))
+    return EXIT_ERROR if any("error" in row for row in rows) else 0
+
+
+def _management_group_arg(raw: str) -> str:
+    from .settings import load_settings as _load
+
+    return _load({"AUTOHEAL_SCOPE": f"mg:{raw}"}).scope.name
+
+
+def _settings_without_subscription(args: argparse.Namespace, settings: Settings) -> Settings:
+    """`_settings` for a management group: the endpoint and CA bundle options, no subscription needed."""
+    changes: dict[str, Any] = {}
+    if args.endpoint:
+        if not args.endpoint.lower().startswith("https://") or len(args.endpoint) <= len("https://"):
+            raise CliError(f"--endpoint {args.endpoint}: must be an https:// URL", EXIT_USAGE)
+        changes["arm_endpoint"] = args.endpoint.rstrip("/")
+    if args.ca_bundle:
+        if not os.path.isfile(args.ca_bundle):
+            raise CliError(f"--ca-bundle {args.ca_bundle}: no such file", EXIT_USAGE)
+        changes["arm_ca_bundle"] = args.ca_bundle
+    return settings.replace(**changes)
+
+
+def _management_group_table(report: dict[str, Any]) -> str:
+    count = len(report["subscriptions"])
+    lines = [
+        f"management group {report['managementGroup']} ({report['mode']}): {count} subscription(s)",
+        f"{'subscription':40} {'scale sets':>10} {'read':>5} {'deferred':>8} {'findings':>8} "
+        f"{'actions':28} {'tokens':>7} {'lowest':>7}",
+    ]
+    for row in report["subscriptions"]:
+        label = row["name"] if row["name"] == row["subscriptionId"] else f"{row['name']} ({row['subscriptionId'][:8]})"
+        if "error" in row:
+            lines.append(f"{label:40} error: {row['error']}")
+            continue
+        coverage, spend = row["coverage"], row["spend"]
+        actions = ", ".join(f"{n} {state}" for state, n in sorted(row["actions"].items())) or "-"
+        lowest = spend["lowestShareLeft"]
+        lines.append(
+            f"{label:40} {coverage['scaleSets']:>10} {coverage['read']:>5} {coverage['deferred']:>8} "
+            f"{sum(row['findings'].values()):>8} {actions:28} {sum(spend['computeTokens'].values()):>7} "
+            f"{(f'{lowest:.0%}' if lowest is not None else '-'):>7}"
+        )
+    lines.append(f"notifications delivered: {report['notified']} (one digest across the scope)")
+    return "\n".join(lines)
 
 
 def _budget_summary(report: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import resource_ids, telemetry
 from .engine import SweepResult, Target
@@ -26,7 +26,12 @@ from .resource_ids import InvalidResourceId
 from .runner import lagging
 from .runtime import Runtime
 
+if TYPE_CHECKING:
+    from .fanout import SweepQueue
+    from .scope import ScopeRuntimes
+
 log = telemetry.get_logger("autoheal.events")
+fanout_log = telemetry.get_logger("autoheal.fanout")
 
 SEEN_EVENTS_TTL = 3600.0  # Event Grid retries for up to 24 h, but redeliveries cluster in the first hour
 SEEN_EVENTS_MAX = 10_000
@@ -124,9 +129,16 @@ class EventHandler:
         return outcome
 
     def _handle(self, payload: Any) -> EventOutcome:
+        runtime = self.runtime
         try:
             event = parse_event(payload)
-            verdict = classify(event, self.runtime.settings.subscription_id)
+            if runtime.settings.management_group:
+                # Management-group scope: the event's own subscription's runtime, if that subscription is watched.
+                found = self._runtime_of(event)
+                if isinstance(found, EventOutcome):
+                    return found
+                runtime = found
+            verdict = classify(event, runtime.settings.subscription_id)
         except MalformedEvent as exc:
             return EventOutcome(
                 "malformed",
@@ -144,25 +156,47 @@ class EventHandler:
         if self._duplicate(event.id):
             return EventOutcome("duplicate", "this event id was already handled", code=Reason.DUPLICATE, **known)
         if verdict.verdict is Verdict.LOOKUP_VM:
-            verdict = self._scale_set_of_vm(verdict)
+            verdict = self._scale_set_of_vm(verdict, runtime)
             if verdict.verdict is not Verdict.EVALUATE:
                 return EventOutcome("not-a-member", verdict.reason, code=verdict.code, **known)
-        return self._evaluate(verdict)
+        return self._evaluate(verdict, runtime)
 
-    def _scale_set_of_vm(self, verdict: Classification) -> Classification:
+    def _runtime_of(self, event: Any) -> Runtime | EventOutcome:
+        """The runtime of the subscription an event comes from, or the rejection of a subscription outside."""
+        from .resource_ids import IdProblem
+        from .scope import subscription_of
+
+        scopes = scope_runtimes(self.runtime)
+        data = event.data if isinstance(event.data, dict) else {}
+        named = [str(event.subject), str(data.get("resourceUri") or ""), str(data.get("resourceInfo") or "")]
+        subscription = next((found for found in map(subscription_of, named) if found), "")
+        if subscription and scopes.in_scope(subscription):
+            return scopes.runtime_for(subscription)
+        return EventOutcome(
+            "rejected",
+            f"subscription {subscription or '(none named)'} is outside the management group "
+            f"{self.runtime.settings.management_group} this deployment watches",
+            event.id,
+            event.event_type,
+            code=IdProblem.FOREIGN_SUBSCRIPTION,
+            subject=event.subject,
+        )
+
+    def _scale_set_of_vm(self, verdict: Classification, runtime: Runtime | None = None) -> Classification:
+        runtime = runtime or self.runtime
         vm_name = verdict.details.get("vm", "")
-        key = (verdict.resource_group.lower(), vm_name.lower())
+        key = (runtime.settings.subscription_id.lower(), verdict.resource_group.lower(), vm_name.lower())
         # One read per VM per burst: concurrent events about one VM wait for the first one's answer.
         with self._vm_locks[hash(key) % len(self._vm_locks)]:
             membership = self._memberships.get(key)
             if membership is None:
-                membership = self._read_membership(verdict, vm_name)
+                membership = self._read_membership(verdict, vm_name, runtime)
                 if membership.ttl > 0:
                     self._memberships.put(key, membership, membership.ttl)
         if membership.problem:
             return Classification(Verdict.IGNORE, membership.reason, verdict.event, code=membership.problem)
         try:
-            ids = resource_ids.parse(membership.scale_set_id, subscription_id=self.runtime.settings.subscription_id)
+            ids = resource_ids.parse(membership.scale_set_id, subscription_id=runtime.settings.subscription_id)
         except InvalidResourceId as exc:
             return Classification(
                 Verdict.IGNORE,
@@ -179,10 +213,11 @@ class EventHandler:
             scale_set=ids.name,
         )
 
-    def _read_membership(self, verdict: Classification, vm_name: str) -> Membership:
+    def _read_membership(self, verdict: Classification, vm_name: str, runtime: Runtime | None = None) -> Membership:
         """Which scale set the VM belongs to, read from ARM (a transient failure raises: redelivered)."""
+        runtime = runtime or self.runtime
         try:
-            vm = self.runtime.gateway.get_virtual_machine(verdict.resource_group, vm_name)
+            vm = runtime.gateway.get_virtual_machine(verdict.resource_group, vm_name)
         except ArmError as exc:
             if exc.transient:
                 self._forget(verdict.event.id, "")
@@ -195,7 +230,8 @@ class EventHandler:
             return Membership("", Reason.NOT_A_MEMBER, f"VM {vm_name} does not belong to a scale set", MEMBERSHIP_TTL)
         return Membership(str(member_of), "", "", MEMBERSHIP_TTL)
 
-    def _evaluate(self, verdict: Classification) -> EventOutcome:
+    def _evaluate(self, verdict: Classification, runtime: Runtime | None = None) -> EventOutcome:
+        runtime = runtime or self.runtime
         event = verdict.event
         if not self._claim_evaluation(verdict.scale_set_id.lower()):
             return EventOutcome(
@@ -209,7 +245,7 @@ class EventHandler:
                 subject=event.subject,
             )
         try:
-            result = self.runtime.engine().sweep(
+            result = runtime.engine().sweep(
                 Target(verdict.resource_group, verdict.scale_set), trigger="event", event_id=event.id
             )
         except ArmError as exc:
@@ -359,10 +395,105 @@ def event_handler(runtime: Runtime) -> EventHandler:
         return _handler
 
 
-def run_sweep(runtime: Runtime) -> SweepResult:
+def run_timer(runtime: Runtime, queue: SweepQueue | None = None) -> dict[str, Any]:
+    """The timer's work: the subscription's sweep (subscription scope), or one queue message per subscription
+    under the management group (management-group scope), each swept by `run_queue_slice` on some instance."""
+    if not runtime.settings.management_group:
+        return sweep_summary(run_sweep(runtime))
+    return fan_out(runtime, queue)
+
+
+def fan_out(runtime: Runtime, queue: SweepQueue | None = None) -> dict[str, Any]:
+    """Enqueue this tick's slices: one message per subscription in scope (Resource Graph, excluded ones left out)."""
+    from datetime import UTC, datetime
+
+    from .fanout import SliceMessage, SweepQueue, describe, new_tick
+
+    scopes = scope_runtimes(runtime)
+    subscriptions = scopes.subscriptions(refresh=True)  # every tick looks again: new subscriptions join here
+    now = runtime.clock()
+    tick = new_tick(now)
+    messages = [
+        SliceMessage(s.subscription_id, runtime.settings.management_group, tick, iso(now) or "", s.name)
+        for s in subscriptions
+    ]
+    owned = queue is None
+    queue = queue or SweepQueue.from_settings(runtime.settings)
+    try:
+        queue.ensure()
+        sent = queue.enqueue(messages)
+    finally:
+        if owned:
+            queue.close()
+    document = {**describe(messages), "managementGroup": runtime.settings.management_group, "enqueued": sent}
+    document["excluded"] = list(runtime.settings.exclude_subscriptions)
+    document["at"] = iso(datetime.now(UTC))
+    try:
+        runtime.ledger.save_status("last-fanout", document)
+    except Exception as exc:  # a convenience for /status; the messages are out
+        fanout_log.warning("could not store the fan-out summary: %s", exc)
+    fanout_log.info(
+        "tick %s: %d subscription(s) of management group %s enqueued on %s",
+        tick,
+        sent,
+        runtime.settings.management_group,
+        runtime.settings.sweep_queue,
+    )
+    return document
+
+
+def run_queue_slice(runtime: Runtime, body: str | bytes, *, dequeue_count: int = 1) -> dict[str, Any] | None:
+    """The queue-triggered function's work: one subscription's sweep, with its budget and ledger partition.
+
+    Idempotent: a tick this subscription already finished is acknowledged without a sweep (and the ledger
+    refuses a second action on anything in flight anyway). A message that is not a slice raises
+    `BadSliceMessage` (the host retries it, then moves it to the poison queue: nothing is lost). A subscription
+    no longer in scope is left alone (logged). Anything else that fails raises, so the message comes back."""
+    from .fanout import MAX_DEQUEUE_COUNT, BadSliceMessage, SliceMessage
+
+    try:
+        message = SliceMessage.from_json(body)
+    except BadSliceMessage as exc:
+        fanout_log.error(
+            "queue message is not a sweep slice (%s); delivery %d of %d, then the poison queue %s-poison",
+            exc,
+            dequeue_count,
+            MAX_DEQUEUE_COUNT,
+            runtime.settings.sweep_queue,
+        )
+        raise
+    scopes = scope_runtimes(runtime)
+    if not scopes.in_scope(message.subscription_id):
+        fanout_log.warning(
+            "slice of tick %s for subscription %s skipped: it is no longer in the scope %s",
+            message.tick,
+            message.subscription_id,
+            runtime.settings.management_group,
+        )
+        return None
+    sub_runtime = scopes.runtime_for(message.subscription_id, message.name)
+    done = sub_runtime.ledger.load_status("slice-done") or {}
+    if done.get("tick") == message.tick:
+        fanout_log.info("slice of tick %s for %s already done: redelivery acknowledged", message.tick, message.name)
+        return None
+    if dequeue_count > 1:
+        fanout_log.warning(
+            "slice of tick %s for %s delivered again (delivery %d of %d): a previous run failed or its instance died",
+            message.tick,
+            message.subscription_id,
+            dequeue_count,
+            MAX_DEQUEUE_COUNT,
+        )
+    result = run_sweep(sub_runtime, name=message.name or scopes.name_of(message.subscription_id))
+    summary = sweep_summary(result, subscription_id=message.subscription_id, name=message.name)
+    sub_runtime.ledger.save_status("slice-done", {"tick": message.tick, "correlationId": result.correlation_id})
+    return summary
+
+
+def run_sweep(runtime: Runtime, *, name: str = "") -> SweepResult:
     """The timer's work: every scale set in the subscription, then a summary for the status endpoint."""
     result = runtime.engine().sweep(trigger="sweep")
-    summary = sweep_summary(result)
+    summary = sweep_summary(result, subscription_id=runtime.settings.subscription_id, name=name)
     try:
         runtime.ledger.save_status("last-sweep", summary)
     except Exception as exc:  # the summary is a convenience; never fail the sweep for it
@@ -371,7 +502,7 @@ def run_sweep(runtime: Runtime) -> SweepResult:
     return result
 
 
-def sweep_summary(result: SweepResult) -> dict[str, Any]:
+def sweep_summary(result: SweepResult, *, subscription_id: str = "", name: str = "") -> dict[str, Any]:
     findings: dict[str, int] = {}
     actions: dict[str, int] = {}
     for scale_set in result.results:
@@ -380,6 +511,8 @@ def sweep_summary(result: SweepResult) -> dict[str, Any]:
         for action in scale_set.decisions():
             actions[action["state"]] = actions.get(action["state"], 0) + 1
     return {
+        **({"subscriptionId": subscription_id} if subscription_id else {}),
+        **({"subscriptionName": name} if name and name != subscription_id else {}),
         "correlationId": result.correlation_id,
         "startedAt": iso(result.started_at),
         "durationSeconds": round(result.duration_s, 3),
@@ -398,15 +531,90 @@ def sweep_summary(result: SweepResult) -> dict[str, Any]:
     }
 
 
+_scopes: dict[int, ScopeRuntimes] = {}
+_scopes_lock = threading.Lock()
+
+
+def scope_runtimes(runtime: Runtime) -> ScopeRuntimes:
+    """The process-wide per-subscription runtimes of a management-group deployment (one per parent runtime)."""
+    from .scope import ScopeRuntimes
+
+    with _scopes_lock:
+        found = _scopes.get(id(runtime))
+        if found is None or found.parent is not runtime:
+            found = ScopeRuntimes(runtime)
+            _scopes[id(runtime)] = found
+        return found
+
+
+def forget_scope_runtimes(runtime: Runtime) -> None:
+    with _scopes_lock:
+        found = _scopes.pop(id(runtime), None)
+    if found is not None:
+        found.close()
+
+
+def subscription_figures(summary: dict[str, Any] | None) -> dict[str, Any]:
+    """Coverage, spend and findings of one subscription's last sweep, for /status and the CLI."""
+    if not summary:
+        return {"lastSweep": None}
+    coverage = summary.get("coverage") or {}
+    compute = (summary.get("arm") or {}).get("compute") or {}
+    return {
+        "lastSweep": summary.get("startedAt"),
+        "coverage": {
+            "scaleSets": summary.get("scaleSets"),
+            "read": summary.get("readScaleSets"),
+            "deferred": summary.get("deferredScaleSets"),
+            "sweepsPerLap": coverage.get("sweepsPerLap"),
+            "lastLapSeconds": coverage.get("lastLapSeconds"),
+        },
+        "spend": {
+            "computeTokens": compute.get("spent") or {},
+            # the lowest share left of any Compute bucket this subscription's sweep saw
+            "lowestShareLeft": min(
+                (
+                    b["lowestShareLeft"]
+                    for b in (compute.get("buckets") or {}).values()
+                    if b.get("lowestShareLeft") is not None
+                ),
+                default=None,
+            ),
+        },
+        "findings": summary.get("findings") or {},
+        "actions": summary.get("actions") or {},
+    }
+
+
+def _scope_status(runtime: Runtime) -> dict[str, Any]:
+    from .scope import SubscriptionLedger
+
+    scopes = scope_runtimes(runtime)
+    rows = []
+    for sub in scopes.subscriptions():
+        ledger = SubscriptionLedger(runtime.ledger, sub.subscription_id)
+        rows.append(
+            {"subscriptionId": sub.subscription_id, "name": sub.name}
+            | subscription_figures(ledger.load_status("last-sweep"))
+        )
+    return {
+        "managementGroup": runtime.settings.management_group,
+        "excludedSubscriptions": list(runtime.settings.exclude_subscriptions),
+        "lastFanout": runtime.ledger.load_status("last-fanout"),
+        "subscriptions": rows,
+    }
+
+
 def status(runtime: Runtime, *, limit: int = 50) -> dict[str, Any]:
-    """Last sweep and the live ledger records worth a look (newest first)."""
+    """Last sweep and the live ledger records worth a look (newest first); per subscription in a
+    management-group scope."""
     ledger = runtime.ledger
     records = sorted(
         (r for r in ledger.all_records() if r.state.value != "resolved"),
         key=lambda r: r.updated_at.timestamp() if r.updated_at else 0,
         reverse=True,
     )[:limit]
-    return {
+    document: dict[str, Any] = {
         "subscriptionId": runtime.settings.subscription_id,
         "mode": runtime.settings.mode,
         # Settings that could not be used as given (a notification channel turned off, a typo'd name).
@@ -414,8 +622,13 @@ def status(runtime: Runtime, *, limit: int = 50) -> dict[str, Any]:
         "lastSweep": ledger.load_status("last-sweep"),
         # Records whose state was never announced (the next sweep offers them again).
         "unannounced": sum(1 for r in records if lagging(r)),
+    }
+    if runtime.settings.management_group:
+        document["scope"] = _scope_status(runtime)
+    return document | {
         "records": [
             {
+                "subscriptionId": r.scale_set_id.split("/")[2].lower() if r.scale_set_id.count("/") > 2 else "",
                 "scaleSetId": r.scale_set_id,
                 "findingCode": r.finding_code,
                 "target": r.target,

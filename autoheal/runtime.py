@@ -32,16 +32,21 @@ class Runtime:
         notifier: Notifier | None = None,
         clock: Callable[[], datetime] | None = None,
         gateway_options: dict[str, Any] | None = None,
+        graph: ResourceGraphGateway | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self._gateway = gateway
         self._ledger = ledger
         self._notifier = notifier
-        self._graph: ResourceGraphGateway | None = None
+        self._graph: ResourceGraphGateway | None = graph  # a given one is shared (scope.py), not owned
         self._gateway_options = gateway_options or {}
         self._lock = threading.Lock()
         self._owned: list[Any] = []
+
+    @property
+    def gateway_options(self) -> dict[str, Any]:
+        return dict(self._gateway_options)
 
     @property
     def gateway(self) -> ComputeGateway:
@@ -135,6 +140,9 @@ def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
     """The Compute gateway as the settings describe it (endpoint, identity, LRO polling, pacing)."""
     from .gateway import ComputeBudget, ComputeGateway
 
+    # Benchmarks against an emulator whose Compute buckets refill K times faster tell each budget the same K
+    # (a fresh budget per gateway: each subscription's own).
+    time_scale = float(overrides.pop("budget_time_scale", 1.0))
     options: dict[str, Any] = {
         "endpoint": settings.arm_endpoint,
         "ca_bundle": settings.arm_ca_bundle or None,
@@ -143,7 +151,7 @@ def build_gateway(settings: Settings, **overrides: Any) -> ComputeGateway:
         "lro_timeout": settings.lro_timeout.total_seconds(),
         "max_connections": max(32, 2 * settings.sweep_concurrency),
         "reads_reserve": settings.arm_reads_reserve,
-        "budget": ComputeBudget(share=settings.compute_read_share / 100),
+        "budget": ComputeBudget(share=settings.compute_read_share / 100, time_scale=time_scale),
         "activity_log_lookback": settings.activity_log_lookback,
         **overrides,
     }
@@ -162,10 +170,13 @@ def get_runtime() -> Runtime:
             from . import telemetry
 
             settings = load_settings()
-            if not settings.subscription_id:
+            if not settings.subscription_id and not settings.management_group:
                 from .settings import SettingsError
 
-                raise SettingsError("AZURE_SUBSCRIPTION_ID is required: the subscription this deployment watches")
+                raise SettingsError(
+                    "AZURE_SUBSCRIPTION_ID is required: the subscription this deployment watches "
+                    "(or AUTOHEAL_SCOPE naming a management group)"
+                )
             telemetry.enable_azure_sdk_tracing()
             _current = Runtime(settings)
         return _current

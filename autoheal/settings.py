@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
@@ -178,6 +179,127 @@ def _table_name(raw: str) -> str:
     return text
 
 
+# A management group's id (its name in ARM paths): "up to 90 characters: letters, digits, hyphens, underscores,
+# periods and parentheses", not ending in a period (learn.microsoft.com/azure/governance/management-groups/
+# create-management-group-portal, "Management group ID"; the Bicep resource's name pattern says the same).
+_MG_NAME = re.compile(r"^[A-Za-z0-9_\-.()]{1,90}$")
+_MG_PATH = re.compile(r"^/providers/microsoft\.management/managementgroups/([^/]+)$", re.IGNORECASE)
+_SUB_PATH = re.compile(r"^/subscriptions/([^/]+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What one deployment watches: a subscription (the default: AZURE_SUBSCRIPTION_ID) or a management group."""
+
+    kind: str  # "subscription" | "management-group"
+    name: str = ""  # the subscription GUID, or the management group's name; "" = AZURE_SUBSCRIPTION_ID
+
+    @property
+    def management_group(self) -> str:
+        return self.name if self.kind == "management-group" else ""
+
+    def describe(self) -> str:
+        if self.kind == "management-group":
+            return f"/providers/Microsoft.Management/managementGroups/{self.name}"
+        return f"/subscriptions/{self.name}" if self.name else "the subscription AZURE_SUBSCRIPTION_ID"
+
+
+def _management_group_name(text: str) -> str:
+    if not _MG_NAME.match(text) or text.endswith("."):
+        raise ValueError(f"{text!r} is not a management group name (1-90 letters, digits, - _ . ( ), no final .)")
+    return text
+
+
+def _scope(raw: str) -> Scope:
+    """`` (AZURE_SUBSCRIPTION_ID), `/subscriptions/GUID`, a GUID, `/providers/Microsoft.Management/
+    managementGroups/NAME`, or `mg:NAME` / `managementGroup:NAME` (the plain form)."""
+    import uuid
+
+    text = raw.strip().rstrip("/")
+    if not text:
+        return Scope("subscription")
+    sub = _SUB_PATH.match(text)
+    if sub or not ("/" in text or ":" in text):
+        guid = sub.group(1) if sub else text
+        try:
+            return Scope("subscription", str(uuid.UUID(guid)))
+        except ValueError:
+            raise ValueError(f"{guid!r} is not a subscription GUID") from None
+    group = _MG_PATH.match(text)
+    if group:
+        return Scope("management-group", _management_group_name(group.group(1)))
+    prefix, sep, name = text.partition(":")
+    if sep and prefix.strip().lower() in {"mg", "managementgroup", "management-group"}:
+        return Scope("management-group", _management_group_name(name.strip()))
+    raise ValueError("not a subscription or management group scope")
+
+
+def _guids(raw: str) -> tuple[str, ...]:
+    import uuid
+
+    items = _csv(raw.replace(";", ","))
+    bad = []
+    out = []
+    for item in items:
+        try:
+            out.append(str(uuid.UUID(item.rsplit("/", 1)[-1])))
+        except ValueError:
+            bad.append(item)
+    if bad:
+        raise ValueError(f"not a subscription GUID: {', '.join(bad)}")
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one subscription's notifications go instead of the default digest: Teams webhooks and e-mails."""
+
+    subscription_id: str
+    teams_webhook_urls: tuple[str, ...] = ()
+    email_recipients: tuple[str, ...] = ()
+
+
+def _routes(raw: str) -> tuple[Route, ...]:
+    """`SUBSCRIPTION=TARGET[,TARGET...];SUBSCRIPTION=...`, each TARGET an https:// Teams webhook or an e-mail."""
+    import uuid
+
+    routes: dict[str, Route] = {}
+    for entry in (part.strip() for part in raw.split(";") if part.strip()):
+        sub, sep, targets = entry.partition("=")
+        if not sep:
+            raise ValueError("each route is SUBSCRIPTION=TARGET[,TARGET]")
+        try:
+            key = str(uuid.UUID(sub.strip()))
+        except ValueError:
+            raise ValueError("a route starts with a subscription GUID") from None
+        teams: list[str] = []
+        emails: list[str] = []
+        for target in _csv(targets):
+            if target.lower().startswith("https://"):
+                teams.append(_https_url(target))
+            elif "@" in target and not target.startswith("@") and not target.endswith("@"):
+                emails.append(target)
+            else:
+                raise ValueError("a route target is an https:// Teams webhook or an e-mail address")
+        if not teams and not emails:
+            raise ValueError("a route names at least one target")
+        if len(teams) > 1:
+            raise ValueError("a route names at most one Teams webhook")
+        if key in routes:
+            raise ValueError("a subscription is routed twice")
+        routes[key] = Route(key, tuple(teams), tuple(emails))
+    return tuple(routes.values())
+
+
+def _queue_name(raw: str) -> str:
+    """Storage queue names: 3-63 lower-case letters, digits and single hyphens, starting and ending with a letter
+    or digit (learn.microsoft.com/rest/api/storageservices/naming-queues-and-metadata)."""
+    text = raw.strip()
+    if not re.fullmatch(r"[a-z0-9](?:[a-z0-9]|-(?!-)){1,61}[a-z0-9]", text):
+        raise ValueError("not a queue name (3-63 lower-case letters, digits, single hyphens)")
+    return text
+
+
 def _uuid_or_empty(raw: str) -> str:
     import uuid
 
@@ -306,6 +428,33 @@ _DECLARED: tuple[Setting | Group, ...] = (
         _uuid_or_empty,
         "The subscription this deployment watches (one deployment per subscription).",
         "a subscription GUID",
+    ),
+    Setting(
+        "AUTOHEAL_SCOPE",
+        "scope",
+        "",
+        _scope,
+        "What this deployment watches: empty for the subscription AZURE_SUBSCRIPTION_ID (one deployment per "
+        "subscription), or a management group: every subscription under it, found through Resource Graph, each "
+        "swept by its own queue message (AZURE_SUBSCRIPTION_ID is then the one the app itself lives in).",
+        "empty, /subscriptions/GUID, /providers/Microsoft.Management/managementGroups/NAME or mg:NAME",
+    ),
+    Setting(
+        "AUTOHEAL_EXCLUDE_SUBSCRIPTIONS",
+        "exclude_subscriptions",
+        "",
+        _guids,
+        "Subscriptions under the management group to leave alone: never swept, their events rejected.",
+        "comma-separated subscription GUIDs, or empty",
+    ),
+    Setting(
+        "AUTOHEAL_SWEEP_QUEUE",
+        "sweep_queue",
+        "autoheal-sweep",
+        _queue_name,
+        "Storage queue (in AzureWebJobsStorage) the timer fills with one message per subscription in a "
+        "management-group scope; the queue-triggered function sweeps each (its poison queue is NAME-poison).",
+        "a queue name: 3-63 lower-case letters, digits, single hyphens",
     ),
     Setting(
         "AZURE_CLIENT_ID",
@@ -737,6 +886,17 @@ _DECLARED: tuple[Setting | Group, ...] = (
         secret=True,
     ),
     Setting(
+        "AUTOHEAL_NOTIFY_ROUTES",
+        "notify_routes",
+        "",
+        _routes,
+        "Per-subscription channels in a management-group scope: a routed subscription's changes go to its own "
+        "Teams webhook and e-mail recipients; the others go to the default channels in one digest across the "
+        "scope, each scale set under its subscription's name.",
+        "SUBSCRIPTION=TARGET[,TARGET];... with at most one https:// Teams webhook and e-mail addresses, or empty",
+        secret=True,
+    ),
+    Setting(
         "AUTOHEAL_NOTIFY_STYLE",
         "notify_style",
         "digest",
@@ -805,6 +965,9 @@ class Settings:
     """Validated settings; defaults live only in `SETTINGS` (see `default_settings()`)."""
 
     subscription_id: str
+    scope: Scope
+    exclude_subscriptions: tuple[str, ...]
+    sweep_queue: str
     client_id: str
     arm_endpoint: str
     arm_ca_bundle: str
@@ -858,6 +1021,7 @@ class Settings:
     smtp_starttls: bool
     smtp_username: str
     smtp_password: str = field(repr=False)
+    notify_routes: tuple[Route, ...] = field(repr=False)
     notify_style: str
     notify_dedupe_window: timedelta
     portal_url: str
@@ -869,6 +1033,11 @@ class Settings:
     @property
     def remediate(self) -> bool:
         return self.mode == "remediate"
+
+    @property
+    def management_group(self) -> str:
+        """The management group this deployment watches, or "" (one subscription)."""
+        return self.scope.management_group
 
     def replace(self, **changes: Any) -> Settings:
         return dataclasses.replace(self, **changes)
@@ -912,6 +1081,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             else:
                 problems.append(f"{message}; using the default {setting.default!r}")
                 _report(setting.name, problems[-1])
+    scope = values.get("scope")
+    if isinstance(scope, Scope) and scope.kind == "subscription" and scope.name:
+        given = str(values.get("subscription_id") or "")
+        if given and given.lower() != scope.name.lower():
+            fatal.append(
+                f"AUTOHEAL_SCOPE={scope.describe()} and AZURE_SUBSCRIPTION_ID={given} disagree: "
+                "expected the same subscription, or AUTOHEAL_SCOPE empty"
+            )
+        values["subscription_id"] = given or scope.name
     if fatal:
         raise SettingsError("invalid app settings: " + "; ".join(fatal))
     for channel, messages in channels_off.items():

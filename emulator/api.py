@@ -79,7 +79,9 @@ class ArmApi:
             _authenticate(request)
             route, params = self._resolve(request.method, request.segments)
             _check_api_version(request, route.api_floor)
-            allowed, remaining, retry_after = faults.take_token(kind)
+            sub = params.get("subscription", "")
+            other = sub if sub and sub.lower() != self._subscription_id().lower() else None
+            allowed, remaining, retry_after = faults.take_token(kind, other)
             headers[_remaining_header(kind)] = str(remaining)
             if not allowed:
                 throttled = True
@@ -95,7 +97,13 @@ class ArmApi:
             charge = ROUTE_CHARGES.get(route.operation_id)
             if charge is not None:
                 self.compute.preset(faults, faults.compute_buckets)
-                verdict = self.compute.charge(charge, self._region(params), _resource_key(params), self._header_form())
+                verdict = self.compute.charge(
+                    charge,
+                    self._region(params),
+                    _resource_key(params),
+                    self._header_form(),
+                    subscription=params.get("subscription", ""),
+                )
                 headers["x-ms-ratelimit-remaining-resource"] = verdict.header
                 if not verdict.allowed:
                     throttled = True

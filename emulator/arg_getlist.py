@@ -204,13 +204,17 @@ class ArgGetList:
             return
         targets: list[str] = []
         if "scale_set" in params:
-            scale_set = self._state.find_scale_set(params.get("resource_group", ""), params["scale_set"])
+            scale_set = self._state.find_scale_set(
+                params.get("resource_group", ""), params["scale_set"], params.get("subscription")
+            )
             targets.append(scale_set.id if scale_set else "")
         elif "vm" in params:
-            found = self._state.flexible_vms.get((params.get("resource_group", "").lower(), params["vm"].lower()))
+            found = self._state.find_vm(params.get("resource_group", ""), params["vm"], params.get("subscription"))
             targets.append(found[0].id if found else "")
         else:  # a list: refused if it would hold a resource ARG could not index
-            targets.extend(s.id for s in self._state.scale_sets_in(params.get("resource_group")))
+            targets.extend(
+                s.id for s in self._state.scale_sets_in(params.get("resource_group"), params.get("subscription"))
+            )
         hit = next((t for t in targets if t and t.lower() in self.unprocessable), None)
         if hit is not None:
             raise ArmError(

@@ -32,21 +32,27 @@ class ComputeBackend:
         self.state = state
         self.platform = Platform(state)
         self._endpoint = endpoint
+        # The subscription of the request being answered: set under the fleet lock, which `call` holds for
+        # the whole request, so handlers of one request never see another's.
+        self._subscription = ""
 
     def call(self, route: Route, params: dict[str, str], request: Request) -> Response:
         with self.state.lock:
             self.state.run_due()
-            if params["subscription"].lower() != self.state.subscription_id.lower():
+            if not self.state.has_subscription(params["subscription"]):
                 raise errors.subscription_not_found(params["subscription"])
+            self._subscription = params["subscription"].lower()
             resource_group = params.get("resource_group")
-            if resource_group is not None and resource_group.lower() not in self.state.resource_groups:
+            if resource_group is not None and not self.state.has_resource_group(resource_group, self._subscription):
                 raise errors.resource_group_not_found(resource_group)
             if (
                 request.method != "GET"
                 and route.operation_id != "VirtualMachineScaleSets_Delete"
                 and "scale_set" in params
             ):
-                marked = self.state.find_scale_set(params.get("resource_group", ""), params["scale_set"])
+                marked = self.state.find_scale_set(
+                    params.get("resource_group", ""), params["scale_set"], params.get("subscription")
+                )
                 if marked is not None and marked.deleting is not None:
                     raise errors.marked_for_deletion(route.operation_id, marked.name)
             if request.body.strip():
@@ -65,16 +71,18 @@ class ComputeBackend:
         with self.state.lock:
             target: ScaleSet | None = None
             if "scale_set" in params:
-                target = self.state.find_scale_set(params.get("resource_group", ""), params["scale_set"])
+                target = self.state.find_scale_set(
+                    params.get("resource_group", ""), params["scale_set"], params.get("subscription")
+                )
             elif "vm" in params:
-                found = self._vm(params.get("resource_group", ""), params["vm"])
+                found = self.state.find_vm(params.get("resource_group", ""), params["vm"], params.get("subscription"))
                 target = found[0] if found else None
             return target.location.replace(" ", "").lower() if target is not None else ""
 
     # --- helpers -----------------------------------------------------------------------------------
 
     def _scale_set(self, resource_group: str, name: str) -> ScaleSet:
-        scale_set = self.state.find_scale_set(resource_group, name)
+        scale_set = self.state.find_scale_set(resource_group, name, self._subscription)
         if scale_set is None:
             raise errors.resource_not_found(_VMSS_TYPE, name, resource_group)
         return scale_set
@@ -88,7 +96,7 @@ class ComputeBackend:
         return vm
 
     def _vm(self, resource_group: str, name: str) -> tuple[ScaleSet, Vm] | None:
-        return self.state.flexible_vms.get((resource_group.lower(), name.lower()))
+        return self.state.find_vm(resource_group, name, self._subscription)
 
     def _page(self, request: Request, items: list[Any], render: Callable[[Any], dict]) -> Response:
         token = request.query.get("$skiptoken")
@@ -112,7 +120,7 @@ class ComputeBackend:
     def _operation_headers(self, request: Request, operation: Operation, *, location: bool) -> dict[str, str]:
         api_version = request.query.get("api-version", "")
         url = (
-            f"{self._endpoint()}/subscriptions/{self.state.subscription_id}/providers/Microsoft.Compute"
+            f"{self._endpoint()}/subscriptions/{operation.scale_set.id.split('/')[2]}/providers/Microsoft.Compute"
             f"/locations/{operation.location}/operations/{operation.id}"
             f"?p={fleetgen.stable_uuid(operation.id)}&api-version={api_version}"
         )
@@ -146,16 +154,17 @@ class ComputeBackend:
     # --- resource groups (Microsoft.Resources) -----------------------------------------------------
 
     def list_resource_groups(self, request: Request, route: Route) -> Response:
-        groups = [self.state.resource_group_payload(rg) for rg in self.state.resource_groups.values()]
+        names = self.state.resource_group_names(self._subscription)
+        groups = [self.state.resource_group_payload(rg, self._subscription) for rg in names]
         return self._page(request, groups, lambda group: group)
 
     def get_resource_group(self, request: Request, route: Route, resource_group: str) -> Response:
-        return Response.json(200, self.state.resource_group_payload(resource_group))
+        return Response.json(200, self.state.resource_group_payload(resource_group, self._subscription))
 
     # --- scale sets --------------------------------------------------------------------------------
 
     def list_scale_sets(self, request: Request, route: Route, resource_group: str | None = None) -> Response:
-        return self._page(request, self.state.scale_sets_in(resource_group), lambda s: s.resource)
+        return self._page(request, self.state.scale_sets_in(resource_group, self._subscription), lambda s: s.resource)
 
     def get_scale_set(self, request: Request, route: Route, resource_group: str, scale_set: str) -> Response:
         return Response.json(200, self._scale_set(resource_group, scale_set).resource)
@@ -167,7 +176,7 @@ class ComputeBackend:
         return Response.json(200, target.resource, self._operation_headers(request, operation, location=False))
 
     def delete_scale_set(self, request: Request, route: Route, resource_group: str, scale_set: str) -> Response:
-        target = self.state.find_scale_set(resource_group, scale_set)
+        target = self.state.find_scale_set(resource_group, scale_set, self._subscription)
         if target is None:
             return Response.empty(204)  # ARM: deleting what is already gone succeeds
         self._force(request)
@@ -290,7 +299,7 @@ class ComputeBackend:
                     "$filter",
                 )
             owner = self.state.find_scale_set_by_id(match.group(1))
-            scale_sets = [owner] if owner is not None else []
+            scale_sets = [owner] if owner is not None and owner.subscription == self._subscription else []
             if resource_group is not None:
                 scale_sets = [s for s in scale_sets if s.resource_group.lower() == resource_group.lower()]
         elif expand:
@@ -300,7 +309,7 @@ class ComputeBackend:
                 "$expand",
             )
         else:
-            scale_sets = self.state.scale_sets_in(resource_group)
+            scale_sets = self.state.scale_sets_in(resource_group, self._subscription)
         vms = [vm for s in scale_sets if s.flexible for vm in s.vms.values()]
         return self._page(request, vms, lambda vm: vm.payload if expand else _without_view(vm.payload))
 

@@ -118,20 +118,35 @@ class FaultPlan:
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._random = random.Random(self.seed)
+        # ARM's read/write/delete buckets of the fleet's other subscriptions (ARM limits each subscription on its
+        # own: learn.microsoft.com/azure/azure-resource-manager/management/request-limits-and-throttling), built
+        # on first use from the plan's buckets; the first subscription uses the plan's own (`reads`, ...).
+        self._other: dict[tuple[str, str], TokenBucket] = {}
 
     # --- request-level faults (called by the API pipeline) -------------------------------------------
 
     def _arm_bucket(self, kind: str) -> TokenBucket:
         return {"reads": self.reads, "writes": self.writes, "deletes": self.deletes}[kind]
 
-    def take_token(self, kind: str) -> tuple[bool, int, int]:
-        """Spend one of ARM's tokens; kind is reads, writes or deletes."""
-        with self._lock:
-            return self._arm_bucket(kind).take()
+    def _bucket_of(self, kind: str, subscription: str | None) -> TokenBucket:
+        base = self._arm_bucket(kind)
+        if not subscription:
+            return base
+        key = (subscription.lower(), kind)
+        bucket = self._other.get(key)
+        if bucket is None:
+            bucket = TokenBucket(base.capacity, base.refill, enforce=base.enforce)
+            self._other[key] = bucket
+        return bucket
 
-    def peek_tokens(self, kind: str) -> int:
+    def take_token(self, kind: str, subscription: str | None = None) -> tuple[bool, int, int]:
+        """Spend one of ARM's tokens; kind is reads, writes or deletes; `subscription` another subscription's."""
         with self._lock:
-            return self._arm_bucket(kind).peek()
+            return self._bucket_of(kind, subscription).take()
+
+    def peek_tokens(self, kind: str, subscription: str | None = None) -> int:
+        with self._lock:
+            return self._bucket_of(kind, subscription).peek()
 
     def server_error(self) -> bool:
         if self.server_error_rate <= 0:

@@ -493,3 +493,34 @@ def synthetic_fleet(
                 )
             )
     return fleet(*entries, subscription_id=subscription_id)
+
+
+def multi_fleet(
+    parts: dict[str, list[dict]],
+    *,
+    management_group: str | None = None,
+    members: Iterable[str] | None = None,
+    faults: dict | None = None,
+    resource_graph: dict | None = None,
+    display_names: dict[str, str] | None = None,
+) -> dict:
+    """A fleet of several subscriptions (shared contract, issue 22): `parts` maps subscription id -> its scale
+    sets (each built with `scale_set(..., subscription_id=that id)`); `management_group` names the one group over
+    `members` (default: every subscription; those not listed sit outside it)."""
+    document: dict[str, Any] = {
+        "subscriptions": [
+            {"subscriptionId": subscription, "scaleSets": list(entries)}
+            | ({"displayName": display_names[subscription]} if display_names and subscription in display_names else {})
+            for subscription, entries in parts.items()
+        ]
+    }
+    if management_group is not None:
+        document["managementGroup"] = {
+            "name": management_group,
+            "subscriptions": list(members) if members is not None else list(parts),
+        }
+    if faults:
+        document["faults"] = faults
+    if resource_graph:
+        document["resourceGraph"] = resource_graph
+    return document

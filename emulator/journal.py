@@ -52,7 +52,8 @@ class Journal:
         self._by_operation: dict[str, dict[str, Any]] = {}
         self._ended: dict[str, tuple[str, datetime | None, dict | None]] = {}  # ended before being journaled
         self._capacity: dict[str, list[dict[str, Any]]] = {}
-        self._watched: set[str] = set()  # scale sets written to since the last reset: sampled after events
+        # scale sets written to since the last reset (sampled after events), by scale_set_key
+        self._watched: dict[str, ScaleSet] = {}
         self._seq = 0
 
     # --- hooks -------------------------------------------------------------------------------------
@@ -64,7 +65,7 @@ class Journal:
             self._by_operation.clear()
             self._ended.clear()
             self._capacity = {}
-            self._watched = set()
+            self._watched = {}
             now = self._state.clock.now()
             for scale_set in self._state.scale_sets.values():
                 self._sample(scale_set, now, "baseline")
@@ -107,7 +108,7 @@ class Journal:
                     self._fill(entry, *ended)
             self._writes.append(entry)
             if scale_set is not None:
-                self._watched.add(scale_set_key(scale_set))
+                self._watched[scale_set_key(scale_set)] = scale_set
                 self._sample(scale_set, now, f"{route.operation_id} {response.status}")
 
     def operation_ended(self, operation: Operation) -> None:
@@ -122,11 +123,8 @@ class Journal:
 
     def platform_event(self, at: datetime) -> None:
         """A scheduled platform event ran (lock held): sample the scale sets written to since the reset."""
-        for key in list(self._watched):
-            resource_group, _, name = key.partition("/")
-            scale_set = self._state.find_scale_set(resource_group, name)
-            if scale_set is not None:
-                self._sample(scale_set, at, "platform")
+        for scale_set in list(self._watched.values()):
+            self._sample(scale_set, at, "platform")
 
     # --- export ------------------------------------------------------------------------------------
 
@@ -161,9 +159,9 @@ class Journal:
         if resource_group is None:
             return None
         if "scale_set" in params:
-            return self._state.find_scale_set(resource_group, params["scale_set"])
+            return self._state.find_scale_set(resource_group, params["scale_set"], params.get("subscription"))
         if "vm" in params:
-            found = self._state.flexible_vms.get((resource_group.lower(), params["vm"].lower()))
+            found = self._state.find_vm(resource_group, params["vm"], params.get("subscription"))
             return found[0] if found else None
         return None
 

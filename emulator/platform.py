@@ -64,7 +64,7 @@ class Platform:
                 scale_set, old_repairs, new_repairs, props_patch["automaticRepairsPolicy"] or {}, merged
             )
         if "resiliencyPolicy" in props_patch:
-            self._validate_resiliency(props_patch["resiliencyPolicy"] or {})
+            self._validate_resiliency(scale_set, props_patch["resiliencyPolicy"] or {})
             if scale_set.hides_resiliency_policy:  # accepted, never shown (fleet option; see ScaleSet)
                 previous = current.get("properties", {}).get("resiliencyPolicy")
                 if previous is None:
@@ -172,15 +172,13 @@ class Platform:
                 "Health extension."
             )
 
-    def _validate_resiliency(self, patch: dict) -> None:
+    def _validate_resiliency(self, scale_set: ScaleSet, patch: dict) -> None:
+        registered = self.state.features.get(scale_set.subscription, self.state.registered_features)
         for key, feature in (
             ("resilientVMCreationPolicy", FEATURE_CREATION),
             ("resilientVMDeletionPolicy", FEATURE_DELETION),
         ):
-            if (
-                payloads.json_bool((patch.get(key) or {}).get("enabled"))
-                and feature.lower() not in self.state.registered_features
-            ):
+            if payloads.json_bool((patch.get(key) or {}).get("enabled")) and feature.lower() not in registered:
                 raise invalid_parameter(
                     f"The property 'resiliencyPolicy.{key}' cannot be enabled because the feature "
                     f"'{feature}' is not enabled for this subscription. Register the feature and try again.",
@@ -369,7 +367,7 @@ class Platform:
         usage = sum(
             len(other.vms) * _cores(other.resource, quota)
             for other in self.state.scale_sets.values()
-            if other.location.replace(" ", "").lower() == location
+            if other.location.replace(" ", "").lower() == location and other.subscription == scale_set.subscription
         )
         required = new_instances * _cores(scale_set.resource, quota)
         limit = int(quota["limit"])

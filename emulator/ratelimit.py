@@ -36,6 +36,7 @@ class TokenBucket:
         self.enforce = enforce
         self._tokens = float(capacity)
         self._stamp = monotonic()
+        self.lowest = float(capacity)  # the fewest tokens it ever held after a spend (stats)
 
     def _refill(self) -> None:
         now = monotonic()
@@ -65,6 +66,7 @@ class TokenBucket:
         """Take one token (the caller checked `available()`); returns what is left, whole."""
         self._refill()
         self._tokens = max(0.0, self._tokens - 1)
+        self.lowest = min(self.lowest, self._tokens)
         return int(self._tokens)
 
     def seconds_to_one(self) -> int:
@@ -77,6 +79,7 @@ class TokenBucket:
     def set_tokens(self, tokens: float) -> None:
         self._refill()
         self._tokens = max(0.0, min(self.capacity, float(tokens)))
+        self.lowest = min(self.lowest, self._tokens)
 
 
 @dataclass
@@ -90,7 +93,7 @@ class ComputeVerdict:
 
 
 class ComputeThrottle:
-    """Compute's token buckets, keyed by (region, policy, level, resource); in real (monotonic) time
+    """Compute's token buckets, keyed by (subscription, region, policy, level, resource); in real (monotonic) time
     because clients wait out Retry-After in real time. `refill_scale`/`capacity_scale` speed tests up;
     the defaults (1.0) are Azure's numbers."""
 
@@ -100,7 +103,10 @@ class ComputeThrottle:
         self.refill_scale = refill_scale
         self.capacity_scale = capacity_scale
         self._lock = threading.Lock()
-        self._buckets: dict[tuple[str, str, str], TokenBucket] = {}  # (region, bucket name, resource)
+        # (subscription, region, bucket name, resource): Compute limits "the number of API requests made per
+        # resource and per subscription per region per minute" (learn.microsoft.com/azure/virtual-machines/
+        # compute-throttling-limits), so one subscription's sweep never drains another's buckets.
+        self._buckets: dict[tuple[str, str, str, str], TokenBucket] = {}
         self._presets: dict[str, tuple[float, str | None]] = {}
         self._preset_source: object = None
         self.reset_counters()
@@ -123,13 +129,13 @@ class ComputeThrottle:
                 return
             self._preset_source = source
             self._presets = dict(presets)
-            for (_, name, resource), bucket in self._buckets.items():
+            for (_, _, name, resource), bucket in self._buckets.items():
                 found = self._presets.get(name)
                 if found and _resource_matches(found[1], resource):
                     bucket.set_tokens(found[0])
 
-    def _bucket(self, region: str, name: str, resource: str, limit: Limit) -> TokenBucket:
-        key = (region, name, resource)
+    def _bucket(self, subscription: str, region: str, name: str, resource: str, limit: Limit) -> TokenBucket:
+        key = (subscription, region, name, resource)
         bucket = self._buckets.get(key)
         if bucket is None:
             capacity = max(1.0, limit.capacity * self.capacity_scale)
@@ -140,7 +146,14 @@ class ComputeThrottle:
             self._buckets[key] = bucket
         return bucket
 
-    def charge(self, charge: Charge, region: str, resource: str, form: str = DEFAULT_HEADER_FORM) -> ComputeVerdict:
+    def charge(
+        self,
+        charge: Charge,
+        region: str,
+        resource: str,
+        form: str = DEFAULT_HEADER_FORM,
+        subscription: str = "",
+    ) -> ComputeVerdict:
         """Spend one token in each of the charge's buckets (its policy's, then the recorded extras'), or none
         when any is empty (then 429). The header is written in `form` (compute_limits.HEADER_FORMS)."""
         spends = [(POLICIES[charge.policy], header_order(charge.levels, form, charge.policy))]
@@ -154,7 +167,9 @@ class ComputeThrottle:
                         continue
                     name = bucket_name(policy.name, level)
                     key = "" if level == SUBSCRIPTION else resource
-                    buckets.append((policy.name, name, level, limit, self._bucket(region, name, key, limit)))
+                    buckets.append(
+                        (policy.name, name, level, limit, self._bucket(subscription.lower(), region, name, key, limit))
+                    )
             empty = [entry for entry in buckets if entry[4].available() < 1]
             if empty:
                 policy_name, name, _, limit, _ = max(empty, key=lambda entry: entry[4].seconds_to_one())
@@ -175,10 +190,16 @@ class ComputeThrottle:
         with self._lock:
             remaining: dict[str, int] = {}
             counts: dict[str, int] = {}
-            for (_, name, _), bucket in self._buckets.items():
+            by_subscription: dict[str, dict[str, dict[str, float]]] = {}
+            for (subscription, _, name, _), bucket in self._buckets.items():
                 left = bucket.peek()
                 remaining[name] = min(remaining.get(name, left), left)
                 counts[name] = counts.get(name, 0) + 1
+                # the lowest fill (fewest tokens ever left / capacity) per subscription and bucket name, across
+                # regions and resources
+                fill = round(bucket.lowest / bucket.capacity, 4)
+                entry = by_subscription.setdefault(subscription, {}).setdefault(name, {"lowestFill": 1.0})
+                entry["lowestFill"] = min(entry["lowestFill"], fill)
             policies: dict[str, dict[str, dict[str, int]]] = {}
             for name in sorted(set(self._spent) | set(remaining)):
                 policy, level = split_bucket_name(name)
@@ -187,7 +208,11 @@ class ComputeThrottle:
                     "remaining": remaining.get(name, 0),
                     "buckets": counts.get(name, 0),
                 }
-            return {"computePolicies": policies, "computeThrottled": dict(sorted(self._throttled.items()))}
+            return {
+                "computePolicies": policies,
+                "computeThrottled": dict(sorted(self._throttled.items())),
+                "computeBySubscription": {k: by_subscription[k] for k in sorted(by_subscription)},
+            }
 
 
 def _resource_matches(pattern: str | None, resource: str) -> bool:

@@ -30,6 +30,17 @@ examples/ResourcesFirstPageQuery.json, ResourcesNextPageQuery.json): the request
   `properties.extended.instanceView.powerState` (Microsoft's ARG sample "Virtual Machine Scale Set Uniform
   orchestration" reads `properties.extended.instanceView.powerState.code` from `ComputeResources`).
   `resourceGroup` is served lower-cased, as ARG shows it (unverified).
+* Scope (issue 22): the request names `subscriptions`, or `managementGroups` (QueryRequest.managementGroups,
+  "Azure management groups against which to execute the query", learn.microsoft.com/python/api/
+  azure-mgmt-resourcegraph/azure.mgmt.resourcegraph.models.queryrequest; `az graph query --management-groups`,
+  learn.microsoft.com/cli/azure/graph), or neither (tenant scope: every subscription of the fleet). A fleet
+  of several subscriptions answers across those in scope, paging and quota as above. An unknown management
+  group is answered 400 (unverified: the exact code ARG sends; the emulator uses `BadRequest` with an
+  `EmulatorUnsupported`-style detail `ManagementGroupNotFound`).
+  `resourcecontainers` also holds one row per subscription (`type` 'microsoft.resources/subscriptions',
+  `name` the display name, `properties.managementGroupAncestorsChain` [{name, displayName}], as Microsoft's
+  sample "Count of subscriptions per management group" reads it: learn.microsoft.com/azure/governance/
+  management-groups/resource-graph-samples); `properties.state` "Enabled" (unverified shape).
 * The fault plan (latency, injections, server errors) applies; its ARM throttle buckets do not.
 * ARG lags ARM ("about a minute"): `lagSeconds` makes the index refresh only every N seconds of emulator
   time (rows are as of the last refresh), and `stale` pins chosen scale sets (with their instances) to what
@@ -77,6 +88,7 @@ _VMSS = "microsoft.compute/virtualmachinescalesets"
 _VMSS_VM = "microsoft.compute/virtualmachinescalesets/virtualmachines"
 _VM = "microsoft.compute/virtualmachines"
 _RG = "microsoft.resources/subscriptions/resourcegroups"
+_SUB = "microsoft.resources/subscriptions"
 
 
 class ResourceGraph:
@@ -284,10 +296,7 @@ class ResourceGraph:
                 )
             )
         body = _body(request)
-        subscriptions = body.get("subscriptions") or []
-        if not isinstance(subscriptions, list) or not subscriptions:
-            # Tenant-wide queries (no subscriptions) would need the tenant's subscription list: not emulated.
-            raise _ArgError(_invalid(request, "BadRequest", "The emulator answers subscription-scoped queries only."))
+        scope = self._scope(request, body)
         options = body.get("options") or {}
         if not isinstance(options, dict):
             raise _ArgError(_invalid(request, "InvalidRequestContent", "'options' must be an object."))
@@ -304,12 +313,11 @@ class ResourceGraph:
             query = kql.parse(text)
         except kql.QueryError as error:
             raise _ArgError(_query_error(request, error)) from error
-        in_scope = self._state.subscription_id.lower() in {str(s).lower() for s in subscriptions}
         # Evaluated and serialized under the fleet lock: rows of the live view share the fleet's dicts.
         with self._state.lock, payloads.bulk_allocation():  # rows are acyclic: no GC passes over the fleet
             rows = self._results.get(result_id) if result_id else None
             if rows is None:
-                rows = query.run(self._rows(query.table, query.type_hint)) if in_scope else []
+                rows = query.run(self._scoped(self._rows(query.table, query.type_hint, scope), scope)) if scope else []
             page = rows[skip : skip + top]
             document: dict[str, Any] = {
                 "totalRecords": len(rows),
@@ -329,6 +337,35 @@ class ResourceGraph:
             payload = json.dumps(document, separators=(",", ":")).encode()
         return Response(200, payload, {"Content-Type": "application/json; charset=utf-8"})
 
+    def _scope(self, request: Request, body: dict[str, Any]) -> set[str]:
+        """The lower-cased subscriptions the query runs over: those named that the fleet holds, those under the
+        named management groups, or (neither given) every subscription of the fleet (tenant scope)."""
+        subscriptions = body.get("subscriptions")
+        groups = body.get("managementGroups")
+        for name, value in (("subscriptions", subscriptions), ("managementGroups", groups)):
+            if value is not None and (not isinstance(value, list) or not all(isinstance(v, str) for v in value)):
+                raise _ArgError(_invalid(request, "InvalidRequestContent", f"'{name}' must be a list of strings."))
+        held = set(self._state.subscriptions)
+        if subscriptions:
+            return {s.lower() for s in subscriptions} & held
+        if groups:
+            group = self._state.management_group
+            scope: set[str] = set()
+            for name in groups:
+                if group is None or name.lower() != str(group["name"]).lower():
+                    raise _ArgError(
+                        _invalid(request, "ManagementGroupNotFound", f"The management group '{name}' was not found.")
+                    )
+                scope |= set(group["subscriptions"])
+            return scope
+        return held
+
+    @staticmethod
+    def _scoped(rows: Iterable[dict[str, Any]], scope: set[str]) -> Iterator[dict[str, Any]]:
+        for row in rows:
+            if str(row.get("subscriptionId", "")).lower() in scope:
+                yield row
+
     def _keep(self, rows: list[dict[str, Any]]) -> str:
         result_id = uuid.uuid4().hex[:12]
         self._results[result_id] = rows
@@ -338,7 +375,9 @@ class ResourceGraph:
 
     # --- rows ----------------------------------------------------------------------------------------
 
-    def _rows(self, table: str, type_hint: str | None = None) -> Iterator[dict[str, Any]]:
+    def _rows(
+        self, table: str, type_hint: str | None = None, scope: set[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
         """The table's rows (each the caller's own dict): live (lagSeconds 0) or from the index, with pinned
         scale sets substituted. `type_hint` skips building rows of other types (kql.Query.type_hint)."""
         with self._lock:
@@ -350,7 +389,7 @@ class ResourceGraph:
             )
         else:
             self._state.run_due()
-            rows = self._live(table, type_hint)
+            rows = self._live(table, type_hint, scope)
         for row in rows:
             if not pinned or _scale_set_key(row) not in pinned:
                 yield row
@@ -366,14 +405,21 @@ class ResourceGraph:
             self._index = index
         return index[1]
 
-    def _live(self, table: str, type_hint: str | None = None) -> Iterator[dict[str, Any]]:
+    def _live(
+        self, table: str, type_hint: str | None = None, scope: set[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Rows built from the fleet; `scope` (lower-cased subscriptions) skips building other subscriptions'
+        rows (a large multi-subscription fleet queried one subscription at a time)."""
         state = self._state
         if table == "resourcecontainers":
+            if type_hint in (None, _SUB):
+                yield from self._subscription_rows()
             if type_hint not in (None, _RG):
                 return
             location = next((s.location for s in state.scale_sets.values()), "westeurope")
-            for key, name in sorted(state.resource_groups.items()):
-                row = _resource_row({"id": f"/subscriptions/{state.subscription_id}/resourceGroups/{name}"}, _RG)
+            for (sub, key), name in sorted(state.resource_groups.items()):
+                subscription = state.subscriptions.get(sub, sub)
+                row = _resource_row({"id": f"/subscriptions/{subscription}/resourceGroups/{name}"}, _RG)
                 row.update(
                     location=location,
                     managedBy=self.managed_by.get(key, ""),
@@ -381,8 +427,24 @@ class ResourceGraph:
                 )
                 yield row
             return
-        for scale_set in state.scale_sets.values():
-            yield from (row for kind, row in self._scale_set_rows(scale_set, type_hint) if kind == table)
+        for (sub, _, _), scale_set in state.scale_sets.items():
+            if scope is None or sub in scope:
+                yield from (row for kind, row in self._scale_set_rows(scale_set, type_hint) if kind == table)
+
+    def _subscription_rows(self) -> Iterator[dict[str, Any]]:
+        state = self._state
+        group = state.management_group
+        for key, subscription in state.subscriptions.items():
+            chain = []
+            if group is not None and key in group["subscriptions"]:
+                chain = [{"name": group["name"], "displayName": group["displayName"]}]
+            row = _resource_row({"id": f"/subscriptions/{subscription}", "name": state.display_names[key]}, _SUB)
+            row.update(
+                subscriptionId=subscription,
+                resourceGroup="",
+                properties={"state": "Enabled", "managementGroupAncestorsChain": chain},
+            )
+            yield row
 
     @staticmethod
     def _scale_set_rows(scale_set: ScaleSet, type_hint: str | None = None) -> Iterator[tuple[str, dict[str, Any]]]:

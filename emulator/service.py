@@ -161,6 +161,11 @@ class Emulator:
         return self._state.subscription_id
 
     @property
+    def subscription_ids(self) -> list[str]:
+        """Every subscription of the fleet, as written, in fleet order (one for a single-subscription fleet)."""
+        return list(self._state.subscriptions.values())
+
+    @property
     def clock(self) -> Clock:
         return self._state.clock
 
@@ -201,23 +206,23 @@ class Emulator:
         """The current fleet as a fleet document."""
         return self._state.document()
 
-    def scale_set(self, resource_group: str, name: str) -> dict[str, Any]:
+    def scale_set(self, resource_group: str, name: str, subscription: str | None = None) -> dict[str, Any]:
         """The scale set's current ARM payload (a copy)."""
         with self._state.lock:
             self._state.run_due()
-            return copy.deepcopy(self._require(resource_group, name).resource)
+            return copy.deepcopy(self._require(resource_group, name, subscription).resource)
 
-    def instance_view(self, resource_group: str, name: str) -> dict[str, Any]:
+    def instance_view(self, resource_group: str, name: str, subscription: str | None = None) -> dict[str, Any]:
         with self._state.lock:
             self._state.run_due()
-            target = self._require(resource_group, name)
+            target = self._require(resource_group, name, subscription)
             return copy.deepcopy(Platform(self._state).instance_view(target))
 
-    def instances(self, resource_group: str, name: str) -> list[dict[str, Any]]:
+    def instances(self, resource_group: str, name: str, subscription: str | None = None) -> list[dict[str, Any]]:
         """The scale set's instances as stored (with instance views), in instance order (copies)."""
         with self._state.lock:
             self._state.run_due()
-            return copy.deepcopy([vm.payload for vm in self._require(resource_group, name).vms.values()])
+            return copy.deepcopy([vm.payload for vm in self._require(resource_group, name, subscription).vms.values()])
 
     def platform_suspends_repairs(self, resource_group: str, name: str) -> None:
         """What Azure does after repeated failed repairs: AutomaticRepairs becomes Suspended, and the Activity Log
@@ -234,8 +239,9 @@ class Emulator:
         if self.activity_log is not None:
             self.activity_log.add({**seed(resource_id, "Microsoft.Compute", now), "claims": {}})
 
-    def _require(self, resource_group: str, name: str):  # type: ignore[no-untyped-def]
-        found = self._state.find_scale_set(resource_group, name)
+    def _require(self, resource_group: str, name: str, subscription: str | None = None):  # type: ignore[no-untyped-def]
+        found = self._state.find_scale_set(resource_group, name, subscription)
+
         if found is None:
             raise KeyError(f"no scale set {resource_group}/{name}")
         return found

@@ -86,6 +86,11 @@ class ScaleSet:
         return self.id.split("/")[4]
 
     @property
+    def subscription(self) -> str:
+        """The lower-cased subscription id the scale set lives in (a fleet may hold several)."""
+        return self.id.split("/")[2].lower()
+
+    @property
     def location(self) -> str:
         return str(self.resource.get("location", "westus"))
 
@@ -159,13 +164,20 @@ class FleetState:
         self.create_delay = create_delay
         self.lro_polls = lro_polls
         self.lro_seconds = lro_seconds
-        self.subscription_id = ""
-        self.registered_features: dict[str, str] = {}  # lower-cased -> as written
-        self.resource_groups: dict[str, str] = {}
-        # lower-cased name -> {location?, managedBy?, tags?} from the fleet's resourceGroups objects
-        self.resource_group_info: dict[str, dict[str, Any]] = {}
-        self.scale_sets: dict[tuple[str, str], ScaleSet] = {}
-        self.flexible_vms: dict[tuple[str, str], tuple[ScaleSet, Vm]] = {}
+        self.subscription_id = ""  # the first (or only) subscription: what single-subscription callers mean
+        # Every subscription of the fleet, lower-cased -> as written, in fleet order (issue 22).
+        self.subscriptions: dict[str, str] = {}
+        self.display_names: dict[str, str] = {}  # lower-cased subscription -> displayName
+        # {"name", "displayName", "subscriptions": [lower-cased ids]} when the fleet declares one, else None
+        self.management_group: dict[str, Any] | None = None
+        self.registered_features: dict[str, str] = {}  # the first subscription's: lower-cased -> as written
+        self.features: dict[str, dict[str, str]] = {}  # per lower-cased subscription
+        # Keys below start with the lower-cased subscription id: names repeat across subscriptions.
+        self.resource_groups: dict[tuple[str, str], str] = {}  # (subscription, lower-cased name) -> name
+        # (subscription, lower-cased name) -> {location?, managedBy?, tags?} from the resourceGroups objects
+        self.resource_group_info: dict[tuple[str, str], dict[str, Any]] = {}
+        self.scale_sets: dict[tuple[str, str, str], ScaleSet] = {}
+        self.flexible_vms: dict[tuple[str, str, str], tuple[ScaleSet, Vm]] = {}
         self.operations: dict[str, Operation] = {}
         self.faults: FaultPlan = parse_plan(None)
         self.rate_limit_header_form = DEFAULT_HEADER_FORM  # the fleet's `rateLimitHeaderForm`
@@ -183,26 +195,38 @@ class FleetState:
     def _load(self, document: dict[str, Any]) -> None:
         with self.lock:
             now = self.clock.now()
+            parts = _subscription_documents(document)
             captured = document.get("capturedAt")
             if captured:
                 # A captured fleet keeps its ages: every timestamp moves by (now - capturedAt).
                 delta = now - payloads.parse_time(captured)
-                document["scaleSets"] = payloads.shift_timestamps(document.get("scaleSets", []), delta)
-            self.subscription_id = str(document.get("subscriptionId") or "")
-            if not self.subscription_id:
-                raise ValueError("fleet: 'subscriptionId' is required")
-            features = document.get("registeredFeatures")
-            self.registered_features = {f.lower(): f for f in (ALL_FEATURES if features is None else features)}
+                for part in parts:
+                    part["scaleSets"] = payloads.shift_timestamps(part.get("scaleSets", []), delta)
+            self.subscription_id = str(parts[0]["subscriptionId"])
+            self.subscriptions = {}
+            self.display_names = {}
+            self.features = {}
             self.resource_groups = {}
             self.resource_group_info = {}
-            for entry in document.get("resourceGroups", []):
-                self._add_resource_group(entry)
             self.scale_sets = {}
             self.flexible_vms = {}
             self.operations = {}
             self._timeline = []
-            for entry in document.get("scaleSets", []):
-                self._add_scale_set(entry)
+            for part in parts:
+                subscription = str(part["subscriptionId"])
+                key = subscription.lower()
+                if key in self.subscriptions:
+                    raise ValueError(f"fleet: duplicate subscription {subscription}")
+                self.subscriptions[key] = subscription
+                self.display_names[key] = str(part.get("displayName") or subscription)
+                features = part.get("registeredFeatures", document.get("registeredFeatures"))
+                self.features[key] = {f.lower(): f for f in (ALL_FEATURES if features is None else features)}
+                for entry in part.get("resourceGroups", []):
+                    self._add_resource_group(entry, key)
+                for entry in part.get("scaleSets", []):
+                    self._add_scale_set(entry, key)
+            self.registered_features = self.features[self.subscription_id.lower()]
+            self.management_group = _management_group(document.get("managementGroup"), self.subscriptions)
             self.faults = parse_plan(document.get("faults"))
             form = document.get("rateLimitHeaderForm", DEFAULT_HEADER_FORM)
             if form not in HEADER_FORMS:
@@ -210,7 +234,7 @@ class FleetState:
             self.rate_limit_header_form = form
             self.journal.reset()
 
-    def _add_resource_group(self, entry: str | dict[str, Any]) -> None:
+    def _add_resource_group(self, entry: str | dict[str, Any], subscription: str) -> None:
         """A name, or {"name", "location"?, "managedBy"?, "tags"?} (a group owned by AKS and the like)."""
         if isinstance(entry, str):
             entry = {"name": entry}
@@ -219,20 +243,21 @@ class FleetState:
         unknown = set(entry) - {"name", "location", "managedBy", "tags"}
         if unknown:
             raise ValueError(f"fleet: unknown resource group keys {sorted(unknown)}")
-        self.resource_groups[entry["name"].lower()] = entry["name"]
-        self.resource_group_info[entry["name"].lower()] = dict(entry)
+        self.resource_groups[(subscription, entry["name"].lower())] = entry["name"]
+        self.resource_group_info[(subscription, entry["name"].lower())] = dict(entry)
 
-    def resource_group_payload(self, name: str) -> dict[str, Any]:
+    def resource_group_payload(self, name: str, subscription: str | None = None) -> dict[str, Any]:
         """A resource group as ARM's Resources API answers it (ResourceGroups_Get): id, name, type,
         location, managedBy and tags when set, properties.provisioningState."""
-        key = name.lower()
+        sub = (subscription or self.subscription_id).lower()
+        key = (sub, name.lower())
         real = self.resource_groups.get(key, name)
         info = self.resource_group_info.get(key, {})
         location = info.get("location") or next(
-            (s.location for (group, _), s in self.scale_sets.items() if group == key), "westeurope"
+            (s.location for (s_sub, group, _), s in self.scale_sets.items() if (s_sub, group) == key), "westeurope"
         )
         payload: dict[str, Any] = {
-            "id": f"/subscriptions/{self.subscription_id}/resourceGroups/{real}",
+            "id": f"/subscriptions/{self.subscriptions.get(sub, sub)}/resourceGroups/{real}",
             "name": real,
             "type": "Microsoft.Resources/resourceGroups",
             "location": location,
@@ -244,7 +269,7 @@ class FleetState:
         payload["properties"] = {"provisioningState": "Succeeded"}
         return payload
 
-    def _add_scale_set(self, entry: dict[str, Any]) -> None:
+    def _add_scale_set(self, entry: dict[str, Any], subscription: str) -> None:
         resource = entry.get("resource")
         if not isinstance(resource, dict) or "id" not in resource:
             raise ValueError("fleet: every scaleSets[] entry needs a 'resource' with an 'id'")
@@ -267,8 +292,8 @@ class FleetState:
         parts = resource["id"].split("/")
         if len(parts) != 9 or parts[1].lower() != "subscriptions" or parts[3].lower() != "resourcegroups":
             raise ValueError(f"fleet: not a scale set id: {resource['id']}")
-        if parts[2].lower() != self.subscription_id.lower():
-            raise ValueError(f"fleet: {resource['id']} is not in subscription {self.subscription_id}")
+        if parts[2].lower() != subscription:
+            raise ValueError(f"fleet: {resource['id']} is not in subscription {self.subscriptions[subscription]}")
         resource.setdefault("name", parts[8])
         resource.setdefault("type", "Microsoft.Compute/virtualMachineScaleSets")
         resource.setdefault("properties", {}).setdefault("provisioningState", "Succeeded")
@@ -277,11 +302,11 @@ class FleetState:
             instance_view=entry.get("instanceView") or {},
             hides_resiliency_policy=bool(entry.get("hidesResiliencyPolicy")),
         )
-        key = (scale_set.resource_group.lower(), scale_set.name.lower())
+        key = (subscription, scale_set.resource_group.lower(), scale_set.name.lower())
         if key in self.scale_sets:
             raise ValueError(f"fleet: duplicate scale set {resource['id']}")
         self.scale_sets[key] = scale_set
-        self.resource_groups.setdefault(scale_set.resource_group.lower(), scale_set.resource_group)
+        self.resource_groups.setdefault((subscription, scale_set.resource_group.lower()), scale_set.resource_group)
         for payload in entry.get("virtualMachines", []):
             if scale_set.flexible:
                 vm_key = str(payload.get("name") or payload["id"].rsplit("/", 1)[-1])
@@ -305,18 +330,21 @@ class FleetState:
         scale_set.vms[vm.key.lower()] = vm
         scale_set.refresh_deletion_status(vm)
         if scale_set.flexible:
-            self.flexible_vms[(scale_set.resource_group.lower(), vm.key.lower())] = (scale_set, vm)
+            self.flexible_vms[(scale_set.subscription, scale_set.resource_group.lower(), vm.key.lower())] = (
+                scale_set,
+                vm,
+            )
 
     def remove_scale_set(self, scale_set: ScaleSet) -> None:
         for vm in list(scale_set.vms.values()):
             self.remove_vm(scale_set, vm)
-        self.scale_sets.pop((scale_set.resource_group.lower(), scale_set.name.lower()), None)
+        self.scale_sets.pop((scale_set.subscription, scale_set.resource_group.lower(), scale_set.name.lower()), None)
 
     def remove_vm(self, scale_set: ScaleSet, vm: Vm) -> None:
         vm.removed = True
         scale_set.vms.pop(vm.key.lower(), None)
         if scale_set.flexible:
-            self.flexible_vms.pop((scale_set.resource_group.lower(), vm.key.lower()), None)
+            self.flexible_vms.pop((scale_set.subscription, scale_set.resource_group.lower(), vm.key.lower()), None)
 
     def set_faults(self, plan: dict[str, Any] | FaultPlan | None) -> None:
         with self.lock:
@@ -324,20 +352,36 @@ class FleetState:
 
     # --- look-ups ----------------------------------------------------------------------------------
 
-    def find_scale_set(self, resource_group: str, name: str) -> ScaleSet | None:
-        return self.scale_sets.get((resource_group.lower(), name.lower()))
+    def _sub(self, subscription: str | None) -> str:
+        return (subscription or self.subscription_id).lower()
+
+    def has_subscription(self, subscription: str) -> bool:
+        return subscription.lower() in self.subscriptions
+
+    def has_resource_group(self, resource_group: str, subscription: str | None = None) -> bool:
+        return (self._sub(subscription), resource_group.lower()) in self.resource_groups
+
+    def resource_group_names(self, subscription: str | None = None) -> list[str]:
+        sub = self._sub(subscription)
+        return [name for (s, _), name in self.resource_groups.items() if s == sub]
+
+    def find_scale_set(self, resource_group: str, name: str, subscription: str | None = None) -> ScaleSet | None:
+        return self.scale_sets.get((self._sub(subscription), resource_group.lower(), name.lower()))
+
+    def find_vm(self, resource_group: str, name: str, subscription: str | None = None) -> tuple[ScaleSet, Vm] | None:
+        """A Flexible scale set's VM by resource group and VM name."""
+        return self.flexible_vms.get((self._sub(subscription), resource_group.lower(), name.lower()))
 
     def find_scale_set_by_id(self, resource_id: str) -> ScaleSet | None:
         parts = resource_id.strip().split("/")
-        if len(parts) != 9 or parts[2].lower() != self.subscription_id.lower():
+        if len(parts) != 9 or parts[2].lower() not in self.subscriptions:
             return None
-        return self.find_scale_set(parts[4], parts[8])
+        return self.find_scale_set(parts[4], parts[8], parts[2])
 
-    def scale_sets_in(self, resource_group: str | None = None) -> list[ScaleSet]:
-        if resource_group is None:
-            return list(self.scale_sets.values())
-        rg = resource_group.lower()
-        return [s for (group, _), s in self.scale_sets.items() if group == rg]
+    def scale_sets_in(self, resource_group: str | None = None, subscription: str | None = None) -> list[ScaleSet]:
+        sub = self._sub(subscription)
+        rg = resource_group.lower() if resource_group is not None else None
+        return [s for (s_sub, group, _), s in self.scale_sets.items() if s_sub == sub and rg in (None, group)]
 
     # --- timeline ----------------------------------------------------------------------------------
 
@@ -440,28 +484,46 @@ class FleetState:
     # --- export ------------------------------------------------------------------------------------
 
     def document(self) -> dict[str, Any]:
-        """The current fleet as a fleet document (a deep copy)."""
+        """The current fleet as a fleet document (a deep copy): the single-subscription shape for a fleet of
+        one subscription without a management group, the multi-subscription shape otherwise."""
         with self.lock:
             self.run_due()
-            scale_sets = [
-                {
-                    "resource": s.resource,
-                    "instanceView": s.instance_view,
-                    "virtualMachines": [vm.payload for vm in s.vms.values()],
-                    **({"hidesResiliencyPolicy": True} if s.hides_resiliency_policy else {}),
+            parts = []
+            for key, subscription in self.subscriptions.items():
+                scale_sets = [
+                    {
+                        "resource": s.resource,
+                        "instanceView": s.instance_view,
+                        "virtualMachines": [vm.payload for vm in s.vms.values()],
+                        **({"hidesResiliencyPolicy": True} if s.hides_resiliency_policy else {}),
+                    }
+                    for (sub, _, _), s in self.scale_sets.items()
+                    if sub == key
+                ]
+                groups = sorted((group, name) for (sub, group), name in self.resource_groups.items() if sub == key)
+                part: dict[str, Any] = {
+                    "subscriptionId": subscription,
+                    "registeredFeatures": sorted(self.features[key].values()),
+                    "resourceGroups": [
+                        self.resource_group_info[(key, group)]
+                        if len(self.resource_group_info.get((key, group), {})) > 1
+                        else name
+                        for group, name in groups
+                    ],
+                    "scaleSets": scale_sets,
                 }
-                for s in self.scale_sets.values()
-            ]
-            document = {
-                "subscriptionId": self.subscription_id,
-                "registeredFeatures": sorted(self.registered_features.values()),
-                "resourceGroups": [
-                    self.resource_group_info[key] if len(self.resource_group_info.get(key, {})) > 1 else name
-                    for key, name in sorted(self.resource_groups.items())
-                ],
-                "scaleSets": scale_sets,
-                "rateLimitHeaderForm": self.rate_limit_header_form,
-            }
+                if self.display_names.get(key, subscription) != subscription:
+                    part["displayName"] = self.display_names[key]
+                parts.append(part)
+            if len(parts) == 1 and self.management_group is None:
+                document: dict[str, Any] = parts[0]
+            else:
+                document = {"subscriptions": parts}
+                if self.management_group is not None:
+                    group = dict(self.management_group)
+                    group["subscriptions"] = [self.subscriptions[s] for s in group["subscriptions"]]
+                    document["managementGroup"] = group
+            document["rateLimitHeaderForm"] = self.rate_limit_header_form
             return json.loads(json.dumps(document))
 
 
@@ -485,3 +547,51 @@ def _read_fleet(fleet: dict[str, Any] | str | Path | None) -> dict[str, Any]:
         return json.loads(Path(fleet).read_text(encoding="utf-8"))
     # A JSON round trip is the fastest deep copy, and the caller's dict stays untouched.
     return json.loads(json.dumps(fleet))
+
+
+_SUBSCRIPTION_KEYS = {"subscriptionId", "displayName", "registeredFeatures", "resourceGroups", "scaleSets"}
+
+
+def _subscription_documents(document: dict[str, Any]) -> list[dict[str, Any]]:
+    """The fleet's subscriptions as single-subscription parts. Two shapes (shared contract, issue 22):
+    today's `{"subscriptionId", "scaleSets", ...}`, or `{"managementGroup"?, "subscriptions": [{"subscriptionId",
+    "scaleSets", "resourceGroups"?, "registeredFeatures"?, "displayName"?}, ...]}`."""
+    many = document.get("subscriptions")
+    if many is None:
+        if not document.get("subscriptionId"):
+            raise ValueError("fleet: 'subscriptionId' is required")
+        return [document]
+    if document.get("subscriptionId") or document.get("scaleSets"):
+        raise ValueError("fleet: give either 'subscriptionId' and 'scaleSets' or 'subscriptions', not both")
+    if not isinstance(many, list) or not many:
+        raise ValueError("fleet: 'subscriptions' must be a non-empty list")
+    for part in many:
+        if not isinstance(part, dict) or not part.get("subscriptionId"):
+            raise ValueError("fleet: every subscriptions[] entry needs a 'subscriptionId'")
+        unknown = set(part) - _SUBSCRIPTION_KEYS
+        if unknown:
+            raise ValueError(f"fleet: unknown subscriptions[] keys {sorted(unknown)}")
+    return many
+
+
+def _management_group(entry: Any, subscriptions: dict[str, str]) -> dict[str, Any] | None:
+    """`{"name", "displayName"?, "subscriptions": [...]}`: the fleet's one management group. Subscriptions of the
+    fleet it does not list sit outside it (another management group), as a sweep's scope test needs."""
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or not isinstance(entry.get("name"), str) or not entry["name"]:
+        raise ValueError("fleet: 'managementGroup' needs a 'name'")
+    unknown = set(entry) - {"name", "displayName", "subscriptions"}
+    if unknown:
+        raise ValueError(f"fleet: unknown managementGroup keys {sorted(unknown)}")
+    members = entry.get("subscriptions", list(subscriptions.values()))
+    if not isinstance(members, list):
+        raise ValueError("fleet: managementGroup.subscriptions must be a list of subscription ids")
+    missing = [str(m) for m in members if str(m).lower() not in subscriptions]
+    if missing:
+        raise ValueError(f"fleet: managementGroup lists subscriptions the fleet does not hold: {missing}")
+    return {
+        "name": entry["name"],
+        "displayName": str(entry.get("displayName") or entry["name"]),
+        "subscriptions": [str(m).lower() for m in members],
+    }

@@ -1,4 +1,5 @@
-"""Timer trigger: the sweep over every scale set of the subscription."""
+"""Timer trigger: the sweep over every scale set of the subscription, or (management-group scope) one queue
+message per subscription for functions/fanout.py."""
 
 import logging
 
@@ -15,4 +16,4 @@ bp = func.Blueprint()
 def sweep(timer: func.TimerRequest) -> None:
     if timer.past_due:
         logging.getLogger("autoheal.sweep").info("the sweep timer is past due; sweeping now")
-    handlers.run_sweep(get_runtime())
+    handlers.run_timer(get_runtime())

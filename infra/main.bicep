@@ -1,4 +1,6 @@
-// vmss-autoheal: one deployment per subscription (azd up, or az deployment sub create).
+// vmss-autoheal: one deployment per subscription (azd up, or az deployment sub create). For one deployment
+// watching every subscription under a management group, main-mg.bicep deploys this file into a host
+// subscription and adds the role and the Event Grid plumbing at management-group scope (infra/README.md).
 // Creates the resource group and everything in it, the custom remediator role at subscription scope and,
 // in a second step (deployEventSubscriptions=true, run by the azd postdeploy hook), the Event Grid
 // subscriptions that deliver to the deployed function. See infra/README.md.
@@ -33,6 +35,12 @@ param principalType string = 'User'
 
 @description('Assign the read-only observer role instead of the remediator role (only sensible with autohealMode=observe).')
 param readOnlyRole bool = false
+
+@description('Create the custom role and its assignment at this subscription. main-mg.bicep passes false: in management-group mode the role lives at the management group.')
+param deploySubscriptionRole bool = true
+
+@description('Create the Event Grid system topics (and, in the second step, their subscriptions) in this subscription. main-mg.bicep passes false and deploys them in every watched subscription itself.')
+param deploySubscriptionEvents bool = true
 
 @description('Second step: create the Event Grid subscriptions. Set after the code is deployed (the function must exist first); the azd postdeploy hook does it.')
 param deployEventSubscriptions bool = false
@@ -98,6 +106,15 @@ param logRetentionInDays int = 30
 // default. tests/infra checks both directions. AUTOHEAL_ARM_ENDPOINT and AUTOHEAL_ARM_CA_BUNDLE are
 // deliberately absent (local emulator only).
 // ---------------------------------------------------------------------------------------------------
+
+@description('AUTOHEAL_SCOPE: what the app watches: empty for this subscription, or a management group (/providers/Microsoft.Management/managementGroups/NAME or mg:NAME; set by main-mg.bicep).')
+param autohealScope string = ''
+
+@description('AUTOHEAL_EXCLUDE_SUBSCRIPTIONS: subscriptions under the management group to leave alone (comma-separated GUIDs).')
+param autohealExcludeSubscriptions string = ''
+
+@description('AUTOHEAL_SWEEP_QUEUE: Storage queue of the per-subscription sweep messages (management-group scope).')
+param autohealSweepQueue string = 'autoheal-sweep'
 
 @description('AUTOHEAL_GRACE_MARGIN: time past the repairs grace period before an unhealthy instance counts as not repaired (ISO 8601, PT0S-PT24H).')
 param autohealGraceMargin string = 'PT15M'
@@ -261,6 +278,10 @@ param autohealSmtpUsername string = ''
 @description('AUTOHEAL_SMTP_PASSWORD: SMTP password; stored in Key Vault (secret smtp-password), the app setting is a Key Vault reference.')
 param autohealSmtpPassword string = ''
 
+@secure()
+@description('AUTOHEAL_NOTIFY_ROUTES: per-subscription channels (SUBSCRIPTION=TARGET[,TARGET];...); stored in Key Vault (secret notify-routes), the app setting is a Key Vault reference.')
+param autohealNotifyRoutes string = ''
+
 @allowed([
   'digest'
   'each'
@@ -292,6 +313,7 @@ var deploymentContainerName = 'app-package-${resourceToken}'
 var deadLetterContainerName = 'eventgrid-deadletter'
 var teamsSecretName = 'teams-webhook-url'
 var smtpSecretName = 'smtp-password'
+var routesSecretName = 'notify-routes'
 var existingResourcesTopicPrincipals = empty(existingResourcesTopicPrincipalId) ? [] : [
   existingResourcesTopicPrincipalId
 ]
@@ -398,6 +420,7 @@ module storage 'app/storage.bicep' = {
     appPrincipalId: identity.outputs.appPrincipalId
     eventGridPrincipalId: identity.outputs.eventGridPrincipalId
     existingTopicPrincipalIds: union(existingResourcesTopicPrincipals, existingHealthTopicPrincipals)
+    queueAccess: !empty(autohealScope)
   }
 }
 
@@ -415,6 +438,8 @@ module keyVault 'app/keyvault.bicep' = {
     teamsWebhookUrl: autohealTeamsWebhookUrl
     smtpSecretName: smtpSecretName
     smtpPassword: autohealSmtpPassword
+    routesSecretName: routesSecretName
+    notifyRoutes: autohealNotifyRoutes
   }
 }
 
@@ -442,10 +467,14 @@ module outcomeEvents 'app/outcome-events.bicep' = if (enableOutcomeEvents) {
 }
 
 var teamsWebhookSetting = (!empty(autohealTeamsWebhookUrl) || teamsWebhookInKeyVault) ? '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.vaultUri}secrets/${teamsSecretName}/)' : ''
+var notifyRoutesSetting = !empty(autohealNotifyRoutes) ? '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.vaultUri}secrets/${routesSecretName}/)' : ''
 var smtpPasswordSetting = (!empty(autohealSmtpPassword) || smtpPasswordInKeyVault) ? '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.vaultUri}secrets/${smtpSecretName}/)' : ''
 
 // Every AUTOHEAL_* app setting (the platform ones are added in app/function.bicep).
 var autohealSettings = {
+  AUTOHEAL_SCOPE: autohealScope
+  AUTOHEAL_EXCLUDE_SUBSCRIPTIONS: autohealExcludeSubscriptions
+  AUTOHEAL_SWEEP_QUEUE: autohealSweepQueue
   AUTOHEAL_GRACE_MARGIN: autohealGraceMargin
   AUTOHEAL_STORM_THRESHOLD_PERCENT: autohealStormThresholdPercent
   AUTOHEAL_STORM_MIN_INSTANCES: autohealStormMinInstances
@@ -493,6 +522,7 @@ var autohealSettings = {
   AUTOHEAL_SMTP_STARTTLS: autohealSmtpStarttls
   AUTOHEAL_SMTP_USERNAME: autohealSmtpUsername
   AUTOHEAL_SMTP_PASSWORD: smtpPasswordSetting
+  AUTOHEAL_NOTIFY_ROUTES: notifyRoutesSetting
   AUTOHEAL_NOTIFY_STYLE: autohealNotifyStyle
   AUTOHEAL_NOTIFY_DEDUPE_WINDOW: autohealNotifyDedupeWindow
   AUTOHEAL_PORTAL_URL: autohealPortalUrl
@@ -522,7 +552,7 @@ module functionApp 'app/function.bicep' = {
   }
 }
 
-module remediatorRole 'app/remediator-role.bicep' = {
+module remediatorRole 'app/remediator-role.bicep' = if (deploySubscriptionRole) {
   name: 'remediator-role'
   params: {
     principalId: identity.outputs.appPrincipalId
@@ -557,7 +587,7 @@ module workbook 'app/workbook.bicep' = {
 var resourcesTopicRg = empty(existingResourcesTopicName) ? rg.name : existingResourcesTopicResourceGroup
 var healthTopicRg = empty(existingHealthTopicName) ? rg.name : existingHealthTopicResourceGroup
 
-module topics 'app/eventgrid-topics.bicep' = {
+module topics 'app/eventgrid-topics.bicep' = if (deploySubscriptionEvents) {
   name: 'eventgrid-topics'
   scope: rg
   params: {
@@ -570,7 +600,7 @@ module topics 'app/eventgrid-topics.bicep' = {
   }
 }
 
-module resourceEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions) {
+module resourceEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && deploySubscriptionEvents) {
   name: 'eventgrid-subscription-resources'
   scope: resourceGroup(resourcesTopicRg)
   params: {
@@ -587,7 +617,7 @@ module resourceEventSubscription 'app/event-subscription.bicep' = if (deployEven
   }
 }
 
-module vmFailureEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions) {
+module vmFailureEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && deploySubscriptionEvents) {
   name: 'eventgrid-subscription-vm-failures'
   scope: resourceGroup(resourcesTopicRg)
   params: {
@@ -604,7 +634,7 @@ module vmFailureEventSubscription 'app/event-subscription.bicep' = if (deployEve
   }
 }
 
-module healthEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && enableHealthEvents) {
+module healthEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && deploySubscriptionEvents && enableHealthEvents) {
   name: 'eventgrid-subscription-health'
   scope: resourceGroup(healthTopicRg)
   params: {
@@ -634,9 +664,14 @@ output AZURE_FUNCTION_URI string = functionApp.outputs.uri
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_APP_IDENTITY_CLIENT_ID string = identity.outputs.appClientId
-output AZURE_REMEDIATOR_ROLE_NAME string = remediatorRole.outputs.roleName
+output AZURE_REMEDIATOR_ROLE_NAME string = deploySubscriptionRole ? remediatorRole.outputs.roleName : ''
+// For main-mg.bicep: what the per-subscription event subscriptions and the management-group role need.
+output AZURE_FUNCTION_APP_ID string = functionApp.outputs.id
+output AZURE_APP_PRINCIPAL_ID string = identity.outputs.appPrincipalId
+output AZURE_STORAGE_ACCOUNT_ID string = storage.outputs.id
+output AZURE_EVENTGRID_IDENTITY_ID string = identity.outputs.eventGridIdentityId
 output AUTOHEAL_OUTCOME_EVENTS_ENDPOINT string = enableOutcomeEvents ? outcomeEvents.outputs.endpoint : autohealEventsEndpoint
-output AZURE_RESOURCES_TOPIC_NAME string = topics.outputs.resourcesTopicName
+output AZURE_RESOURCES_TOPIC_NAME string = deploySubscriptionEvents ? topics.outputs.resourcesTopicName : ''
 output AZURE_EVENT_SUBSCRIPTIONS_DEPLOYED bool = deployEventSubscriptions
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output AZURE_WORKBOOK_ID string = workbook.outputs.id

@@ -1,4 +1,4 @@
-"""Azurite (Table Storage emulator) for tests, demos and benchmarks: start, wait, stop — no leftovers."""
+"""Azurite (Table and Queue Storage emulators) for tests, demos and benchmarks: start, wait, stop — no leftovers."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BINARY = ROOT / "node_modules" / ".bin" / "azurite-table"
+QUEUE_BINARY = ROOT / "node_modules" / ".bin" / "azurite-queue"
 ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development key (public, documented by Microsoft; not a secret).
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -30,18 +31,45 @@ def connection_string(port: int) -> str:
     )
 
 
+def queue_connection_string(port: int) -> str:
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+        f"QueueEndpoint=http://127.0.0.1:{port}/{ACCOUNT};"
+    )
+
+
+def storage_connection_string(table: str, queue: str) -> str:
+    """One AzureWebJobsStorage string naming both services (the app's ledger table and its sweep queue)."""
+    queue_endpoint = next(p for p in queue.split(";") if p.startswith("QueueEndpoint="))
+    return f"{table.rstrip(';')};{queue_endpoint};"
+
+
 @contextlib.contextmanager
 def azurite_table(port: int | None = None) -> Iterator[str]:
     """Run azurite-table in memory on a free loopback port; yield its connection string."""
-    if not BINARY.exists():
-        raise RuntimeError(f"{BINARY} is missing: run `make node` (npm ci) first")
     port = port or free_port()
+    with _azurite(BINARY, "table", port):
+        yield connection_string(port)
+
+
+@contextlib.contextmanager
+def azurite_queue(port: int | None = None) -> Iterator[str]:
+    """Run azurite-queue (Azurite's Queue service) in memory on a free loopback port; yield its connection string."""
+    port = port or free_port()
+    with _azurite(QUEUE_BINARY, "queue", port):
+        yield queue_connection_string(port)
+
+
+@contextlib.contextmanager
+def _azurite(binary: Path, service: str, port: int) -> Iterator[None]:
+    if not binary.exists():
+        raise RuntimeError(f"{binary} is missing: run `make node` (npm ci) first")
     process = subprocess.Popen(
         [
-            str(BINARY),
-            "--tableHost",
+            str(binary),
+            f"--{service}Host",
             "127.0.0.1",
-            "--tablePort",
+            f"--{service}Port",
             str(port),
             "--inMemoryPersistence",
             "--disableTelemetry",
@@ -62,7 +90,7 @@ def azurite_table(port: int | None = None) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError("azurite did not start within 30 s")
             time.sleep(0.05)
-        yield connection_string(port)
+        yield
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, 15)

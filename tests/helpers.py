@@ -15,3 +15,16 @@ def compute_example(name: str, status: str = "200") -> Any:
     """The response body of one of Microsoft's Compute examples."""
     data = json.loads((COMPUTE_EXAMPLES / f"{name}.json").read_text())
     return data["responses"][status]["body"]
+
+
+_REGISTERED: dict[str, Any] = {}
+
+
+def registered_functions() -> dict[str, Any]:
+    """The registered functions of `function_app.app` by name, read once per process: `get_functions()` may be
+    called once per app (a second call raises on duplicate names)."""
+    if not _REGISTERED:
+        import function_app
+
+        _REGISTERED.update({f.get_function_name(): f for f in function_app.app.get_functions()})
+    return dict(_REGISTERED)

@@ -20,6 +20,7 @@ their VMs, Flexible VMs, resource groups) are declared too.
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 import time
@@ -36,6 +37,17 @@ if TYPE_CHECKING:
     from azure.mgmt.resourcegraph import ResourceGraphClient
 
 log = logging.getLogger("autoheal.gateway.resourcegraph")
+
+
+@dataclass
+class _Shared:
+    """What every per-subscription view of one gateway shares: the client and the identity's quota window."""
+
+    client: ResourceGraphClient | None = None
+    quota_remaining: int | None = None
+    quota_resets_at: float | None = None  # monotonic time the window resets, as last reported
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
 
 # The api-version azure-mgmt-resourcegraph 8.0.1 sends (a test keeps them equal).
 API_VERSION = "2021-03-01"
@@ -192,19 +204,46 @@ class ResourceGraphGateway:
         self._max_connections = max_connections
         self._sleep = sleep
         self._monotonic = monotonic
-        self._client: ResourceGraphClient | None = None
-        self._lock = threading.Lock()  # client creation and the quota window (one identity, shared)
-        self._quota_remaining: int | None = None
-        self._quota_resets_at: float | None = None  # monotonic time the window resets, as last reported
+        # Client and quota window, shared with the per-subscription views of `for_subscription` (one identity).
+        self._shared = _Shared()
+        self._lock = self._shared.lock  # client creation and the quota window (one identity, shared)
+
+    def for_subscription(self, subscription_id: str) -> ResourceGraphGateway:
+        """The same gateway (client, quota window, meter: ARG's quota is per identity) answering for another
+        subscription: a management-group deployment's per-subscription inventories share one identity's quota."""
+        view = copy.copy(self)
+        view.subscription_id = subscription_id
+        return view
+
+    # Subscriptions under a management group, as Resource Graph lists them (resourcecontainers; see
+    # learn.microsoft.com/azure/governance/management-groups/resource-graph-samples). `id` is projected so that
+    # ARG can page the result.
+    SUBSCRIPTIONS_QUERY = (
+        "resourcecontainers | where type == 'microsoft.resources/subscriptions' "
+        "| project id, subscriptionId, name, properties | order by id asc"
+    )
+
+    @requires("Microsoft.ResourceGraph/resources/read")
+    def subscriptions_under(self, management_group: str) -> list[tuple[str, str]]:
+        """(subscription id, display name) of every subscription under `management_group` the identity can read
+        (ARG answers only with what the caller may read). Unverified: whether ARG lists a subscription row to an
+        identity whose only role there is a custom one without Microsoft.Resources/subscriptions/read."""
+        found = []
+        for row in self.query(self.SUBSCRIPTIONS_QUERY, management_groups=[management_group]):
+            subscription = str(row.get("subscriptionId") or str(row.get("id", "")).rsplit("/", 1)[-1])
+            state = str((row.get("properties") or {}).get("state") or "Enabled")
+            if subscription and state.lower() in {"enabled", "pastdue", "warned"}:
+                found.append((subscription, str(row.get("name") or subscription)))
+        return found
 
     # -- plumbing -----------------------------------------------------------------------------------------
 
     @property
     def client(self) -> ResourceGraphClient:
         with self._lock:
-            if self._client is None:
-                self._client = self._build_client()
-            return self._client
+            if self._shared.client is None:
+                self._shared.client = self._build_client()
+            return self._shared.client
 
     def _build_client(self) -> ResourceGraphClient:
         from azure.core.pipeline.policies import RetryPolicy
@@ -241,9 +280,9 @@ class ResourceGraphGateway:
 
     def close(self) -> None:
         with self._lock:
-            if self._client is not None:
-                self._client.close()
-                self._client = None
+            if self._shared.client is not None:
+                self._shared.client.close()
+                self._shared.client = None
 
     def __enter__(self) -> ResourceGraphGateway:
         return self
@@ -259,17 +298,17 @@ class ResourceGraphGateway:
         self.meter.quota(remaining, resets_after)
         with self._lock:
             if remaining is not None:
-                self._quota_remaining = remaining
+                self._shared.quota_remaining = remaining
             if resets_after is not None:
-                self._quota_resets_at = self._monotonic() + resets_after
+                self._shared.quota_resets_at = self._monotonic() + resets_after
 
     def _pace(self) -> None:
         """With the quota spent (or down to the reserve), wait for the window ARG said it resets after."""
         with self._lock:
-            remaining, resets_at = self._quota_remaining, self._quota_resets_at
+            remaining, resets_at = self._shared.quota_remaining, self._shared.quota_resets_at
             if remaining is None or remaining > self._quota_reserve or resets_at is None:
                 return
-            self._quota_remaining = None  # after the wait, the window is a new one
+            self._shared.quota_remaining = None  # after the wait, the window is a new one
         wait = resets_at - self._monotonic()
         if wait > 0:
             log.debug("Resource Graph quota spent: waiting %.2fs for the window to reset", wait)
@@ -285,14 +324,17 @@ class ResourceGraphGateway:
         "Microsoft.Compute/virtualMachines/read",
         "Microsoft.Resources/subscriptions/resourceGroups/read",
     )
-    def query(self, text: str, *, subscriptions: list[str] | None = None) -> Iterator[dict[str, Any]]:
-        """The rows of `text` (objectArray), streamed page by page. Raises ArmError (ARG's detail code, e.g.
-        InvalidQuery / ParserFailure, RateLimiting after the retries, ResultTruncated for an unpageable result)."""
+    def query(
+        self, text: str, *, subscriptions: list[str] | None = None, management_groups: list[str] | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """The rows of `text` (objectArray), streamed page by page, over `subscriptions` (default: this gateway's)
+        or `management_groups`. Raises ArmError (ARG's detail code, e.g. InvalidQuery / ParserFailure,
+        RateLimiting after the retries, ResultTruncated for an unpageable result)."""
         self.meter.add(queries=1)
         scopes = list(subscriptions or [self.subscription_id])
         skip_token: str | None = None
         while True:
-            page = self._page(text, scopes, skip_token)
+            page = self._page(text, scopes, skip_token, list(management_groups or []))
             data = page.data if isinstance(page.data, list) else []
             skip_token = page.skip_token
             total = page.total_records or 0
@@ -310,12 +352,15 @@ class ResourceGraphGateway:
             if not skip_token or not data:
                 return
 
-    def _page(self, text: str, scopes: list[str], skip_token: str | None) -> Any:
+    def _page(self, text: str, scopes: list[str], skip_token: str | None, groups: list[str] | None = None) -> Any:
         from azure.core.exceptions import AzureError, HttpResponseError
         from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
         options = QueryRequestOptions(top=self.page_size, skip_token=skip_token, result_format="objectArray")
-        request = QueryRequest(subscriptions=scopes, query=text, options=options)
+        if groups:  # QueryRequest.managementGroups: the query runs over every subscription under them
+            request = QueryRequest(management_groups=groups, query=text, options=options)
+        else:
+            request = QueryRequest(subscriptions=scopes, query=text, options=options)
         attempts = 0
         while True:
             self._pace()

@@ -14,6 +14,9 @@ param teamsWebhookUrl string = ''
 param smtpSecretName string
 @secure()
 param smtpPassword string = ''
+param routesSecretName string = 'notify-routes'
+@secure()
+param notifyRoutes string = ''
 
 var secretsUser = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '4633458b-17de-408a-b874-0445c86b69e6')
 var secretsOfficer = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'b86a8fe4-44ce-4948-aee5-eccb2c155cd7')
@@ -62,6 +65,17 @@ resource smtpSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(
   name: smtpSecretName
   properties: {
     value: smtpPassword
+    contentType: 'text/plain'
+  }
+}
+
+resource routesSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(notifyRoutes)) {
+  // checkov:skip=CKV_AZURE_41:The routes hold Teams webhook URLs, which expire at their issuer; an expiry date here would silently stop notifications.
+  // checkov:skip=CKV_AZURE_114:contentType is set; checkov does not read the body of a conditional (if) resource.
+  parent: vault
+  name: routesSecretName
+  properties: {
+    value: notifyRoutes
     contentType: 'text/plain'
   }
 }

@@ -11,10 +11,16 @@ param appPrincipalId string
 param eventGridPrincipalId string
 @description('System-assigned identities of reused Event Grid system topics (dead-letter writers).')
 param existingTopicPrincipalIds array = []
+@description('Grant the app the queue data role (management-group scope: the sweep fan-out queue).')
+param queueAccess bool = false
 
 var blobDataOwner = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b')
 var blobDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', 'ba92f5b4-2d11-453d-a403-e96b0029c9fe')
 var tableDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3')
+// Storage Queue Data Contributor: the management-group fan-out's queue (the timer creates and fills it, the
+// queue trigger reads and deletes; identity-based AzureWebJobsStorage, learn.microsoft.com/azure/azure-functions/
+// functions-bindings-storage-queue#identity-based-connections). Only used with AUTOHEAL_SCOPE a management group.
+var queueDataContributor = subscriptionResourceId('Microsoft.Authorization/roleDefinitions', '974c5e8b-45b9-4653-ba55-5f855dd0fb88')
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_35:A Flex Consumption app without VNet integration reaches its storage over the public endpoint; every request needs an Entra ID token (shared keys are disabled).
@@ -106,6 +112,16 @@ resource appTableContributor 'Microsoft.Authorization/roleAssignments@2022-04-01
   scope: storage
   properties: {
     roleDefinitionId: tableDataContributor
+    principalId: appPrincipalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+resource appQueueContributor 'Microsoft.Authorization/roleAssignments@2022-04-01' = if (queueAccess) {
+  name: guid(storage.id, appPrincipalId, queueDataContributor)
+  scope: storage
+  properties: {
+    roleDefinitionId: queueDataContributor
     principalId: appPrincipalId
     principalType: 'ServicePrincipal'
   }

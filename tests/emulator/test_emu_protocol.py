@@ -136,6 +136,8 @@ def test_stats_count_requests_by_operation(client, emu, raw):
     stats = emu.stats()
     assert stats.pop("computeThrottled") == {}
     policies = stats.pop("computePolicies")
+    # Per subscription (issue 22): the one subscription's buckets, each still nearly full.
+    assert set(stats.pop("computeBySubscription")) == {emu.subscription_id.lower()}
     # Buckets refill in real time (subscription ones by tens of tokens a second): spent counts are exact.
     spent = {p: {level: b["spent"] for level, b in levels.items()} for p, levels in policies.items()}
     assert spent == {

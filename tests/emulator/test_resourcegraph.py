@@ -192,7 +192,8 @@ def test_rows_have_args_columns_and_the_model_without_the_instance_view(graph, p
 
 
 def test_resource_groups_carry_managed_by_from_the_fleet(post):
-    rows = post("resourcecontainers | project id, name, type, managedBy | order by name asc").json()["data"]
+    query = "resourcecontainers | where type == 'microsoft.resources/subscriptions/resourcegroups'"
+    rows = post(query + " | project id, name, type, managedBy | order by name asc").json()["data"]
     assert [r["name"] for r in rows] == ["MC_rg_aks_westeurope", "rg-app"]
     assert rows[0]["type"] == "microsoft.resources/subscriptions/resourcegroups"
     assert rows[0]["managedBy"].endswith("/aks") and rows[1]["managedBy"] == ""

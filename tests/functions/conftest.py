@@ -21,9 +21,9 @@ SUB = demo.SUBSCRIPTION
 @pytest.fixture(scope="session")
 def functions() -> dict[str, Any]:
     """`get_functions()` may be called once per app: a second call raises on duplicate names."""
-    import function_app
+    from tests.helpers import registered_functions
 
-    return {f.get_function_name(): f for f in function_app.app.get_functions()}
+    return registered_functions()
 
 
 @pytest.fixture

@@ -33,11 +33,14 @@ HEALTH_CE = (
 ANNOTATED = "Microsoft.ResourceNotifications/examples/event-grid-schema/HealthResources_ResourceAnnotated.json"
 
 
-def test_the_app_registers_three_functions(functions):
-    assert set(functions) == {"on_resource_event", "sweep", "status"}
+def test_the_app_registers_four_functions(functions):
+    assert set(functions) == {"on_resource_event", "sweep", "sweep_slice", "status"}
     bindings = {name: [b.type for b in f.get_bindings()] for name, f in functions.items()}
     assert bindings["on_resource_event"] == ["eventGridTrigger"]
     assert bindings["sweep"] == ["timerTrigger"]
+    assert bindings["sweep_slice"] == ["queueTrigger"]
+    queue = functions["sweep_slice"].get_bindings()[0]
+    assert queue.queue_name == "%AUTOHEAL_SWEEP_QUEUE%" and queue.connection == "AzureWebJobsStorage"
     assert set(bindings["status"]) == {"httpTrigger", "http"}
     timer = functions["sweep"].get_bindings()[0]
     assert timer.schedule == "%AUTOHEAL_SWEEP_SCHEDULE%" and timer.run_on_startup is False

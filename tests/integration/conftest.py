@@ -34,3 +34,20 @@ def no_sdk_retries(monkeypatch):
 
     monkeypatch.setattr(cli, "build_gateway", build)
     monkeypatch.setattr(runtime, "build_gateway", build)
+
+
+@pytest.fixture(scope="session")
+def queue_storage():
+    """Azurite's Queue service (the management-group fan-out's real queue) for this test session."""
+    from tests.azurite import azurite_queue
+
+    with azurite_queue() as conn:
+        yield conn
+
+
+@pytest.fixture(scope="session")
+def app_functions():
+    """The registered functions of function_app.app (get_functions() may be called once per app)."""
+    from tests.helpers import registered_functions
+
+    return registered_functions()

@@ -1,0 +1,134 @@
+// vmss-autoheal, management-group mode: ONE deployment watches every subscription under a management group.
+//   az deployment mg create --management-group-id <group> --location <region> --template-file infra/main-mg.bicep \
+//     --parameters environmentName=<env> location=<region> hostSubscriptionId=<sub> subscriptionIds='["<sub>",...]'
+// It deploys main.bicep (the function app, storage, ledger, Key Vault, monitoring) into the host subscription with
+// AUTOHEAL_SCOPE set to this management group, the custom role at the management group (assigned there to the app
+// identity), and in each listed subscription the Event Grid system topic and, in the second step
+// (deployEventSubscriptions=true, once the code is deployed), its event subscriptions to the one function app.
+// A subscription that joins the group later is swept at once (Resource Graph finds it, the role reaches it);
+// its events need a redeploy with it in subscriptionIds, or the Azure Policy described in infra/README.md.
+targetScope = 'managementGroup'
+
+@minLength(1)
+@maxLength(40)
+@description('Name of the environment; used in resource names.')
+param environmentName string
+
+@minLength(1)
+@description('Azure region of the app and of the per-subscription resource groups.')
+param location string
+
+@description('The subscription the function app, its storage and Key Vault live in (it may be under the group or not).')
+param hostSubscriptionId string
+
+@description('Subscriptions under the group whose Event Grid events the app receives (a system topic each).')
+param subscriptionIds array
+
+@description('AUTOHEAL_EXCLUDE_SUBSCRIPTIONS: subscriptions under the group the app leaves alone (comma-separated GUIDs).')
+param autohealExcludeSubscriptions string = ''
+
+@allowed([
+  'observe'
+  'remediate'
+])
+@description('AUTOHEAL_MODE of the app.')
+param autohealMode string = 'observe'
+
+@description('Assign the read-only observer role instead of the remediator role (only sensible with autohealMode=observe).')
+param readOnlyRole bool = false
+
+@description('Second step: create the Event Grid subscriptions in every listed subscription (the function must exist first).')
+param deployEventSubscriptions bool = false
+
+@description('Object id of the person deploying: gets Key Vault Secrets Officer in the host subscription. Empty to skip.')
+param principalId string = ''
+
+// The contract with autoheal/events.py, as in main.bicep (tests/infra checks both files agree).
+var eventFunctionName = 'on_resource_event'
+var resourceEventTypes = [
+  'Microsoft.Resources.ResourceWriteSuccess'
+  'Microsoft.Resources.ResourceWriteFailure'
+  'Microsoft.Resources.ResourceActionSuccess'
+  'Microsoft.Resources.ResourceActionFailure'
+  'Microsoft.Resources.ResourceDeleteSuccess'
+  'Microsoft.Resources.ResourceDeleteFailure'
+]
+var vmFailureEventTypes = [
+  'Microsoft.Resources.ResourceWriteFailure'
+  'Microsoft.Resources.ResourceActionFailure'
+  'Microsoft.Resources.ResourceDeleteFailure'
+]
+var scaleSetOperationPrefix = 'Microsoft.Compute/virtualMachineScaleSets/'
+var vmOperationPrefix = 'Microsoft.Compute/virtualMachines/'
+var resourceEventFilters = [
+  {
+    operatorType: 'StringBeginsWith'
+    key: 'data.operationName'
+    values: [
+      scaleSetOperationPrefix
+    ]
+  }
+]
+var vmFailureEventFilters = [
+  {
+    operatorType: 'StringBeginsWith'
+    key: 'data.operationName'
+    values: [
+      vmOperationPrefix
+    ]
+  }
+]
+var tags = {
+  'azd-env-name': environmentName
+  application: 'vmss-autoheal'
+}
+var scope = '/providers/Microsoft.Management/managementGroups/${managementGroup().name}'
+
+module app 'main.bicep' = {
+  name: 'autoheal-app'
+  scope: subscription(hostSubscriptionId)
+  params: {
+    environmentName: environmentName
+    location: location
+    principalId: principalId
+    autohealScope: scope
+    autohealExcludeSubscriptions: autohealExcludeSubscriptions
+    autohealMode: autohealMode
+    readOnlyRole: readOnlyRole
+    deploySubscriptionRole: false
+    deploySubscriptionEvents: false
+  }
+}
+
+module role 'app/remediator-role-mg.bicep' = {
+  name: 'autoheal-remediator-role'
+  params: {
+    principalId: app.outputs.AZURE_APP_PRINCIPAL_ID
+    readOnly: readOnlyRole
+  }
+}
+
+module events 'app/subscription-events.bicep' = [for subscriptionId in subscriptionIds: {
+  name: 'autoheal-events-${take(uniqueString(subscriptionId, environmentName), 8)}'
+  scope: subscription(subscriptionId)
+  params: {
+    location: location
+    tags: tags
+    resourceGroupName: 'rg-${environmentName}-events'
+    topicName: 'evgt-autoheal-resources-${uniqueString(subscriptionId, environmentName)}'
+    eventGridIdentityId: app.outputs.AZURE_EVENTGRID_IDENTITY_ID
+    deployEventSubscriptions: deployEventSubscriptions
+    functionAppId: app.outputs.AZURE_FUNCTION_APP_ID
+    functionName: eventFunctionName
+    resourceEventTypes: resourceEventTypes
+    resourceEventFilters: resourceEventFilters
+    vmFailureEventTypes: vmFailureEventTypes
+    vmFailureEventFilters: vmFailureEventFilters
+    deadLetterStorageId: app.outputs.AZURE_STORAGE_ACCOUNT_ID
+    deadLetterContainerName: 'eventgrid-deadletter'
+  }
+}]
+
+output AZURE_FUNCTION_APP_NAME string = app.outputs.AZURE_FUNCTION_APP_NAME
+output AZURE_REMEDIATOR_ROLE_NAME string = role.outputs.roleName
+output AUTOHEAL_SCOPE string = scope
