@@ -42,7 +42,7 @@ RESILIENT = {"resilient_creation": True, "resilient_deletion": True}
 def fleet() -> dict[str, Any]:
     parts = {
         sub: [
-            fleetgen.scale_set("web", subscription_id=sub, capacity=3, failed=[1], **RESILIENT),
+            fleetgen.scale_set("web", subscription_id=sub, capacity=3, failed={1: "VMExtensionProvisioningError"}, **RESILIENT),
             fleetgen.scale_set("api", subscription_id=sub, capacity=2, **RESILIENT),
         ]
         for sub in (*IN_SCOPE, OUTSIDE)
@@ -158,7 +158,7 @@ def test_status_reports_coverage_spend_and_findings_per_subscription(emu, mg_run
         assert row["coverage"]["scaleSets"] == 2 and row["coverage"]["read"] == 2
         assert sum(row["spend"]["computeTokens"].values()) > 0
         assert 0 < row["spend"]["lowestShareLeft"] <= 1
-        assert row["findings"]["repairs-disabled"] == 2 and row["findings"]["create-timed-out"] == 1
+        assert row["findings"]["repairs-disabled"] == 2 and row["findings"]["provisioning-failed"] == 1
     assert {r["subscriptionId"] for r in body["records"]} <= set(IN_SCOPE)
 
 
