@@ -28,11 +28,12 @@ from typing import Any
 from .engine import Engine, ScaleSetResult, map_concurrently
 from .gateway import ArmError
 from .model import ReasonCode
+from .remediation import transitions
 from .remediation.guardrails import CLEARED
 from .remediation.ledger import Ledger, LedgerConflict, LedgerUnavailable, open_ledger
 from .remediation.planner import preview, verdicts
-from .remediation.record import State
 from .remediation.scratch import ScratchLedger
+from .remediation.store import RecordStore
 from .report import build_report, error_entry, render_table, scale_set_entry
 from .runtime import build_gateway, build_graph, inventory_source
 from .settings import CHANNEL_OFF, Settings, SettingsError, load_settings
@@ -647,18 +648,10 @@ def cmd_clear(args: argparse.Namespace) -> int:
                 and r.reason_code == ReasonCode.REPLACEMENT_LOOP.value
             ]
             who = f" by {args.by}" if args.by else ""
-            cleared = [
-                ledger.update(
-                    r.evolve(
-                        state=State.RESOLVED,
-                        reason_code=CLEARED,
-                        reason=f"loop hold cleared{who}: the next failure gets one more try",
-                        updated_at=now,
-                    ),
-                    previous_state=r.state.value,
-                )
-                for r in held
-            ]
+            store = RecordStore(ledger)
+            reason = f"loop hold cleared{who}: the next failure gets one more try"
+            saves = [transitions.clear(r, now=now, reason_code=CLEARED, reason=reason) for r in held]
+            cleared = [store.save(save) for save in saves if save is not None]
         except (LedgerUnavailable, LedgerConflict) as exc:
             raise CliError(f"ledger: {exc}") from exc
     if args.output == "json":

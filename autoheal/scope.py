@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from .notify import Change, Notifier, NotifyResult
 from .remediation.ledger import Ledger, Record
+from .remediation.store import RecordStore
+from .remediation.transitions import notified
 from .runtime import Runtime, build_graph
 from .settings import Scope, Settings
 
@@ -298,9 +300,10 @@ class ScopeRuntimes:
             return 0
         notifier = ScopeNotifier.for_scope(self.settings, self._names, **self._notifier_options)
         outcome = notifier.notify(changes, trigger=trigger, correlation_id=correlation_id, now=self.parent.clock())
+        store = RecordStore(self.parent.ledger)
         for record in outcome.delivered:
             try:
-                self.parent.ledger.update(record, history=False)
+                store.save(notified(record))
             except Exception as exc:  # the message went out; at worst it is re-sent after the dedupe window
                 log.warning("could not mark %s %s as notified: %s", record.scale_set_id, record.row_key, exc)
         return len(outcome.delivered)

@@ -82,8 +82,18 @@ MOVES: tuple[Move, ...] = (
         (State.SUCCEEDED, State.VERIFYING, State.FAILED, State.HELD),
         "what the executor reported",
     ),
-    Move(Event.EXPIRED, (State.VERIFYING,), (State.FAILED,), "the effect never showed in time"),
-    Move(Event.RESOLVED, (State.PLANNED, State.HELD, State.FAILED), (State.RESOLVED,), "the finding went away"),
+    Move(
+        Event.EXPIRED,
+        (State.VERIFYING,),
+        (State.FAILED, State.HELD),
+        "the effect never showed in time (held: Azure accepted a policy but never shows it)",
+    ),
+    Move(
+        Event.RESOLVED,
+        (State.PLANNED, State.HELD, State.FAILED),
+        (State.RESOLVED,),
+        "the finding went away, or a person cleared a hold",
+    ),
     Move(Event.NOTIFIED, (NEW, *State), (), "the notified state recorded; the state stays"),
 )
 
@@ -396,7 +406,7 @@ def verification_expired(record: Record, *, now: datetime, settings: Settings) -
             updated_at=now,
             verify_until=None,
         )
-        return Save(stopped, State.VERIFYING.value)
+        return Save(stopped, State.VERIFYING.value, True, Event.EXPIRED, State.VERIFYING.value)
     failed = record.evolve(
         state=State.FAILED,
         reason=f"{record.action} did not show its effect in time ({record.reason})",
@@ -417,6 +427,14 @@ def resolve(record: Record, *, now: datetime) -> Save | None:
         state=State.RESOLVED, reason="the finding is gone", reason_code=ReasonCode.RESOLVED.value, updated_at=now
     )
     return Save(resolved, record.state.value, True, Event.RESOLVED, record.state.value)
+
+
+def clear(record: Record, *, now: datetime, reason_code: str, reason: str) -> Save | None:
+    """A person cleared a hold (`vmss-autoheal clear`): the record is resolved and the next failure is judged anew."""
+    if record.state is not State.HELD:
+        return None
+    cleared = record.evolve(state=State.RESOLVED, reason_code=reason_code, reason=reason, updated_at=now)
+    return Save(cleared, record.state.value, True, Event.RESOLVED, record.state.value)
 
 
 def advance(event: Event, record: Record | None, /, **kwargs: Any) -> Save | None:

@@ -42,7 +42,9 @@ RESILIENT = {"resilient_creation": True, "resilient_deletion": True}
 def fleet() -> dict[str, Any]:
     parts = {
         sub: [
-            fleetgen.scale_set("web", subscription_id=sub, capacity=3, failed={1: "VMExtensionProvisioningError"}, **RESILIENT),
+            fleetgen.scale_set(
+                "web", subscription_id=sub, capacity=3, failed={1: "VMExtensionProvisioningError"}, **RESILIENT
+            ),
             fleetgen.scale_set("api", subscription_id=sub, capacity=2, **RESILIENT),
         ]
         for sub in (*IN_SCOPE, OUTSIDE)
