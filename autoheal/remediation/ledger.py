@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from ..model import parse_time
 from .record import SCALE_SET_TARGET, HistoryEntry, Record, State, Step, scale_set_key
 
 log = logging.getLogger("autoheal.ledger")
@@ -58,7 +59,10 @@ def _utc(value: Any) -> datetime | None:
             moment.microsecond,
             tzinfo=UTC,
         )
-    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    parsed = parse_time(str(value))
+    if parsed is None:
+        raise ValueError(f"not a timestamp: {value!r}")
+    return parsed
 
 
 def _camel(name: str) -> str:

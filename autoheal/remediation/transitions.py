@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..gateway.errors import RETRY_SOON, ErrorClass
-from ..model import ActionCode, ReasonCode, iso
+from ..model import ActionCode, ReasonCode, iso, parse_time
 from ..settings import Settings
 from .record import Record, State, Step
 
@@ -144,23 +144,14 @@ def _source(record: Record | None) -> str:
     return NEW if record is None or record.etag is None else record.state.value
 
 
-def _parse(moment: str) -> datetime:
-    parsed: datetime = datetime.fromisoformat(moment.replace("Z", "+00:00"))
-    return parsed
-
-
 def recent_runs(record: Record | None, now: datetime) -> list[str]:
     if record is None:
         return []
-    return [r for r in record.runs if now - _parse(r) < RATE_WINDOW]
+    return [r for r in record.runs if (at := parse_time(r)) is not None and now - at < RATE_WINDOW]
 
 
 def next_attempt_at(attempts: int, settings: Settings, now: datetime) -> datetime:
     return now + settings.backoff_base * (1 << max(0, attempts - 1))
-
-
-def _stale(record: Record, now: datetime) -> bool:
-    return record.updated_at is not None and now - record.updated_at >= EPISODE_RESET
 
 
 def _soon(now: datetime, rng: random.Random | None) -> datetime:
