@@ -67,6 +67,16 @@ EXPECTED: dict[str, tuple[set[C], str]] = {
         NO_RESILIENCY,
         "properties.automaticRepairsPolicy {enabled: true, gracePeriod: PT30M, repairAction: Replace}",
     ),
+    "net-vmss-get-repairs-lb-probe": (
+        NO_RESILIENCY,
+        "automaticRepairsPolicy {enabled: true, gracePeriod: PT10M, repairAction: Replace}; the health source is "
+        "networkProfile.healthProbe (a load-balancer probe on a Uniform scale set, which repairs accept)",
+    ),
+    "ps-flexible-resiliency-get": (
+        {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
+        "orchestrationMode Flexible with no sku, no virtualMachineProfile and no automaticRepairsPolicy; the PUT asked "
+        "for resiliencyPolicy enabled but Azure's answer carries none, so both resilient policies read as off",
+    ),
 }
 
 
@@ -76,9 +86,14 @@ def test_every_recorded_scale_set_parses_and_is_diagnosed_as_read(entry):
     snapshot = parse_scale_set(body, None, [], read_at=NOW)
     props = body["properties"]
     assert snapshot.orchestration_mode == props.get("orchestrationMode", "Uniform")
-    assert snapshot.capacity == body["sku"]["capacity"]
+    assert snapshot.capacity == (body.get("sku") or {}).get("capacity")  # an empty Flexible scale set has no sku
     assert snapshot.repairs.enabled is bool((props.get("automaticRepairsPolicy") or {}).get("enabled"))
-    extensions = (props["virtualMachineProfile"].get("extensionProfile") or {}).get("extensions") or []
+    resiliency = props.get("resiliencyPolicy") or {}
+    assert snapshot.resiliency.present is ("resiliencyPolicy" in props)
+    assert snapshot.resiliency.create_enabled is bool((resiliency.get("resilientVMCreationPolicy") or {}).get("enabled"))
+    assert snapshot.resiliency.delete_enabled is bool((resiliency.get("resilientVMDeletionPolicy") or {}).get("enabled"))
+    profile = props.get("virtualMachineProfile") or {}  # absent on a Flexible scale set created without one
+    extensions = (profile.get("extensionProfile") or {}).get("extensions") or []
     assert {s.extension_type for s in snapshot.health_sources} >= {
         e["properties"]["type"] for e in extensions if "ApplicationHealth" in e["properties"]["type"]
     }
