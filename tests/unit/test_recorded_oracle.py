@@ -19,6 +19,7 @@ from autoheal.gateway.budget import (
 )
 from autoheal.gateway.errors import ErrorClass, classify, from_body, missing_action
 from autoheal.model import FindingCode as C
+from autoheal.model import HealthState
 from autoheal.settings import default_settings
 from autoheal.snapshot import parse_scale_set
 from tests.recorded import corpus
@@ -72,6 +73,11 @@ EXPECTED: dict[str, tuple[set[C], str]] = {
         "automaticRepairsPolicy {enabled: true, gracePeriod: PT10M, repairAction: Replace}; the health source is "
         "networkProfile.healthProbe (a load-balancer probe on a Uniform scale set, which repairs accept)",
     ),
+    "ps-vmss-get-repairs-disabled-restart": (
+        {C.REPAIRS_DISABLED} | NO_RESILIENCY,
+        "automaticRepairsPolicy {enabled: false, gracePeriod: PT30M, repairAction: Restart}: present but off; "
+        "networkProfile.healthProbe is the health source",
+    ),
     "ps-flexible-resiliency-get": (
         {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
         "orchestrationMode Flexible with no sku, no virtualMachineProfile and no automaticRepairsPolicy; the PUT asked "
@@ -87,11 +93,17 @@ def test_every_recorded_scale_set_parses_and_is_diagnosed_as_read(entry):
     props = body["properties"]
     assert snapshot.orchestration_mode == props.get("orchestrationMode", "Uniform")
     assert snapshot.capacity == (body.get("sku") or {}).get("capacity")  # an empty Flexible scale set has no sku
-    assert snapshot.repairs.enabled is bool((props.get("automaticRepairsPolicy") or {}).get("enabled"))
+    repairs = props.get("automaticRepairsPolicy") or {}
+    assert snapshot.repairs.enabled is bool(repairs.get("enabled"))
+    assert (snapshot.repairs.grace_period, snapshot.repairs.repair_action) == (
+        repairs.get("gracePeriod"),
+        repairs.get("repairAction"),
+    )  # Replace, Restart: as recorded, even while the policy is off
     resiliency = props.get("resiliencyPolicy") or {}
     assert snapshot.resiliency.present is ("resiliencyPolicy" in props)
-    assert snapshot.resiliency.create_enabled is bool((resiliency.get("resilientVMCreationPolicy") or {}).get("enabled"))
-    assert snapshot.resiliency.delete_enabled is bool((resiliency.get("resilientVMDeletionPolicy") or {}).get("enabled"))
+    create, delete = (resiliency.get(k) or {} for k in ("resilientVMCreationPolicy", "resilientVMDeletionPolicy"))
+    assert snapshot.resiliency.create_enabled is bool(create.get("enabled"))
+    assert snapshot.resiliency.delete_enabled is bool(delete.get("enabled"))
     profile = props.get("virtualMachineProfile") or {}  # absent on a Flexible scale set created without one
     extensions = (profile.get("extensionProfile") or {}).get("extensions") or []
     assert {s.extension_type for s in snapshot.health_sources} >= {
@@ -114,6 +126,77 @@ def test_every_recorded_instance_view_reads_its_orchestration_services_and_summa
     findings = {f.code for f in diagnose(snapshot, default_settings(), NOW)}
     # orchestrationServices[AutomaticRepairs].serviceState: Suspended is cause 4, Running is not
     assert (C.REPAIRS_SUSPENDED in findings) is (recorded.get("AutomaticRepairs") == "Suspended")
+
+
+# Each recorded instance view read with the scale set recorded beside it (same id); the field each rests on is named.
+PAIRED: dict[str, tuple[set[C], str]] = {
+    "net-instance-view-repairs-running": (NO_RESILIENCY, "orchestrationServices[AutomaticRepairs] Running"),
+    "net-instance-view-repairs-suspended": (
+        {C.REPAIRS_SUSPENDED} | NO_RESILIENCY,
+        "orchestrationServices[AutomaticRepairs] Suspended while automaticRepairsPolicy.enabled is true",
+    ),
+    "net-instance-view-repairs-resumed": (NO_RESILIENCY, "orchestrationServices[AutomaticRepairs] Running again"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRED))
+def test_a_recorded_instance_view_with_its_own_scale_set(name):
+    (view,) = [e for e in corpus.by_category("instance-view") if e.name == name]
+    scale_set_id = view.request["url"].split("/instanceView")[0].removeprefix("https://management.azure.com")
+    (own,) = [e for e in corpus.scale_sets() if e.response["body"]["id"].lower() == scale_set_id.lower()]
+    snapshot = parse_scale_set(own.response["body"], view.response["body"], [], read_at=NOW)
+    expected, field = PAIRED[name]
+    assert {f.code for f in diagnose(snapshot, default_settings(), NOW)} == expected, field
+
+
+# -- instance-view fragments pasted in public issues (tests/recorded/fragments.json) ----------------------------
+# No Microsoft recording of a scale-set VM list with vmHealth or a Failed code was found: each fragment is put in
+# one composed VM (name, id, instanceId made up; statuses or vmHealth verbatim) of the recorded scale set
+# net-vmss-get-repairs-lb-probe (repairs enabled, PT10M) read with its recorded Running instance view.
+
+
+def _recorded_fleet_with(fragment: dict[str, object]) -> tuple[dict[C, str], object]:
+    own = next(e for e in corpus.scale_sets() if e.name == "net-vmss-get-repairs-lb-probe").response["body"]
+    view = next(e for e in corpus.entries() if e.name == "net-instance-view-repairs-running").response["body"]
+    codes = fragment.get("statusCodes") or ["ProvisioningState/succeeded", "PowerState/running"]
+    instance_view: dict[str, object] = {"statuses": [{"code": c} for c in codes]}
+    instance_view.update(fragment.get("instanceView") or {})  # type: ignore[arg-type]
+    failed = any(str(c).lower().startswith("provisioningstate/failed") for c in codes)
+    vm = {
+        "name": "vmss7777_0",
+        "instanceId": "0",
+        "id": own["id"] + "/virtualMachines/0",
+        "properties": {"provisioningState": "Failed" if failed else "Succeeded", "instanceView": instance_view},
+    }
+    snapshot = parse_scale_set(own, view, [vm], read_at=NOW)
+    return {f.code: f.summary for f in diagnose(snapshot, default_settings(), NOW)}, snapshot
+
+
+def test_the_pasted_vmhealth_reads_unhealthy_and_is_called_not_repaired():
+    fragment = corpus.fragments()["vmhealth-unhealthy"]
+    found, snapshot = _recorded_fleet_with(fragment)
+    (instance,) = snapshot.instances  # type: ignore[attr-defined]
+    assert instance.health is HealthState.UNHEALTHY  # vmHealth.status.code HealthState/unhealthy
+    assert instance.health_since == datetime(2020, 6, 25, 21, 4, 48, tzinfo=UTC)  # its time, -07:00 read as UTC
+    # unhealthy since 2020 while repairs run (Running, PT10M): far past the grace period and margin
+    assert set(found) == {C.UNHEALTHY_NOT_REPAIRED} | NO_RESILIENCY
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "finding"),
+    [
+        ("failed-os-provisioning-timed-out-running", "OSProvisioningTimedOut", C.CREATE_TIMED_OUT),
+        ("failed-networking-internal-running", "NetworkingInternalOperationError", C.PROVISIONING_FAILED),
+    ],
+)
+def test_a_pasted_failed_provisioning_code_is_read_and_named(name, code, finding):
+    found, snapshot = _recorded_fleet_with(corpus.fragments()[name])
+    (instance,) = snapshot.instances  # type: ignore[attr-defined]
+    assert instance.provisioning_error_code == code  # ProvisioningState/failed/<code>
+    assert instance.power_state == "running"  # PowerState/running beside it
+    assert set(found) == {finding} | NO_RESILIENCY
+    if finding is C.PROVISIONING_FAILED:
+        assert code in found[finding]  # the finding names the recorded code
 
 
 # -- the budget's header parser on every recorded header value -------------------------------------------------
