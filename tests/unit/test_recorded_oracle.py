@@ -73,6 +73,10 @@ EXPECTED: dict[str, tuple[set[C], str]] = {
         "automaticRepairsPolicy {enabled: true, gracePeriod: PT10M, repairAction: Replace}; the health source is "
         "networkProfile.healthProbe (a load-balancer probe on a Uniform scale set, which repairs accept)",
     ),
+    "ps-flexible-resiliency-patch": (
+        {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
+        "the PATCH's answer: the same empty Flexible scale set, still without resiliencyPolicy",
+    ),
     "ps-vmss-get-repairs-disabled-restart": (
         {C.REPAIRS_DISABLED} | NO_RESILIENCY,
         "automaticRepairsPolicy {enabled: false, gracePeriod: PT30M, repairAction: Restart}: present but off; "
