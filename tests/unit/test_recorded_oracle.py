@@ -73,6 +73,11 @@ EXPECTED: dict[str, tuple[set[C], str]] = {
         "automaticRepairsPolicy {enabled: true, gracePeriod: PT10M, repairAction: Replace}; the health source is "
         "networkProfile.healthProbe (a load-balancer probe on a Uniform scale set, which repairs accept)",
     ),
+    "ps-flexible-put-create": (
+        {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
+        "orchestrationMode Flexible with a whole virtualMachineProfile whose only extensions are AntimalwareConfiguration "
+        "and GenevaMonitoring (no ApplicationHealth*), no networkProfile.healthProbe, no automaticRepairsPolicy",
+    ),
     "ps-flexible-resiliency-patch": (
         {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
         "the PATCH's answer: the same empty Flexible scale set, still without resiliencyPolicy",
