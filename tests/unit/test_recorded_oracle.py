@@ -75,8 +75,9 @@ EXPECTED: dict[str, tuple[set[C], str]] = {
     ),
     "ps-flexible-put-create": (
         {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
-        "orchestrationMode Flexible with a whole virtualMachineProfile whose only extensions are AntimalwareConfiguration "
-        "and GenevaMonitoring (no ApplicationHealth*), no networkProfile.healthProbe, no automaticRepairsPolicy",
+        "orchestrationMode Flexible with a whole virtualMachineProfile whose only extensions are "
+        "AntimalwareConfiguration and GenevaMonitoring (no ApplicationHealth*), no networkProfile.healthProbe, "
+        "no automaticRepairsPolicy",
     ),
     "ps-flexible-resiliency-patch": (
         {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
