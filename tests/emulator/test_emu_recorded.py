@@ -95,6 +95,12 @@ DELIBERATE: dict[tuple[str, str, str], str] = {
     ): "recorded (azure-sdk-for-net 2020): a scale-set VM restart spends VMScaleSetActions, VMScaleSetVMActions and "
     "batched VM requests, not the article's Scale set VMs Update; as with the PATCH, moving the charge moves the "
     "project's pre-spend policy (gateway/policies.py) too: reported, not done here",
+    (
+        "VirtualMachineScaleSetVMs_GetInstanceView",
+        "keys-missing",
+        "internalData,internalData.fabricCluster,internalData.fabricTenantName",
+    ): "Azure's 2020 answer carried the fabric's internalData (cluster and tenant names), which Microsoft's OpenAPI "
+    "does not define; the emulator answers the specification's shape",
 }
 
 

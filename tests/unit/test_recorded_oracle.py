@@ -19,9 +19,9 @@ from autoheal.gateway.budget import (
 )
 from autoheal.gateway.errors import ErrorClass, classify, from_body, missing_action
 from autoheal.model import FindingCode as C
-from autoheal.model import HealthState
+from autoheal.model import HealthState, parse_time
 from autoheal.settings import default_settings
-from autoheal.snapshot import parse_scale_set
+from autoheal.snapshot import parse_instance, parse_scale_set
 from tests.recorded import corpus
 
 NOW = datetime(2026, 12, 3, tzinfo=UTC)
@@ -157,6 +157,57 @@ def test_a_recorded_instance_view_with_its_own_scale_set(name):
     snapshot = parse_scale_set(own.response["body"], view.response["body"], [], read_at=NOW)
     expected, field = PAIRED[name]
     assert {f.code for f in diagnose(snapshot, default_settings(), NOW)} == expected, field
+
+
+# -- a recorded scale-set VM list with instance views (azure-sdk-for-net TestVMScaleSetVMOperations) -------------
+
+
+def test_the_recorded_vm_list_with_instance_views_parses_as_recorded():
+    """`$expand=instanceView&$select=instanceView`: items without name, two running instances, no vmHealth."""
+    (listing,) = corpus.by_category("instance-list-with-views")
+    items = listing.response["body"]["value"]
+    instances = [parse_instance(vm, flexible=False) for vm in items]
+    assert [i.instance_id for i in instances] == [vm["instanceId"] for vm in items] == ["0", "1"]
+    for instance, vm in zip(instances, items, strict=True):
+        statuses = {s["code"]: s for s in vm["properties"]["instanceView"]["statuses"]}
+        assert instance.provisioning_state == vm["properties"]["provisioningState"] == "Succeeded"
+        assert instance.view_provisioning_state == "succeeded" and instance.provisioning_error_code is None
+        assert instance.power_state == "running"  # statuses[PowerState/running]
+        assert instance.provisioning_time == parse_time(statuses["ProvisioningState/succeeded"]["time"])
+        assert instance.health is None  # no vmHealth: the scale set has no Application Health extension
+        assert instance.has_instance_view and instance.name == ""  # $select leaves no name
+
+
+def test_the_recorded_instance_view_of_one_vm_reads_as_its_list_item():
+    vm = next(e for e in corpus.entries() if e.name == "net-vmss-vm-get").response["body"]
+    view = next(e for e in corpus.entries() if e.name == "net-vmss-vm-instance-view").response["body"]
+    (listing,) = corpus.by_category("instance-list-with-views")
+    whole = {**vm, "properties": {**vm["properties"], "instanceView": view}}  # the two recorded answers joined
+    one, listed = (
+        parse_instance(whole, flexible=False),
+        parse_instance(listing.response["body"]["value"][0], flexible=False),
+    )
+    fields = (
+        "instance_id",
+        "provisioning_state",
+        "view_provisioning_state",
+        "power_state",
+        "health",
+        "provisioning_time",
+    )
+    assert [getattr(one, f) for f in fields] == [getattr(listed, f) for f in fields]
+    assert one.name == "vmss1073_0"
+
+
+def test_healthy_recorded_instances_give_no_instance_finding():
+    """Expected absence: the two recorded running instances (another recorded scale set's) put under the recorded
+    repairs-enabled scale set read with its Running view give no provisioning or health finding."""
+    own = next(e for e in corpus.scale_sets() if e.name == "net-vmss-get-repairs-lb-probe").response["body"]
+    view = next(e for e in corpus.entries() if e.name == "net-instance-view-repairs-running").response["body"]
+    (listing,) = corpus.by_category("instance-list-with-views")
+    snapshot = parse_scale_set(own, view, listing.response["body"]["value"], read_at=NOW)
+    assert len(snapshot.instances) == 2
+    assert {f.code for f in diagnose(snapshot, default_settings(), NOW)} == NO_RESILIENCY
 
 
 # -- instance-view fragments pasted in public issues (tests/recorded/fragments.json) ----------------------------
