@@ -226,6 +226,29 @@ def fleet_for(rec: Recorded, parts: dict[str, dict[str, Any]]) -> dict[str, Any]
     return {"subscriptionId": subscription, "scaleSets": scale_sets, "resourceGroups": groups}
 
 
+_UNKNOWN_MEMBER = re.compile(r"Could not find member '([^']+)'")
+
+
+def _put_body(rec: Recorded, fleet: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """A scale-set PUT pasted in an issue carries no request body: the scale set's own model is sent (a PUT of what
+    a GET shows). A recorded quota refusal becomes a create of that model (the scale set taken out of the fleet, so
+    all its capacity is new); a recorded unknown-member refusal gets the member the message names added."""
+    target = _scale_set_id(rec.params).lower()
+    entry = next((s for s in fleet["scaleSets"] if s["resource"]["id"].lower() == target), None)
+    if entry is None:
+        return b"", fleet
+    model = {k: v for k, v in entry["resource"].items() if k in ("location", "tags", "sku", "properties", "zones")}
+    message = _message(rec.body).lower()
+    if rec.status == 409 and "quota" in message:
+        fleet = {**fleet, "scaleSets": [s for s in fleet["scaleSets"] if s is not entry]}
+    details = (rec.body or {}).get("error", {}).get("details") or [] if isinstance(rec.body, dict) else []
+    for detail in details:
+        found = _UNKNOWN_MEMBER.search(str(detail.get("message", "")))
+        if found:
+            model["properties"] = {**model.get("properties", {}), found.group(1): {}}
+    return json.dumps(model).encode(), fleet
+
+
 def _target(rec: Recorded) -> str:
     """The scale set a request names (lower-cased id), or ''. A recorded 404 names one that does not exist."""
     if "scale_set" not in rec.params or rec.status == 404:
@@ -305,9 +328,12 @@ class Replayer:
             verify=self.emu.ca_bundle,
         )
 
-    def _prepare(self, rec: Recorded, query: dict[str, str]) -> None:
-        """Load the fleet and put the emulator where the recorded answer says Azure was."""
+    def _prepare(self, rec: Recorded, query: dict[str, str]) -> bytes:
+        """Load the fleet and put the emulator where the recorded answer says Azure was; the body to send."""
         fleet = fleet_for(rec, self.parts)
+        body = rec.request_body
+        if rec.operation == "VirtualMachineScaleSets_CreateOrUpdate" and not body.strip():
+            body, fleet = _put_body(rec, fleet)
         form = header_form(rec.headers.get("x-ms-ratelimit-remaining-resource", "")) or "table"
         fleet["rateLimitHeaderForm"] = form
         faults: dict[str, Any] = {}
@@ -331,6 +357,7 @@ class Replayer:
         elif rec.status == 409 and _error_code(rec.body) == "Conflict" and "scale_set" in rec.params:
             # a repair still running keeps a scale-set write at 409 Conflict
             self._send("POST", _scale_set_id(rec.params) + "/restart", query, b"{}")
+        return body
 
     def _operation_path(self, rec: Recorded, query: dict[str, str]) -> tuple[str, dict[str, str]] | None:
         """An operation of the emulator's own in the recorded one's place: a scale-set write's monitor, polled
@@ -363,7 +390,7 @@ class Replayer:
         if not re.match(r"^\d{4}-\d{2}-\d{2}", version) or version[:10] < OLDEST_API_VERSION:
             # missing or redacted in an issue paste, or older than the emulator's floor (2023-07-01)
             query["api-version"] = "2024-11-01"
-        self._prepare(rec, query)
+        body = self._prepare(rec, query)
         path = rec.path
         if rec.operation == "LongRunningOperation_Status":
             found = self._operation_path(rec, query)
@@ -371,7 +398,7 @@ class Replayer:
                 yield diff("status", "no operation to poll")
                 return
             path, query = found
-        answer = self._send(rec.method, path, query, rec.request_body, auth=rec.status != 401)
+        answer = self._send(rec.method, path, query, body, auth=rec.status != 401)
         body = _json(answer.content)
         if answer.status_code != rec.status:
             yield diff("status", f"recorded {rec.status}, emulator {answer.status_code}")
