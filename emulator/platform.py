@@ -404,7 +404,7 @@ class Platform:
         return self.state.start_operation(scale_set, finish, instances=tuple(vms))
 
     def _claim(self, scale_set: ScaleSet) -> None:
-        """Before a scale-set-wide write (update, scale-out, setOrchestrationServiceState).
+        """Before a scale-set-wide write (PUT or PATCH, scale-out, setOrchestrationServiceState).
 
         Azure accepts it while another scale-set-wide write runs and cancels the earlier one, whose LRO ends
         `Canceled` / `OperationPreempted` (azure-sdk-for-java#1783; kubernetes/autoscaler and
