@@ -148,7 +148,8 @@ class Platform:
             raise invalid_parameter(
                 f"The value '{new_capacity}' of parameter 'sku.capacity' is invalid.", target="sku.capacity"
             )
-        merged.setdefault("sku", {})["capacity"] = new_capacity
+        if isinstance(merged.get("sku"), dict):  # a PUT's sku without capacity keeps the current one
+            merged["sku"]["capacity"] = new_capacity
         if new_capacity > old_capacity:
             self._check_cores_quota(scale_set, new_capacity - old_capacity)
         self._claim(scale_set)

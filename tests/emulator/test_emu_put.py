@@ -110,6 +110,17 @@ def test_profile_members_a_put_omits_are_kept_as_azure_kept_them(start_emulator)
     assert kept["imageReference"] == image
 
 
+def test_a_sku_without_capacity_keeps_the_current_capacity(start_emulator):
+    """Unverified: the swagger makes sku.capacity optional; the emulator keeps the current count when it is absent."""
+    emu = start_emulator(small_fleet())
+    raw = Raw(emu)
+    model = model_of(raw)
+    del model["sku"]["capacity"]
+    compute_client(emu).virtual_machine_scale_sets.begin_create_or_update("rg-app", "web", model).result()
+    assert emu.scale_set("rg-app", "web")["sku"]["capacity"] == 4
+    assert len(raw("GET", raw.vmss("web", "/virtualMachines")).json()["value"]) == 4
+
+
 def test_a_put_is_recorded_in_the_activity_log(start_emulator):
     emu = start_emulator(small_fleet())
     compute_client(emu).virtual_machine_scale_sets.begin_create_or_update("rg-app", "fresh", example_body()).result()
