@@ -226,6 +226,11 @@ def fleet_for(rec: Recorded, parts: dict[str, dict[str, Any]]) -> dict[str, Any]
     return {"subscriptionId": subscription, "scaleSets": scale_sets, "resourceGroups": groups}
 
 
+def _operation_id(url: str) -> str:
+    """The operation id of a Compute operation monitor URL (or path): its last path segment."""
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
 _UNKNOWN_MEMBER = re.compile(r"Could not find member '([^']+)'")
 
 
@@ -305,10 +310,18 @@ def _message(body: Any) -> str:
 class Replayer:
     """One emulator, a fresh fleet per exchange; `replay(rec)` yields the differences."""
 
-    def __init__(self, emulator: Emulator, parts: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, emulator: Emulator, parts: dict[str, dict[str, Any]], recordings: Iterable[Recorded] = ()
+    ) -> None:
         self.emu = emulator
         self.parts = parts
         self.session = requests.Session()
+        # operation id -> the recorded scale-set PUT that started it (its Azure-AsyncOperation names the operation)
+        self.started_by: dict[str, Recorded] = {}
+        for rec in recordings:
+            monitor = rec.headers.get("azure-asyncoperation", "")
+            if rec.operation == "VirtualMachineScaleSets_CreateOrUpdate" and monitor:
+                self.started_by[_operation_id(monitor)] = rec
 
     def close(self) -> None:
         self.session.close()
@@ -360,16 +373,20 @@ class Replayer:
         return body
 
     def _operation_path(self, rec: Recorded, query: dict[str, str]) -> tuple[str, dict[str, str]] | None:
-        """An operation of the emulator's own in the recorded one's place: a scale-set write's monitor, polled
-        until it is where the recorded status was (InProgress, or done)."""
+        """An operation of the emulator's own in the recorded one's place, polled until it is where the recorded
+        status was (InProgress, or done): the recorded PUT that started it, sent again, or else a scale-set restart."""
+        put = self.started_by.get(_operation_id(rec.path))
         uniform = [
             s["resource"]["id"]
             for s in fleet_for(rec, self.parts)["scaleSets"]
             if (s["resource"].get("properties") or {}).get("orchestrationMode") != "Flexible"
         ]
-        if not uniform:
+        if put is not None:
+            answer = self._send("PUT", put.path, query, put.request_body)
+        elif uniform:
+            answer = self._send("POST", uniform[0] + "/restart", query, b"{}")
+        else:
             return None
-        answer = self._send("POST", uniform[0] + "/restart", query, b"{}")
         monitor = answer.headers.get("Azure-AsyncOperation")
         if not monitor:
             return None

@@ -87,7 +87,7 @@ def test_the_corpus_has_exchanges_the_emulator_answers(recordings):
 def test_every_difference_from_the_recordings_is_deliberate(recordings, start_emulator):
     parts = build_fleets(recordings)
     emu = start_emulator(None, lro_polls=1)  # one InProgress poll, then done: both recorded states are reachable
-    replayer = Replayer(emu, parts)
+    replayer = Replayer(emu, parts, recordings)  # polls of a recorded PUT's operation poll a replayed PUT's
     found: list[Difference] = []
     try:
         for rec in recordings:
