@@ -175,6 +175,22 @@ class ComputeBackend:
         # Compute answers a PATCH with 200, the model in "Updating" and an Azure-AsyncOperation monitor.
         return Response.json(200, target.resource, self._operation_headers(request, operation, location=False))
 
+    def create_or_update_scale_set(
+        self, request: Request, route: Route, resource_group: str, scale_set: str
+    ) -> Response:
+        target, operation, created = self.platform.create_or_update(
+            self._subscription,
+            resource_group,
+            scale_set,
+            request.json(),
+            if_match=request.header("if-match"),
+            if_none_match=request.header("if-none-match"),
+        )
+        # As recorded (tests/recorded/cli-vmss-put-*.json): the model in "Updating" (201 "Creating" for a new one,
+        # Microsoft's REST examples) and an Azure-AsyncOperation monitor carrying the api-version, no Location.
+        headers = self._operation_headers(request, operation, location=False)
+        return Response.json(201 if created else 200, target.resource, headers)
+
     def delete_scale_set(self, request: Request, route: Route, resource_group: str, scale_set: str) -> Response:
         target = self.state.find_scale_set(resource_group, scale_set, self._subscription)
         if target is None:
