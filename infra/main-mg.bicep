@@ -40,44 +40,12 @@ param readOnlyRole bool = false
 @description('Second step: create the Event Grid subscriptions in every listed subscription (the function must exist first).')
 param deployEventSubscriptions bool = false
 
+@description('Also subscribe to Microsoft.ResourceNotifications.HealthResources in every listed subscription (as main.bicep\'s enableHealthEvents; preview).')
+param enableHealthEvents bool = false
+
 @description('Object id of the person deploying: gets Key Vault Secrets Officer in the host subscription. Empty to skip.')
 param principalId string = ''
 
-// The contract with autoheal/events.py, as in main.bicep (tests/infra checks both files agree).
-var eventFunctionName = 'on_resource_event'
-var resourceEventTypes = [
-  'Microsoft.Resources.ResourceWriteSuccess'
-  'Microsoft.Resources.ResourceWriteFailure'
-  'Microsoft.Resources.ResourceActionSuccess'
-  'Microsoft.Resources.ResourceActionFailure'
-  'Microsoft.Resources.ResourceDeleteSuccess'
-  'Microsoft.Resources.ResourceDeleteFailure'
-]
-var vmFailureEventTypes = [
-  'Microsoft.Resources.ResourceWriteFailure'
-  'Microsoft.Resources.ResourceActionFailure'
-  'Microsoft.Resources.ResourceDeleteFailure'
-]
-var scaleSetOperationPrefix = 'Microsoft.Compute/virtualMachineScaleSets/'
-var vmOperationPrefix = 'Microsoft.Compute/virtualMachines/'
-var resourceEventFilters = [
-  {
-    operatorType: 'StringBeginsWith'
-    key: 'data.operationName'
-    values: [
-      scaleSetOperationPrefix
-    ]
-  }
-]
-var vmFailureEventFilters = [
-  {
-    operatorType: 'StringBeginsWith'
-    key: 'data.operationName'
-    values: [
-      vmOperationPrefix
-    ]
-  }
-]
 var tags = {
   'azd-env-name': environmentName
   application: 'vmss-autoheal'
@@ -108,6 +76,7 @@ module role 'app/remediator-role-mg.bicep' = {
   }
 }
 
+// In each listed subscription exactly what main.bicep deploys in its own: app/events.bicep, through this wrapper.
 module events 'app/subscription-events.bicep' = [for subscriptionId in subscriptionIds: {
   name: 'autoheal-events-${take(uniqueString(subscriptionId, environmentName), 8)}'
   scope: subscription(subscriptionId)
@@ -116,14 +85,11 @@ module events 'app/subscription-events.bicep' = [for subscriptionId in subscript
     tags: tags
     resourceGroupName: 'rg-${environmentName}-events'
     topicName: 'evgt-autoheal-resources-${uniqueString(subscriptionId, environmentName)}'
+    healthTopicName: 'evgt-autoheal-health-${uniqueString(subscriptionId, environmentName)}'
+    enableHealthEvents: enableHealthEvents
     eventGridIdentityId: app.outputs.AZURE_EVENTGRID_IDENTITY_ID
     deployEventSubscriptions: deployEventSubscriptions
     functionAppId: app.outputs.AZURE_FUNCTION_APP_ID
-    functionName: eventFunctionName
-    resourceEventTypes: resourceEventTypes
-    resourceEventFilters: resourceEventFilters
-    vmFailureEventTypes: vmFailureEventTypes
-    vmFailureEventFilters: vmFailureEventFilters
     deadLetterStorageId: app.outputs.AZURE_STORAGE_ACCOUNT_ID
     deadLetterContainerName: 'eventgrid-deadletter'
   }
