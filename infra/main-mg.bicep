@@ -6,7 +6,7 @@
 // identity), and in each listed subscription the Event Grid system topic and, in the second step
 // (deployEventSubscriptions=true, once the code is deployed), its event subscriptions to the one function app.
 // A subscription that joins the group later is swept at once (Resource Graph finds it, the role reaches it);
-// its events need a redeploy with it in subscriptionIds, or the Azure Policy described in infra/README.md.
+// its events need a redeploy with it in subscriptionIds, or the Azure Policy of deployJoinPolicy=true (infra/README.md).
 targetScope = 'managementGroup'
 
 @minLength(1)
@@ -42,6 +42,9 @@ param deployEventSubscriptions bool = false
 
 @description('Also subscribe to Microsoft.ResourceNotifications.HealthResources in every listed subscription (as main.bicep\'s enableHealthEvents; preview).')
 param enableHealthEvents bool = false
+
+@description('Also assign an Azure Policy (deployIfNotExists) that wires Event Grid in every subscription joining the group later, with its own least-privilege identity (app/events-policy.bicep). Deployed in the second step only: the event subscriptions it creates need the function.')
+param deployJoinPolicy bool = false
 
 @description('Object id of the person deploying: gets Key Vault Secrets Officer in the host subscription. Empty to skip.')
 param principalId string = ''
@@ -94,6 +97,26 @@ module events 'app/subscription-events.bicep' = [for subscriptionId in subscript
     deadLetterContainerName: 'eventgrid-deadletter'
   }
 }]
+
+// Optional: subscriptions that join later get the same wiring from Azure Policy (infra/README.md).
+module joinPolicy 'app/events-policy.bicep' = if (deployJoinPolicy && deployEventSubscriptions) {
+  name: 'autoheal-join-policy'
+  params: {
+    environmentName: environmentName
+    location: location
+    tags: tags
+    functionAppId: app.outputs.AZURE_FUNCTION_APP_ID
+    eventGridIdentityId: app.outputs.AZURE_EVENTGRID_IDENTITY_ID
+    deadLetterStorageId: app.outputs.AZURE_STORAGE_ACCOUNT_ID
+    deadLetterContainerName: 'eventgrid-deadletter'
+    enableHealthEvents: enableHealthEvents
+    excludedSubscriptions: empty(autohealExcludeSubscriptions) ? [] : split(replace(autohealExcludeSubscriptions, ' ', ''), ',')
+    hostSubscriptionId: hostSubscriptionId
+    hostResourceGroupName: app.outputs.AZURE_RESOURCE_GROUP
+    functionAppName: app.outputs.AZURE_FUNCTION_APP_NAME
+    storageAccountName: app.outputs.AZURE_STORAGE_ACCOUNT_NAME
+  }
+}
 
 output AZURE_FUNCTION_APP_NAME string = app.outputs.AZURE_FUNCTION_APP_NAME
 output AZURE_REMEDIATOR_ROLE_NAME string = role.outputs.roleName
