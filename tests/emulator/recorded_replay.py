@@ -160,9 +160,20 @@ def build_fleets(recordings: Iterable[Recorded]) -> dict[str, dict[str, Any]]:
         elif rec.operation == "VirtualMachineScaleSets_GetInstanceView":
             part(_scale_set_id(rec.params))["instanceView"] = rec.body
         elif rec.operation == "VirtualMachineScaleSetVMs_List":
+            vms = part(_scale_set_id(rec.params))["virtualMachines"]
+            projected = "$select" in rec.query  # Azure answers a projection: it must not replace a whole VM body
             for item in rec.body.get("value") or []:
-                if isinstance(item, dict) and item.get("id"):
-                    part(_scale_set_id(rec.params))["virtualMachines"][item["id"].lower()] = item
+                if not (isinstance(item, dict) and item.get("id")):
+                    continue
+                known = vms.get(item["id"].lower())
+                if projected and known is not None:
+                    view = (item.get("properties") or {}).get("instanceView")
+                    if view is not None:
+                        known = json.loads(json.dumps(known))  # a copy: the recorded GET body stays as recorded
+                        known.setdefault("properties", {})["instanceView"] = view
+                        vms[item["id"].lower()] = known
+                else:
+                    vms[item["id"].lower()] = item
         elif rec.operation == "VirtualMachineScaleSetVMs_Get" and rec.body.get("id"):
             part(_scale_set_id(rec.params))["virtualMachines"][rec.body["id"].lower()] = rec.body
     return parts
