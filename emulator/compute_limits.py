@@ -60,7 +60,15 @@ POLICIES: dict[str, Policy] = {
         # (delete-instances, deallocate, scale-set delete), `VMScaleSetVMViewsSubscriptionMaximum;29996` (the
         # scale-set VM list). Capacity = the recorded value + its spend, rounded; refill = capacity / 3 per
         # minute as every documented row: unverified.
-        Policy("VMScaleSetActions", "(recorded) VMSS actions", None, Limit(500, 1500), documented=False),
+        # A scale-set PATCH spends it at both levels (azure-powershell TestResiliencyPolicyVMSS, 2024:
+        # `VMScaleSetActionsSubscriptionMaximum;1499,VMScaleSetActionsResource;11`; TestVirtualMachineScaleSetRepairs
+        # Action, 2022, windowed): the per-scale-set bucket is taken as 12 refilling 4 a minute like the table's
+        # write rows (unverified).
+        Policy("VMScaleSetActions", "(recorded) VMSS actions", Limit(4, 12), Limit(500, 1500), documented=False),
+        # A scale-set VM restart spends it beside VMScaleSetActions (azure-sdk-for-net TestVMScaleSetVMOperations,
+        # 2020: `VMScaleSetVMActions3Min;199,VMScaleSetVMActions30Min;997`, tests/recorded/net-vmss-vm-restart-post):
+        # capacity = recorded + spend (1,000), refill capacity / 3 a minute, per instance 12 / 4 (unverified).
+        Policy("VMScaleSetVMActions", "(recorded) scale-set VM actions", Limit(4, 12), Limit(333, 1000), False),
         Policy("VMScaleSetBatchedVMRequests", "(recorded) batched VM requests", None, Limit(2000, 6000), False),
         Policy("VMScaleSetVMViews", "(recorded) scale-set VM views", None, Limit(10000, 30000), documented=False),
         # The scale-set PUT's stem, in no row of the article: azure-cli's recordings (test_vmss_update_automatic_
@@ -78,7 +86,7 @@ POLICIES: dict[str, Policy] = {
 @dataclass(frozen=True)
 class Charge:
     """What one request spends: a policy at some levels (subscription-only policies skip the resource), the
-    recorded extra policies beside it (subscription level), and whether the answer reports Compute's queue
+    recorded extra policies beside it (each at the levels it has), and whether the answer reports Compute's queue
     (`VmssQueuedVMOperations;<n>`, on accepted writes in every recording: a count, not tokens)."""
 
     policy: str
@@ -88,6 +96,7 @@ class Charge:
 
 
 SUBSCRIPTION_ONLY = (SUBSCRIPTION,)
+_VM_ACTION = Charge("VMScaleSetActions", extra=("VMScaleSetVMActions", "VMScaleSetBatchedVMRequests"), queue=True)
 
 # swagger operationId → charge. Choices the article does not pin down are marked "unverified".
 ROUTE_CHARGES: dict[str, Charge] = {
@@ -96,23 +105,25 @@ ROUTE_CHARGES: dict[str, Charge] = {
     "VirtualMachineScaleSets_List": Charge("HighCostGetVMScaleSet", SUBSCRIPTION_ONLY),
     "VirtualMachineScaleSets_Get": Charge("GetVMScaleSet"),
     "VirtualMachineScaleSets_GetInstanceView": Charge("HighCostGetVMScaleSet"),
-    "VirtualMachineScaleSets_Update": Charge("UpdateVMScaleSet"),
+    # Recorded (tests/recorded/ps-flexible-resiliency-patch 2024, ps-vmss-get-repairs-disabled-restart's PATCH
+    # 2022): VMScaleSetActions at both levels, not the article's VMSS Update.
+    "VirtualMachineScaleSets_Update": Charge("VMScaleSetActions"),
     # Recorded (cli-vmss-put-*.json): CreateVMScaleSet's two windows, then the queue count.
     "VirtualMachineScaleSets_CreateOrUpdate": Charge("CreateVMScaleSet", queue=True),
     # Recorded (azure-cli test_vmss_set_orchestration_service_state): VMScaleSetActions, then the queue count.
     "VirtualMachineScaleSets_SetOrchestrationServiceState": Charge("VMScaleSetActions", SUBSCRIPTION_ONLY, queue=True),
-    # unverified: scaleOut changes capacity like an Update; charged to VMSS Update.
-    "VirtualMachineScaleSets_ScaleOut": Charge("UpdateVMScaleSet"),
+    # unverified: scaleOut changes capacity like the PATCH; charged as the recorded PATCH is.
+    "VirtualMachineScaleSets_ScaleOut": Charge("VMScaleSetActions"),
     # Recorded (azure-cli 2024 test_vmss_create_and_modify): VMScaleSetActions + VMScaleSetBatchedVMRequests + queue.
     "VirtualMachineScaleSets_DeleteInstances": Charge(
         "VMScaleSetActions", SUBSCRIPTION_ONLY, extra=("VMScaleSetBatchedVMRequests",), queue=True
     ),
     # The article's VMSS Delete row: Delete of the scale set itself.
     "VirtualMachineScaleSets_Delete": Charge("DeleteVMScaleSet", extra=("VMScaleSetBatchedVMRequests",), queue=True),
-    # unverified: scale-set-wide restart/reimage/redeploy charged to VMSS Update.
-    "VirtualMachineScaleSets_Restart": Charge("UpdateVMScaleSet"),
-    "VirtualMachineScaleSets_Reimage": Charge("UpdateVMScaleSet"),
-    "VirtualMachineScaleSets_Redeploy": Charge("UpdateVMScaleSet"),
+    # unverified: scale-set-wide restart/reimage/redeploy charged as the recorded scale-set actions are.
+    "VirtualMachineScaleSets_Restart": Charge("VMScaleSetActions"),
+    "VirtualMachineScaleSets_Reimage": Charge("VMScaleSetActions"),
+    "VirtualMachineScaleSets_Redeploy": Charge("VMScaleSetActions"),
     # The scale-set VM list is in no table; Microsoft's 2024 recording (az vmss list-instances) shows
     # HighCostGetVMScaleSetSubscriptionMaximum;1079,HighCostGetVMScaleSetResource;29 and
     # VMScaleSetVMViewsSubscriptionMaximum;29996.
@@ -122,9 +133,12 @@ ROUTE_CHARGES: dict[str, Charge] = {
     "VirtualMachineScaleSetVMs_Get": Charge("GetVMScaleSetVM", extra=("VMScaleSetVMViews",)),
     "VirtualMachineScaleSetVMs_GetInstanceView": Charge("GetVMScaleSetVM", extra=("VMScaleSetVMViews",)),
     "VirtualMachineScaleSetVMs_Delete": Charge("DeleteVMScaleSetVM"),
-    "VirtualMachineScaleSetVMs_Restart": Charge("UpdateVMScaleSetVM"),
-    "VirtualMachineScaleSetVMs_Reimage": Charge("UpdateVMScaleSetVM"),
-    "VirtualMachineScaleSetVMs_Redeploy": Charge("UpdateVMScaleSetVM"),
+    # Recorded (azure-sdk-for-net TestVMScaleSetVMOperations, 2020; tests/recorded/net-vmss-vm-restart-post):
+    # VMScaleSetActions, VMScaleSetVMActions (both windows each), VMScaleSetBatchedVMRequests5Min, then the queue.
+    # Reimage and redeploy are charged alike (unverified).
+    "VirtualMachineScaleSetVMs_Restart": _VM_ACTION,
+    "VirtualMachineScaleSetVMs_Reimage": _VM_ACTION,
+    "VirtualMachineScaleSetVMs_Redeploy": _VM_ACTION,
     "VirtualMachines_ListAll": Charge("HighCostGetVM", SUBSCRIPTION_ONLY),
     "VirtualMachines_List": Charge("HighCostGetVM", SUBSCRIPTION_ONLY),
     "VirtualMachines_Get": Charge("LowCostGetVM"),

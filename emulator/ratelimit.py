@@ -10,6 +10,7 @@ from typing import Any
 
 from .compute_limits import (
     DEFAULT_HEADER_FORM,
+    LEVELS,
     POLICIES,
     SUBSCRIPTION,
     Charge,
@@ -157,7 +158,7 @@ class ComputeThrottle:
         """Spend one token in each of the charge's buckets (its policy's, then the recorded extras'), or none
         when any is empty (then 429). The header is written in `form` (compute_limits.HEADER_FORMS)."""
         spends = [(POLICIES[charge.policy], header_order(charge.levels, form, charge.policy))]
-        spends += [(POLICIES[extra], (SUBSCRIPTION,)) for extra in charge.extra]
+        spends += [(POLICIES[extra], header_order(LEVELS, form, extra)) for extra in charge.extra]
         with self._lock:
             buckets = []
             for policy, levels in spends:

@@ -46,10 +46,15 @@ DEADLINE: contextvars.ContextVar[float | None] = contextvars.ContextVar("autohea
 ARM_READ_REFILL_PER_SECOND = 25.0
 MAX_PACING_SECONDS = 5.0  # one slow answer never stalls a sweep for long
 
-# Policies of the documented table the gateway's writes spend (names as the article titles them).
-VMSS_UPDATE = "VMSS Update"
+# Policies the gateway's writes spend (names as the article titles them). Azure's recordings charge a scale-set PATCH
+# and its POST actions to `VMScaleSetActions` (azure-powershell TestVirtualMachineScaleSetRepairsAction 2022,
+# TestResiliencyPolicyVMSS 2024, azure-cli test_vmss_set_orchestration_service_state, test_vmss_create_and_modify for
+# delete-instances) and an instance's restart to `VMScaleSetVMActions` (azure-sdk-for-net TestVMScaleSetVMOperations;
+# tests/recorded/), not to the article's VMSS Update / Scale set VMs Update rows. Neither is in the article's table,
+# so our share of them is the budget's default for an unknown policy (the most cautious it has).
+VMSS_ACTIONS = "VMSS actions (recorded)"
 VMSS_DELETE = "VMSS Delete"
-SCALE_SET_VMS_UPDATE = "Scale set VMs Update"
+SCALE_SET_VM_ACTIONS = "Scale set VM actions (recorded)"
 SCALE_SET_VMS_DELETE = "Scale set VMs Delete"
 VM_UPDATE = "VM Update"  # in the article's worked example, not its table (the budget then uses a default)
 VM_DELETE = "VM Delete"
@@ -113,12 +118,13 @@ def charge_of(method: str, url: str) -> Charge | None:
             if found:
                 return Charge(found[0], found[1] or found[0], True)
         elif len(rest) >= 3 and rest[1] == "virtualmachines":  # one instance: delete, update, or an action
-            policy = SCALE_SET_VMS_DELETE if method == "DELETE" and len(rest) == 3 else SCALE_SET_VMS_UPDATE
+            policy = SCALE_SET_VMS_DELETE if method == "DELETE" and len(rest) == 3 else SCALE_SET_VM_ACTIONS
             return Charge(policy, policy, False)
         elif rest:
-            # POST .../delete is Delete Instances (charged to the scale set's VMSS Delete; unverified)
-            deleting = method == "DELETE" or (len(rest) == 2 and rest[1] == "delete")
-            policy = VMSS_DELETE if deleting else VMSS_UPDATE
+            # The scale set's own DELETE, and deallocate (recorded: DeleteVMScaleSet, azure-cli 2024), spend VMSS
+            # Delete; the PATCH and every other action (delete-instances included, as recorded) VMSS actions.
+            deleting = method == "DELETE" or (len(rest) == 2 and rest[1] in ("deallocate", "poweroff"))
+            policy = VMSS_DELETE if deleting else VMSS_ACTIONS
             return Charge(policy, policy, False)
     if kind_of == "virtualmachines":
         rest = rest[1:]

@@ -107,7 +107,8 @@ def test_every_answer_carries_arm_headers(raw):
     )  # the stems and levels of Microsoft's 2024 az vmss list-instances recording (tests/recorded/headers.json)
     write = raw("POST", raw.vmss(suffix="/virtualMachines/0/restart"))
     assert "x-ms-ratelimit-remaining-subscription-writes" in write.headers
-    assert "UpdateVMScaleSetVMResource;11" in write.headers["x-ms-ratelimit-remaining-resource"]
+    # as Microsoft recorded a scale-set VM restart (tests/recorded/net-vmss-vm-restart-post.json)
+    assert "VMScaleSetVMActionsResource;11" in write.headers["x-ms-ratelimit-remaining-resource"]
     delete = raw("DELETE", raw.vmss(suffix="/virtualMachines/2"))
     assert "x-ms-ratelimit-remaining-subscription-deletes" in delete.headers
     missing = raw("GET", raw.vmss("nope"))
@@ -143,7 +144,9 @@ def test_stats_count_requests_by_operation(client, emu, raw):
     assert spent == {
         "GetOperation": {"Resource": 3, "Subscription": 3},
         "HighCostGetVMScaleSet": {"Resource": 2, "Subscription": 2},
-        "UpdateVMScaleSetVM": {"Resource": 1, "Subscription": 1},
+        "VMScaleSetActions": {"Resource": 1, "Subscription": 1},  # the restart, as recorded
+        "VMScaleSetBatchedVMRequests": {"Subscription": 1},
+        "VMScaleSetVMActions": {"Resource": 1, "Subscription": 1},
         "VMScaleSetVMViews": {"Subscription": 1},
     }
     assert policies["HighCostGetVMScaleSet"]["Resource"] == {"spent": 2, "remaining": 28, "buckets": 1}

@@ -71,14 +71,6 @@ DELIBERATE: dict[tuple[str, str, str], str] = {
     "which the emulator does for every PATCH",
     (
         "VirtualMachineScaleSets_Update",
-        "header-format",
-        "x-ms-ratelimit-remaining-resource recorded VMScaleSetActionsSubscriptionMaximum,VMScaleSetActionsResource, "
-        "emulator UpdateVMScaleSetSubscriptionMaximum,UpdateVMScaleSetResource",
-    ): "recorded twice (2022 windowed, 2024 table form): Azure charges a scale-set PATCH to VMScaleSetActions, not "
-    "the article's VMSS Update; moving the charge moves the project's pre-spend policy too (gateway/policies.py), "
-    "so it is left to that change (reported, not done here)",
-    (
-        "VirtualMachineScaleSets_Update",
         "keys-extra",
         "properties.resiliencyPolicy,properties.resiliencyPolicy.resilientVMCreationPolicy,"
         "properties.resiliencyPolicy.resilientVMCreationPolicy.enabled,properties.resiliencyPolicy.resilientVMDeletionPolicy,"
@@ -86,16 +78,6 @@ DELIBERATE: dict[tuple[str, str, str], str] = {
     ): "Azure accepted resiliencyPolicy on an empty Flexible scale set (PUT on, PATCH off) and showed it in no answer; "
     "unverified whether it drops it always or only without a VM model or the preview's registration, so the "
     "emulator shows what was written and the resiliency rules stay testable",
-    (
-        "VirtualMachineScaleSetVMs_Restart",
-        "header-format",
-        "x-ms-ratelimit-remaining-resource recorded VMScaleSetActions3Min,VMScaleSetActions30Min,"
-        "VMScaleSetVMActions3Min,VMScaleSetVMActions30Min,VMScaleSetBatchedVMRequests5Min,VmssQueuedVMOperations, "
-        "emulator "
-        "UpdateVMScaleSetVM3Min,UpdateVMScaleSetVM30Min",
-    ): "recorded (azure-sdk-for-net 2020): a scale-set VM restart spends VMScaleSetActions, VMScaleSetVMActions and "
-    "batched VM requests, not the article's Scale set VMs Update; as with the PATCH, moving the charge moves the "
-    "project's pre-spend policy (gateway/policies.py) too: reported, not done here",
     (
         "VirtualMachineScaleSetVMs_GetInstanceView",
         "keys-missing",
