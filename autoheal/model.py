@@ -406,6 +406,7 @@ class ReasonCode(StrEnum):
     POLICY_DISABLED = "policy-disabled"
     INSTANCES_UNREADABLE = "instances-unreadable"
     RUNNING_DESPITE_TIMEOUT = "running-despite-timeout"
+    RUNNING_AFTER_FAILED_UPDATE = "running-after-failed-update"  # the last operation failed, the VM still runs
     REPLACEMENT_LOOP = "replacement-loop"
     INFORMATIONAL = "informational"  # a preview feature off: said once per sweep, never acted on unasked
     # guardrails

@@ -9,9 +9,36 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import ActionCode, Finding, FindingCode, HeldInstance, Instance, ProposedAction, ReasonCode, Severity, iso
+from ..model import (
+    ActionCode,
+    Finding,
+    FindingCode,
+    HealthState,
+    HeldInstance,
+    Instance,
+    ProposedAction,
+    ReasonCode,
+    Severity,
+    iso,
+)
 from . import references
-from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start
+from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start, norm
+
+# A VM's provisioning state is its *last* operation's. Codes of a failed update, not of a failed create: on a VM
+# that still runs, the failure says nothing about the VM serving. kubernetes/autoscaler#5767 (2023): concurrent
+# network-profile updates of running scale-set VMs failed with NetworkingInternalOperationError, and treating
+# them as failed removed serving VMs; the fix there acts only when the VM is not running. Extend from evidence.
+FAILED_UPDATE_CODES = frozenset({"NetworkingInternalOperationError"})
+
+
+def running_after_failed_update(instance: Instance) -> bool:
+    """The last update failed but the VM runs and is not Unhealthy: a person retries the update (or reapplies);
+    replaced once health says Unhealthy or the VM stops running."""
+    return (
+        instance.provisioning_error_code in FAILED_UPDATE_CODES
+        and norm(instance.power_state) == "running"
+        and instance.health is not HealthState.UNHEALTHY
+    )
 
 
 def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tuple[list[Instance], list[dict[str, Any]]]:
@@ -77,7 +104,18 @@ def check(ctx: Context) -> list[Finding]:
                 )
             ]
         return []
-    act, waiting = resilient_create_wait(ctx, failed)
+    up = [i for i in failed if running_after_failed_update(i)]
+    act, waiting = resilient_create_wait(ctx, tuple(i for i in failed if i not in up))
+    held = tuple(
+        HeldInstance(
+            i.instance_id,
+            f"{i.provisioning_error_code}: the VM's last operation (an update) failed, but the VM is running and its "
+            f"health is {i.health.value if i.health else 'not reported'}: a person retries the update or reapplies; "
+            "replaced once health says Unhealthy or the VM stops running",
+            ReasonCode.RUNNING_AFTER_FAILED_UPDATE,
+        )
+        for i in up
+    )
     codes = sorted({i.provisioning_error_code or "unknown" for i in failed})
     return [
         Finding(
@@ -90,13 +128,14 @@ def check(ctx: Context) -> list[Finding]:
                 "automatic repairs do not handle provisioning failures."
             ),
             reference=references.CAUSE_3,
-            proposed_action=replace_action(ctx, act, waiting),
+            proposed_action=replace_action(ctx, act, waiting, held),
             evidence={
                 "statusesSummary": dict(s.statuses_summary),
                 "instances": [ctx.instance_facts(i) for i in failed],
                 "capacity": s.capacity,
                 "resilientVMCreation": s.resiliency.create_enabled,
                 "waitingForResilientCreate": waiting,
+                **({"runningAfterFailedUpdate": [i.instance_id for i in up]} if up else {}),
                 **({"failingExtensions": fx} if (fx := s.failing_extensions()) else {}),
             },
         )

@@ -258,6 +258,12 @@ def test_a_pasted_failed_provisioning_code_is_read_and_named(name, code, finding
     assert set(found) == {finding} | NO_RESILIENCY
     if finding is C.PROVISIONING_FAILED:
         assert code in found[finding]  # the finding names the recorded code
+        # ... and a running VM whose last update failed is not replaced (kubernetes/autoscaler#5767, the paste's
+        # own PR): a person retries the update
+        findings = {f.code: f for f in diagnose(snapshot, default_settings(), NOW)}  # type: ignore[arg-type]
+        action = findings[C.PROVISIONING_FAILED].proposed_action
+        assert action.instance_ids == ()
+        assert [h.reason_code for h in action.held] == ["running-after-failed-update"]
 
 
 # -- the budget's header parser on every recorded header value -------------------------------------------------

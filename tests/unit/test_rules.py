@@ -549,3 +549,25 @@ def test_running_despite_a_create_timeout_is_held_for_a_person(power, health, re
     held = [h.reason_code for h in finding.proposed_action.held]
     assert held == ([] if replaced else ["running-despite-timeout"])
     assert finding.evidence["instances"][0]["powerState"] == power
+
+
+# -- the last operation (an update) failed, the VM still runs (kubernetes/autoscaler#5767) ------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "power", "health", "replaced"),
+    [
+        ("NetworkingInternalOperationError", "running", "Healthy", False),  # serving: a person retries the update
+        ("NetworkingInternalOperationError", "running", None, False),
+        ("NetworkingInternalOperationError", "running", "Unhealthy", True),  # health says it is broken
+        ("NetworkingInternalOperationError", "stopped", None, True),  # not running
+        ("VMExtensionProvisioningError", "running", "Healthy", True),  # a create's failure: cause 3 as written
+    ],
+)
+def test_a_failed_update_on_a_running_vm_is_held_for_a_person(code, power, health, replaced):
+    failed = inst("5", state="Failed", error=code, health=health, created=40, power=power)
+    finding = run(vmss(*healthy(3), failed, resilient=(False, True)))[C.PROVISIONING_FAILED]
+    assert acted_ids(finding) == (["5"] if replaced else [])
+    held = [h.reason_code for h in finding.proposed_action.held]
+    assert held == ([] if replaced else ["running-after-failed-update"])
+    assert finding.evidence.get("runningAfterFailedUpdate", []) == ([] if replaced else ["5"])
