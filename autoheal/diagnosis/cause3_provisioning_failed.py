@@ -11,7 +11,7 @@ from typing import Any
 
 from ..model import ActionCode, Finding, FindingCode, HeldInstance, Instance, ProposedAction, ReasonCode, Severity, iso
 from . import references
-from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start
+from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start, failed_provisioning
 
 
 def resilient_create_wait(ctx: Context, instances: tuple[Instance, ...]) -> tuple[list[Instance], list[dict[str, Any]]]:
@@ -80,10 +80,9 @@ def check(ctx: Context) -> list[Finding]:
     act, waiting = resilient_create_wait(ctx, failed)
     codes = sorted({i.provisioning_error_code or "unknown" for i in failed})
     return [
-        Finding(
+        failed_provisioning(
+            ctx,
             code=FindingCode.PROVISIONING_FAILED,
-            severity=Severity.ERROR,
-            scale_set_id=s.id,
             instance_ids=tuple(i.instance_id for i in failed),
             summary=(
                 f"Scale set {s.name} has {len(failed)} instance(s) that failed provisioning ({', '.join(codes)}); "
@@ -97,7 +96,6 @@ def check(ctx: Context) -> list[Finding]:
                 "capacity": s.capacity,
                 "resilientVMCreation": s.resiliency.create_enabled,
                 "waitingForResilientCreate": waiting,
-                **({"failingExtensions": fx} if (fx := s.failing_extensions()) else {}),
             },
         )
     ]
