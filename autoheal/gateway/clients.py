@@ -42,7 +42,6 @@ class ArmConnection:
         credential: TokenCredential | None,
         client_id: str | None,
         ca_bundle: str | None,
-        *,
         retry_total: int,
         retry_backoff_factor: float,
         max_connections: int = 4,

@@ -191,14 +191,9 @@ class ComputeGateway:
         activity_log_lookback: timedelta | None = None,
     ) -> None:
         self.subscription_id = subscription_id
+        # how the client is built (clients.py): the same for every gateway
         self._arm = ArmConnection.of(
-            endpoint,
-            credential,
-            client_id,
-            ca_bundle,
-            retry_total=retry_total,
-            retry_backoff_factor=retry_backoff_factor,
-            max_connections=max_connections,
+            endpoint, credential, client_id, ca_bundle, retry_total, retry_backoff_factor, max_connections
         )
         self.endpoint = self._arm.endpoint
         self.meter = ArmMeter()
