@@ -1,4 +1,4 @@
-"""The subscription's Activity Log: the writes the emulator answered, with their caller, and the list API.
+"""Each subscription's Activity Log: the writes the emulator answered, with their caller, and the list API.
 
 Recording. Every write through ARM's pipeline (PATCH/PUT/POST/DELETE on a scale set, a scale-set VM or a VM)
 becomes one administrative event, shaped as Microsoft's REST example of `ActivityLogs_List` shows events
@@ -18,7 +18,15 @@ derived from the token, so the same token is always the same caller.
 
 Seeding. A fleet may carry `"activityLog": [event, ...]` in the same shape (missing fields are filled in; its
 timestamps move with the fleet's `capturedAt` like every other timestamp): e.g. a scale set suspended by
-"alice@contoso.com" two days before the capture.
+"alice@contoso.com" two days before the capture. A fleet of several subscriptions (issue 22) keeps the one
+top-level `activityLog`: each event belongs to the subscription its `resourceId` names, and an event naming a
+subscription the fleet does not hold is refused with a clear error (it could never be listed).
+
+Per subscription. The Activity Log is a subscription's: `ActivityLogs_List` lists "the Activity Logs for the
+subscription" in its path (learn.microsoft.com/rest/api/monitor/activity-logs/list), so the list for one
+subscription of the fleet answers that subscription's events only, and a subscription the fleet does not hold
+answers 404 SubscriptionNotFound, as the rest of the emulator does (errors.subscription_not_found; ARM's code for
+an unknown subscription; the message text is unverified).
 
 Listing. GET /subscriptions/{id}/providers/Microsoft.Insights/eventtypes/management/values
 ?api-version=2015-04-01&$filter=eventTimestamp ge '…' [and eventTimestamp le '…'] [and resourceUri eq '…' |
@@ -38,7 +46,7 @@ import json
 import re
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -46,7 +54,7 @@ from urllib.parse import urlencode
 
 from . import payloads
 from .clock import Clock
-from .errors import ArmError
+from .errors import ArmError, subscription_not_found
 from .faults import FaultPlan
 from .messages import Request, Response
 from .stats import RequestLog
@@ -201,42 +209,71 @@ def _error(status: int, code: str, message: str) -> Response:
 
 
 class ActivityLog:
-    """The events of one subscription, newest last in memory; served newest first."""
+    """The events of every subscription of the fleet, newest last in memory; each subscription's served newest first.
+
+    `subscription_id` is the fleet's first (or only) subscription; `subscriptions` every subscription of the fleet
+    (lower-cased id -> as written; FleetState.subscriptions), none given: the first one only."""
 
     def __init__(
-        self, clock: Clock, faults: Callable[[], FaultPlan], subscription_id: Callable[[], str], log: RequestLog
+        self,
+        clock: Clock,
+        faults: Callable[[], FaultPlan],
+        subscription_id: Callable[[], str],
+        log: RequestLog,
+        subscriptions: Callable[[], Mapping[str, str]] | None = None,
     ) -> None:
         self._clock = clock
         self._faults = faults
         self._subscription_id = subscription_id
+        self._subscriptions = subscriptions or (lambda: {subscription_id().lower(): subscription_id()})
         self._log = log
         self._lock = threading.Lock()
         self._events: list[dict[str, Any]] = []
 
     # -- the Python API ------------------------------------------------------------------------------
 
-    def events(self) -> list[dict[str, Any]]:
+    def events(self, subscription_id: str | None = None) -> list[dict[str, Any]]:
+        """Every event, or those of one subscription (oldest first)."""
         with self._lock:
-            return json.loads(json.dumps(self._events))
+            rows = [e for e in self._events if subscription_id is None or _in(e, subscription_id)]
+            return json.loads(json.dumps(rows))
+
+    def _owner(self, resource_id: str) -> str:
+        """The subscription (as the fleet writes it) `resource_id` lives in; the first one for an id naming none.
+        An id naming a subscription outside the fleet is a ValueError: its event could never be listed."""
+        parts = resource_id.split("/")
+        if len(parts) > 2 and parts[1].lower() == "subscriptions" and parts[2]:
+            known = self._subscriptions()
+            if parts[2].lower() not in known:
+                raise ValueError(
+                    f"activityLog: {resource_id} names subscription {parts[2]}, which is not in the fleet "
+                    f"({', '.join(known.values())})"
+                )
+            return known[parts[2].lower()]
+        return self._subscription_id()
 
     def add(self, entry: dict[str, Any]) -> None:
         """One event (missing fields filled in from its resourceId, operation, caller and time)."""
+        filled = self._filled(entry)
+        with self._lock:
+            self._events.append(filled)
+
+    def _filled(self, entry: dict[str, Any]) -> dict[str, Any]:
         resource_id = str(entry.get("resourceId") or (entry.get("authorization") or {}).get("scope") or "")
         operation = entry.get("operationName")
         operation = str(operation.get("value") if isinstance(operation, dict) else operation or "")
         at = payloads.parse_time(str(entry.get("eventTimestamp") or payloads.iso(self._clock.now())))
         status = entry.get("status")
         base = event(
-            subscription_id=self._subscription_id(),
+            subscription_id=self._owner(resource_id),
             resource_id=resource_id,
             operation=operation,
             at=at,
             caller=str(entry.get("caller") or ""),
             status=str(status.get("value") if isinstance(status, dict) else status or "Succeeded"),
         )
-        base.update({k: v for k, v in entry.items() if k not in ("operationName", "status")})
-        with self._lock:
-            self._events.append(base)
+        base.update({k: v for k, v in entry.items() if k not in ("operationName", "status", "subscriptionId")})
+        return base
 
     def configure_from_fleet(self, fleet: Any) -> None:
         """A new fleet brings its own `activityLog` (a fleet path is read again, parsed only if it has one)."""
@@ -244,17 +281,17 @@ class ActivityLog:
         if isinstance(fleet, str | Path):
             text = Path(fleet).read_text(encoding="utf-8")
             document = json.loads(text) if '"activityLog"' in text else None
-        with self._lock:
-            self._events = []
-        if not isinstance(document, dict):
-            return
-        seeds = document.get("activityLog") or []
-        captured = document.get("capturedAt")
+        seeds = (document.get("activityLog") or []) if isinstance(document, dict) else []
+        captured = document.get("capturedAt") if isinstance(document, dict) else None
         if captured:
             seeds = payloads.shift_timestamps(seeds, self._clock.now() - payloads.parse_time(captured))
-        for seed in seeds:
-            if isinstance(seed, dict):
-                self.add(seed)
+        filled = []
+        for index, seed in enumerate(seeds):
+            if not isinstance(seed, dict):
+                raise ValueError(f"activityLog[{index}]: expected an event object, got {type(seed).__name__}")
+            filled.append(self._filled(seed))
+        with self._lock:  # all or nothing: a refused seed leaves the previous log as it was
+            self._events = filled
 
     # -- recording writes ----------------------------------------------------------------------------
 
@@ -278,7 +315,7 @@ class ActivityLog:
             except (ValueError, UnicodeDecodeError):
                 body = None
             entry = event(
-                subscription_id=self._subscription_id(),
+                subscription_id=self._owner(resource_id),
                 resource_id=resource_id,
                 operation=operation,
                 at=self._clock.now(),
@@ -328,15 +365,16 @@ class ActivityLog:
                 "InvalidApiVersionParameter",
                 f"The api-version '{version}' is invalid. The supported versions are '{API_VERSION}'.",
             )
-        if request.segments[1].lower() != self._subscription_id().lower():
-            raise ArmError(404, "SubscriptionNotFound", f"The subscription '{request.segments[1]}' could not be found.")
+        subscription = request.segments[1]
+        if subscription.lower() not in self._subscriptions():
+            raise subscription_not_found(subscription)
         injection = self._faults().injection_for("GET", request.raw_path, OPERATION_ID)
         if injection is not None:
             extra = {"Retry-After": str(injection.retry_after)} if injection.retry_after is not None else {}
             raise ArmError(injection.status, injection.code, injection.message, headers=extra)
         wanted = _parse_filter(request.query.get("$filter"))
         with self._lock:
-            rows = [e for e in self._events if _matches(e, wanted)]
+            rows = [e for e in self._events if _in(e, subscription) and _matches(e, wanted)]
         rows.sort(key=lambda e: str(e.get("eventTimestamp") or ""), reverse=True)
         start = int(request.query.get("$skiptoken") or 0)
         page = rows[start : start + PAGE_SIZE]
@@ -380,6 +418,10 @@ def _parse_filter(text: str | None) -> dict[str, Any]:
     if "ge" not in wanted:
         raise ArmError(400, "BadRequest", "The $filter must contain a start time: eventTimestamp ge '<time>'.")
     return wanted
+
+
+def _in(entry: dict[str, Any], subscription_id: str) -> bool:
+    return str(entry.get("subscriptionId") or "").lower() == subscription_id.lower()
 
 
 def _matches(entry: dict[str, Any], wanted: dict[str, Any]) -> bool:

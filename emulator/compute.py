@@ -175,6 +175,22 @@ class ComputeBackend:
         # Compute answers a PATCH with 200, the model in "Updating" and an Azure-AsyncOperation monitor.
         return Response.json(200, target.resource, self._operation_headers(request, operation, location=False))
 
+    def create_or_update_scale_set(
+        self, request: Request, route: Route, resource_group: str, scale_set: str
+    ) -> Response:
+        target, operation, created = self.platform.create_or_update(
+            self._subscription,
+            resource_group,
+            scale_set,
+            request.json(),
+            if_match=request.header("if-match"),
+            if_none_match=request.header("if-none-match"),
+        )
+        # As recorded (tests/recorded/cli-vmss-put-*.json): the model in "Updating" (201 "Creating" for a new one,
+        # Microsoft's REST examples) and an Azure-AsyncOperation monitor carrying the api-version, no Location.
+        headers = self._operation_headers(request, operation, location=False)
+        return Response.json(201 if created else 200, target.resource, headers)
+
     def delete_scale_set(self, request: Request, route: Route, resource_group: str, scale_set: str) -> Response:
         target = self.state.find_scale_set(resource_group, scale_set, self._subscription)
         if target is None:
@@ -233,7 +249,9 @@ class ComputeBackend:
         if target.flexible:
             raise errors.not_allowed_on_flexible("VirtualMachineScaleSets.virtualMachines.GET", target.name)
         with_view = self._expand(request, ("instanceView",)) is not None
-        # $filter and $select are accepted and ignored.
+        # $filter is accepted and ignored; $select=instanceView is answered as Azure projects it.
+        if str(request.query.get("$select") or "").strip().lower() == "instanceview":
+            return self._page(request, list(target.vms.values()), _selected_instance_view)
         return self._page(
             request, list(target.vms.values()), lambda vm: vm.payload if with_view else _without_view(vm.payload)
         )
@@ -356,6 +374,21 @@ class ComputeBackend:
             status = 500 if code.lower() in _INTERNAL_ERRORS else 400
             raise ArmError(status, code, found.error["message"])
         return Response.empty(200)
+
+
+# Azure's answer to `virtualMachines?$expand=instanceView&$select=instanceView` (recorded: azure-sdk-for-net
+# TestVMScaleSetVMOperations, tests/recorded/net-vmss-vm-list-instance-view.json): id, instanceId and these
+# properties only (no name, type, location, sku, tags or model).
+_SELECTED_PROPERTIES = ("latestModelApplied", "instanceView", "hardwareProfile", "provisioningState")
+
+
+def _selected_instance_view(vm: Vm) -> dict:
+    properties = vm.payload.get("properties", {})
+    return {
+        "id": vm.payload.get("id"),
+        "instanceId": vm.payload.get("instanceId"),
+        "properties": {k: properties[k] for k in _SELECTED_PROPERTIES if k in properties},
+    }
 
 
 def _without_view(payload: dict) -> dict:

@@ -63,6 +63,14 @@ POLICIES: dict[str, Policy] = {
         Policy("VMScaleSetActions", "(recorded) VMSS actions", None, Limit(500, 1500), documented=False),
         Policy("VMScaleSetBatchedVMRequests", "(recorded) batched VM requests", None, Limit(2000, 6000), False),
         Policy("VMScaleSetVMViews", "(recorded) scale-set VM views", None, Limit(10000, 30000), documented=False),
+        # The scale-set PUT's stem, in no row of the article: azure-cli's recordings (test_vmss_update_automatic_
+        # repairs_with_health_extension, tests/recorded/cli-vmss-put-*.json) answer it with
+        # `CreateVMScaleSet3Min;56,CreateVMScaleSet30Min;290` (then the queue count). Both windows are written, so
+        # both levels exist (the windowed form writes the resource bucket as 3Min). Capacities = the recorded value
+        # + its spend, rounded (60 and 300); refill = capacity / 3 per minute as every documented row: unverified,
+        # and so are the table form's names `CreateVMScaleSetSubscriptionMaximum` / `CreateVMScaleSetResource`
+        # (no 2024 recording of a scale-set PUT is in the corpus).
+        Policy("CreateVMScaleSet", "(recorded) VMSS create or update", Limit(20, 60), Limit(100, 300), False),
     )
 }
 
@@ -89,6 +97,8 @@ ROUTE_CHARGES: dict[str, Charge] = {
     "VirtualMachineScaleSets_Get": Charge("GetVMScaleSet"),
     "VirtualMachineScaleSets_GetInstanceView": Charge("HighCostGetVMScaleSet"),
     "VirtualMachineScaleSets_Update": Charge("UpdateVMScaleSet"),
+    # Recorded (cli-vmss-put-*.json): CreateVMScaleSet's two windows, then the queue count.
+    "VirtualMachineScaleSets_CreateOrUpdate": Charge("CreateVMScaleSet", queue=True),
     # Recorded (azure-cli test_vmss_set_orchestration_service_state): VMScaleSetActions, then the queue count.
     "VirtualMachineScaleSets_SetOrchestrationServiceState": Charge("VMScaleSetActions", SUBSCRIPTION_ONLY, queue=True),
     # unverified: scaleOut changes capacity like an Update; charged to VMSS Update.
@@ -107,8 +117,10 @@ ROUTE_CHARGES: dict[str, Charge] = {
     # HighCostGetVMScaleSetSubscriptionMaximum;1079,HighCostGetVMScaleSetResource;29 and
     # VMScaleSetVMViewsSubscriptionMaximum;29996.
     "VirtualMachineScaleSetVMs_List": Charge("HighCostGetVMScaleSet", extra=("VMScaleSetVMViews",)),
-    "VirtualMachineScaleSetVMs_Get": Charge("GetVMScaleSetVM"),
-    "VirtualMachineScaleSetVMs_GetInstanceView": Charge("GetVMScaleSetVM"),
+    # Recorded (azure-sdk-for-net TestVMScaleSetVMOperations, 2020; tests/recorded/net-vmss-vm-get,
+    # net-vmss-vm-instance-view): `GetVMScaleSetVM3Min;999,GetVMScaleSetVM30Min;4999,VMScaleSetVMViews3Min;4999`.
+    "VirtualMachineScaleSetVMs_Get": Charge("GetVMScaleSetVM", extra=("VMScaleSetVMViews",)),
+    "VirtualMachineScaleSetVMs_GetInstanceView": Charge("GetVMScaleSetVM", extra=("VMScaleSetVMViews",)),
     "VirtualMachineScaleSetVMs_Delete": Charge("DeleteVMScaleSetVM"),
     "VirtualMachineScaleSetVMs_Restart": Charge("UpdateVMScaleSetVM"),
     "VirtualMachineScaleSetVMs_Reimage": Charge("UpdateVMScaleSetVM"),
@@ -144,6 +156,10 @@ ROUTE_CHARGES: dict[str, Charge] = {
 HEADER_FORMS = ("table", "windowed", "repeated")
 DEFAULT_HEADER_FORM = "table"
 _WINDOWS = {RESOURCE: "3Min", SUBSCRIPTION: "30Min"}
+# Subscription-only stems Azure recorded in the windowed form with their own window, not 30Min:
+# `VMScaleSetVMViews3Min` (scale-set VM GET, instance view and list; azure-sdk-for-net 2020,
+# tests/recorded/net-vmss-vm-*), `VMScaleSetBatchedVMRequests5Min` (scale-set VM restart/power-off/deallocate, same).
+_OWN_WINDOW = {"VMScaleSetVMViews": "3Min", "VMScaleSetBatchedVMRequests": "5Min"}
 QUEUE_ENTRY = "VmssQueuedVMOperations"
 
 
@@ -154,7 +170,7 @@ def header_entry(policy: str, level: str, remaining: int, form: str) -> str:
 
 def header_name(policy: str, level: str, form: str) -> str:
     if form == "windowed":
-        return f"{policy}{_WINDOWS[level]}"
+        return f"{policy}{_OWN_WINDOW.get(policy, _WINDOWS[level])}"
     if form == "repeated":
         return policy
     return f"{policy}SubscriptionMaximum" if level == SUBSCRIPTION else f"{policy}{RESOURCE}"

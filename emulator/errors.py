@@ -98,8 +98,10 @@ def instance_id_not_a_number() -> ArmError:
 
 
 # Azure's display names of scale-set operations in "marked for deletion" refusals. Only the Update one is
-# captured (microsoft/onefuzz PR 511); the others follow its pattern (unverified).
+# captured (microsoft/onefuzz PR 511, answering a PUT: tests/recorded/issue-409-vmss-marked-for-deletion.json, so
+# CreateOrUpdate and PATCH share it); the others follow its pattern (unverified).
 _OPERATION_TITLES = {
+    "VirtualMachineScaleSets_CreateOrUpdate": "Update Virtual Machine Scale Set",
     "VirtualMachineScaleSets_Update": "Update Virtual Machine Scale Set",
     "VirtualMachineScaleSets_SetOrchestrationServiceState": "Set Orchestration Service State",
     "VirtualMachineScaleSets_ScaleOut": "Scale Out Virtual Machine Scale Set",

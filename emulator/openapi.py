@@ -37,6 +37,17 @@ _FILES = (_MAIN, "computeRPCommon.json")
 # and Compute's virtualMachine.json), written out from those files.
 _EXTERNAL: dict[str, dict[str, Any]] = {
     "SubResource": {"properties": {"id": {"type": "string"}}},
+    # common.json Resource (id, name, type read-only; location required; tags a string map) and ExtendedLocation.
+    "Resource": {
+        "properties": {
+            "id": {"type": "string", "readOnly": True},
+            "name": {"type": "string", "readOnly": True},
+            "type": {"type": "string", "readOnly": True},
+            "location": {"type": "string"},
+            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+        }
+    },
+    "ExtendedLocation": {"properties": {"name": {"type": "string"}, "type": {"type": "string"}}},
     "SubResourceReadOnly": {"properties": {"id": {"type": "string", "readOnly": True}}},
     "UserAssignedIdentities": {"type": "object", "additionalProperties": {"type": "object"}},
     # virtualMachine.json VirtualMachineReimageParameters (tempDisk, exactVersion, osProfile{adminPassword,
@@ -55,6 +66,7 @@ _EXTERNAL: dict[str, dict[str, Any]] = {
 
 # operationId -> body definition, for the operations the emulator answers (from the swagger's body parameters).
 BODIES: dict[str, str] = {
+    "VirtualMachineScaleSets_CreateOrUpdate": "VirtualMachineScaleSet",
     "VirtualMachineScaleSets_Update": "VirtualMachineScaleSetUpdate",
     "VirtualMachineScaleSets_DeleteInstances": "VirtualMachineScaleSetVMInstanceRequiredIDs",
     "VirtualMachineScaleSets_SetOrchestrationServiceState": "OrchestrationServiceStateInput",

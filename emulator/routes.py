@@ -61,6 +61,7 @@ ROUTES: list[Route] = [
         "list_scale_sets",
     ),
     _route("GET", _VMSS, "VirtualMachineScaleSets_Get", "get_scale_set"),
+    _route("PUT", _VMSS, "VirtualMachineScaleSets_CreateOrUpdate", "create_or_update_scale_set"),
     _route("PATCH", _VMSS, "VirtualMachineScaleSets_Update", "update_scale_set"),
     _route("DELETE", _VMSS, "VirtualMachineScaleSets_Delete", "delete_scale_set"),
     _route("GET", _VMSS + "/instanceView", "VirtualMachineScaleSets_GetInstanceView", "scale_set_instance_view"),

@@ -95,7 +95,9 @@ class Emulator:
         )
         graph = ResourceGraph(state, log)  # Resource Graph beside ARM's pipeline: its own quota (resourcegraph.py)
         graph.configure_from_fleet(fleet)
-        activity = ActivityLog(state.clock, lambda: state.faults, lambda: state.subscription_id, log)
+        activity = ActivityLog(
+            state.clock, lambda: state.faults, lambda: state.subscription_id, log, lambda: state.subscriptions
+        )
         activity.configure_from_fleet(fleet)
         getlist = ArgGetList(state, backend, log)  # ?useResourceGraph=true on Compute GETs (arg_getlist.py)
         getlist.configure_from_fleet(fleet)

@@ -326,6 +326,11 @@ class FleetState:
             scale_set.captured_summary = summary
             scale_set.captured_codes = instance_codes(scale_set)
 
+    def add_scale_set(self, scale_set: ScaleSet) -> None:
+        """A scale set created by a PUT (its resource group exists: the request was routed)."""
+        key = (scale_set.subscription, scale_set.resource_group.lower(), scale_set.name.lower())
+        self.scale_sets[key] = scale_set
+
     def add_vm(self, scale_set: ScaleSet, vm: Vm) -> None:
         scale_set.vms[vm.key.lower()] = vm
         scale_set.refresh_deletion_status(vm)

@@ -6,7 +6,7 @@
 // identity), and in each listed subscription the Event Grid system topic and, in the second step
 // (deployEventSubscriptions=true, once the code is deployed), its event subscriptions to the one function app.
 // A subscription that joins the group later is swept at once (Resource Graph finds it, the role reaches it);
-// its events need a redeploy with it in subscriptionIds, or the Azure Policy described in infra/README.md.
+// its events need a redeploy with it in subscriptionIds, or the Azure Policy of deployJoinPolicy=true (infra/README.md).
 targetScope = 'managementGroup'
 
 @minLength(1)
@@ -40,44 +40,15 @@ param readOnlyRole bool = false
 @description('Second step: create the Event Grid subscriptions in every listed subscription (the function must exist first).')
 param deployEventSubscriptions bool = false
 
+@description('Also subscribe to Microsoft.ResourceNotifications.HealthResources in every listed subscription (as main.bicep\'s enableHealthEvents; preview).')
+param enableHealthEvents bool = false
+
+@description('Also assign an Azure Policy (deployIfNotExists) that wires Event Grid in every subscription joining the group later, with its own least-privilege identity (app/events-policy.bicep). Deployed in the second step only: the event subscriptions it creates need the function.')
+param deployJoinPolicy bool = false
+
 @description('Object id of the person deploying: gets Key Vault Secrets Officer in the host subscription. Empty to skip.')
 param principalId string = ''
 
-// The contract with autoheal/events.py, as in main.bicep (tests/infra checks both files agree).
-var eventFunctionName = 'on_resource_event'
-var resourceEventTypes = [
-  'Microsoft.Resources.ResourceWriteSuccess'
-  'Microsoft.Resources.ResourceWriteFailure'
-  'Microsoft.Resources.ResourceActionSuccess'
-  'Microsoft.Resources.ResourceActionFailure'
-  'Microsoft.Resources.ResourceDeleteSuccess'
-  'Microsoft.Resources.ResourceDeleteFailure'
-]
-var vmFailureEventTypes = [
-  'Microsoft.Resources.ResourceWriteFailure'
-  'Microsoft.Resources.ResourceActionFailure'
-  'Microsoft.Resources.ResourceDeleteFailure'
-]
-var scaleSetOperationPrefix = 'Microsoft.Compute/virtualMachineScaleSets/'
-var vmOperationPrefix = 'Microsoft.Compute/virtualMachines/'
-var resourceEventFilters = [
-  {
-    operatorType: 'StringBeginsWith'
-    key: 'data.operationName'
-    values: [
-      scaleSetOperationPrefix
-    ]
-  }
-]
-var vmFailureEventFilters = [
-  {
-    operatorType: 'StringBeginsWith'
-    key: 'data.operationName'
-    values: [
-      vmOperationPrefix
-    ]
-  }
-]
 var tags = {
   'azd-env-name': environmentName
   application: 'vmss-autoheal'
@@ -108,6 +79,7 @@ module role 'app/remediator-role-mg.bicep' = {
   }
 }
 
+// In each listed subscription exactly what main.bicep deploys in its own: app/events.bicep, through this wrapper.
 module events 'app/subscription-events.bicep' = [for subscriptionId in subscriptionIds: {
   name: 'autoheal-events-${take(uniqueString(subscriptionId, environmentName), 8)}'
   scope: subscription(subscriptionId)
@@ -116,18 +88,35 @@ module events 'app/subscription-events.bicep' = [for subscriptionId in subscript
     tags: tags
     resourceGroupName: 'rg-${environmentName}-events'
     topicName: 'evgt-autoheal-resources-${uniqueString(subscriptionId, environmentName)}'
+    healthTopicName: 'evgt-autoheal-health-${uniqueString(subscriptionId, environmentName)}'
+    enableHealthEvents: enableHealthEvents
     eventGridIdentityId: app.outputs.AZURE_EVENTGRID_IDENTITY_ID
     deployEventSubscriptions: deployEventSubscriptions
     functionAppId: app.outputs.AZURE_FUNCTION_APP_ID
-    functionName: eventFunctionName
-    resourceEventTypes: resourceEventTypes
-    resourceEventFilters: resourceEventFilters
-    vmFailureEventTypes: vmFailureEventTypes
-    vmFailureEventFilters: vmFailureEventFilters
     deadLetterStorageId: app.outputs.AZURE_STORAGE_ACCOUNT_ID
     deadLetterContainerName: 'eventgrid-deadletter'
   }
 }]
+
+// Optional: subscriptions that join later get the same wiring from Azure Policy (infra/README.md).
+module joinPolicy 'app/events-policy.bicep' = if (deployJoinPolicy && deployEventSubscriptions) {
+  name: 'autoheal-join-policy'
+  params: {
+    environmentName: environmentName
+    location: location
+    tags: tags
+    functionAppId: app.outputs.AZURE_FUNCTION_APP_ID
+    eventGridIdentityId: app.outputs.AZURE_EVENTGRID_IDENTITY_ID
+    deadLetterStorageId: app.outputs.AZURE_STORAGE_ACCOUNT_ID
+    deadLetterContainerName: 'eventgrid-deadletter'
+    enableHealthEvents: enableHealthEvents
+    excludedSubscriptions: empty(autohealExcludeSubscriptions) ? [] : split(replace(autohealExcludeSubscriptions, ' ', ''), ',')
+    hostSubscriptionId: hostSubscriptionId
+    hostResourceGroupName: app.outputs.AZURE_RESOURCE_GROUP
+    functionAppName: app.outputs.AZURE_FUNCTION_APP_NAME
+    storageAccountName: app.outputs.AZURE_STORAGE_ACCOUNT_NAME
+  }
+}
 
 output AZURE_FUNCTION_APP_NAME string = app.outputs.AZURE_FUNCTION_APP_NAME
 output AZURE_REMEDIATOR_ROLE_NAME string = role.outputs.roleName

@@ -321,57 +321,8 @@ var existingHealthTopicPrincipals = empty(existingHealthTopicPrincipalId) ? [] :
   existingHealthTopicPrincipalId
 ]
 
-// The contract with autoheal/events.py (tests/infra checks these equal the handler's constants).
-var eventFunctionName = 'on_resource_event'
-var resourceEventTypes = [
-  'Microsoft.Resources.ResourceWriteSuccess'
-  'Microsoft.Resources.ResourceWriteFailure'
-  'Microsoft.Resources.ResourceActionSuccess'
-  'Microsoft.Resources.ResourceActionFailure'
-  'Microsoft.Resources.ResourceDeleteSuccess'
-  'Microsoft.Resources.ResourceDeleteFailure'
-]
-var healthEventTypes = [
-  'Microsoft.ResourceNotifications.HealthResources.AvailabilityStatusChanged'
-  'Microsoft.ResourceNotifications.HealthResources.ResourceAnnotated'
-]
-// Failures of a Flexible scale set's own VMs: one more subscription on the same topic, failures only, so
-// the function is not woken for every successful VM write in the subscription.
-var vmFailureEventTypes = [
-  'Microsoft.Resources.ResourceWriteFailure'
-  'Microsoft.Resources.ResourceActionFailure'
-  'Microsoft.Resources.ResourceDeleteFailure'
-]
-var scaleSetOperationPrefix = 'Microsoft.Compute/virtualMachineScaleSets/'
-var vmOperationPrefix = 'Microsoft.Compute/virtualMachines/'
-var vmFailureEventFilters = [
-  {
-    operatorType: 'StringBeginsWith'
-    key: 'data.operationName'
-    values: [
-      vmOperationPrefix
-    ]
-  }
-]
-var resourceEventFilters = [
-  {
-    operatorType: 'StringBeginsWith'
-    key: 'data.operationName'
-    values: [
-      scaleSetOperationPrefix
-    ]
-  }
-]
-// Health events carry no operationName: keep VM and scale-set targets (both start with this).
-var healthEventFilters = [
-  {
-    operatorType: 'StringBeginsWith'
-    key: 'data.resourceInfo.properties.targetResourceType'
-    values: [
-      'Microsoft.Compute/virtualMachine'
-    ]
-  }
-]
+// The Event Grid contract with autoheal/events.py (event types, filters, function name) lives in
+// app/events.bicep, the one module both modes deploy per subscription.
 
 // ---------------------------------------------------------------------------------------------------
 // Resources
@@ -583,71 +534,30 @@ module workbook 'app/workbook.bicep' = {
   }
 }
 
-// Event Grid: system topics now (they need no function); subscriptions in the second step.
+// Event Grid (app/events.bicep, shared with main-mg.bicep): system topics now (they need no function),
+// subscriptions in the second step.
 var resourcesTopicRg = empty(existingResourcesTopicName) ? rg.name : existingResourcesTopicResourceGroup
 var healthTopicRg = empty(existingHealthTopicName) ? rg.name : existingHealthTopicResourceGroup
 
-module topics 'app/eventgrid-topics.bicep' = if (deploySubscriptionEvents) {
-  name: 'eventgrid-topics'
+module events 'app/events.bicep' = if (deploySubscriptionEvents) {
+  name: 'eventgrid'
   scope: rg
   params: {
     tags: tags
     createResourcesTopic: empty(existingResourcesTopicName)
     resourcesTopicName: empty(existingResourcesTopicName) ? 'evgt-autoheal-resources-${resourceToken}' : existingResourcesTopicName
-    createHealthTopic: enableHealthEvents && empty(existingHealthTopicName)
+    resourcesTopicResourceGroup: resourcesTopicRg
+    resourcesDeadLetterIdentity: empty(existingResourcesTopicName) ? 'UserAssigned' : (empty(existingResourcesTopicPrincipalId) ? 'None' : 'SystemAssigned')
+    enableHealthEvents: enableHealthEvents
+    createHealthTopic: empty(existingHealthTopicName)
     healthTopicName: empty(existingHealthTopicName) ? 'evgt-autoheal-health-${resourceToken}' : existingHealthTopicName
+    healthTopicResourceGroup: healthTopicRg
+    healthDeadLetterIdentity: empty(existingHealthTopicName) ? 'UserAssigned' : (empty(existingHealthTopicPrincipalId) ? 'None' : 'SystemAssigned')
     eventGridIdentityId: identity.outputs.eventGridIdentityId
-  }
-}
-
-module resourceEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && deploySubscriptionEvents) {
-  name: 'eventgrid-subscription-resources'
-  scope: resourceGroup(resourcesTopicRg)
-  params: {
-    topicName: topics.outputs.resourcesTopicName
-    subscriptionName: 'autoheal-scale-set-operations'
+    deployEventSubscriptions: deployEventSubscriptions
     functionAppId: functionApp.outputs.id
-    functionName: eventFunctionName
-    includedEventTypes: resourceEventTypes
-    advancedFilters: resourceEventFilters
     deadLetterStorageId: storage.outputs.id
     deadLetterContainerName: deadLetterContainerName
-    deadLetterIdentity: empty(existingResourcesTopicName) ? 'UserAssigned' : (empty(existingResourcesTopicPrincipalId) ? 'None' : 'SystemAssigned')
-    eventGridIdentityId: identity.outputs.eventGridIdentityId
-  }
-}
-
-module vmFailureEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && deploySubscriptionEvents) {
-  name: 'eventgrid-subscription-vm-failures'
-  scope: resourceGroup(resourcesTopicRg)
-  params: {
-    topicName: topics.outputs.resourcesTopicName
-    subscriptionName: 'autoheal-vm-failures'
-    functionAppId: functionApp.outputs.id
-    functionName: eventFunctionName
-    includedEventTypes: vmFailureEventTypes
-    advancedFilters: vmFailureEventFilters
-    deadLetterStorageId: storage.outputs.id
-    deadLetterContainerName: deadLetterContainerName
-    deadLetterIdentity: empty(existingResourcesTopicName) ? 'UserAssigned' : (empty(existingResourcesTopicPrincipalId) ? 'None' : 'SystemAssigned')
-    eventGridIdentityId: identity.outputs.eventGridIdentityId
-  }
-}
-
-module healthEventSubscription 'app/event-subscription.bicep' = if (deployEventSubscriptions && deploySubscriptionEvents && enableHealthEvents) {
-  name: 'eventgrid-subscription-health'
-  scope: resourceGroup(healthTopicRg)
-  params: {
-    topicName: topics.outputs.healthTopicName
-    subscriptionName: 'autoheal-vm-health'
-    functionAppId: functionApp.outputs.id
-    functionName: eventFunctionName
-    includedEventTypes: healthEventTypes
-    advancedFilters: healthEventFilters
-    deadLetterStorageId: storage.outputs.id
-    deadLetterContainerName: deadLetterContainerName
-    deadLetterIdentity: empty(existingHealthTopicName) ? 'UserAssigned' : (empty(existingHealthTopicPrincipalId) ? 'None' : 'SystemAssigned')
-    eventGridIdentityId: identity.outputs.eventGridIdentityId
   }
 }
 
@@ -671,7 +581,7 @@ output AZURE_APP_PRINCIPAL_ID string = identity.outputs.appPrincipalId
 output AZURE_STORAGE_ACCOUNT_ID string = storage.outputs.id
 output AZURE_EVENTGRID_IDENTITY_ID string = identity.outputs.eventGridIdentityId
 output AUTOHEAL_OUTCOME_EVENTS_ENDPOINT string = enableOutcomeEvents ? outcomeEvents.outputs.endpoint : autohealEventsEndpoint
-output AZURE_RESOURCES_TOPIC_NAME string = deploySubscriptionEvents ? topics.outputs.resourcesTopicName : ''
+output AZURE_RESOURCES_TOPIC_NAME string = deploySubscriptionEvents ? events.outputs.resourcesTopicName : ''
 output AZURE_EVENT_SUBSCRIPTIONS_DEPLOYED bool = deployEventSubscriptions
 output APPLICATIONINSIGHTS_NAME string = monitoring.outputs.appInsightsName
 output AZURE_WORKBOOK_ID string = workbook.outputs.id

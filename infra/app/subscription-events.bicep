@@ -1,21 +1,20 @@
 // Management-group mode: Event Grid in one watched subscription. System topics are per subscription (their
-// source is the subscription), so each watched subscription gets a resource group with its
-// Microsoft.Resources.Subscriptions topic and, in the second step, the event subscriptions delivering to the one
-// function app in the host subscription (the same event types and filters as main.bicep's).
+// source is the subscription), so each watched subscription gets a resource group holding what main.bicep
+// deploys in its own subscription: events.bicep, the same module, with the same topics and event subscriptions
+// delivering to the one function app in the host subscription (tests/infra/test_management_group_mode.py).
 targetScope = 'subscription'
 
 param location string
 param tags object
 param resourceGroupName string
+@description('Name of the Microsoft.Resources.Subscriptions system topic created here.')
 param topicName string
+@description('Name of the Microsoft.ResourceNotifications.HealthResources system topic (with enableHealthEvents).')
+param healthTopicName string
+param enableHealthEvents bool
 param eventGridIdentityId string
 param deployEventSubscriptions bool
 param functionAppId string
-param functionName string
-param resourceEventTypes array
-param resourceEventFilters array
-param vmFailureEventTypes array
-param vmFailureEventFilters array
 param deadLetterStorageId string
 param deadLetterContainerName string
 
@@ -25,51 +24,25 @@ resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
   tags: tags
 }
 
-module topics 'eventgrid-topics.bicep' = {
-  name: 'autoheal-eventgrid-topics'
+module events 'events.bicep' = {
+  name: 'autoheal-eventgrid'
   scope: rg
   params: {
     tags: tags
     createResourcesTopic: true
     resourcesTopicName: topicName
-    createHealthTopic: false
-    healthTopicName: ''
+    resourcesDeadLetterIdentity: 'UserAssigned'
+    enableHealthEvents: enableHealthEvents
+    createHealthTopic: true
+    healthTopicName: healthTopicName
+    healthDeadLetterIdentity: 'UserAssigned'
     eventGridIdentityId: eventGridIdentityId
-  }
-}
-
-module resourceEvents 'event-subscription.bicep' = if (deployEventSubscriptions) {
-  name: 'autoheal-eventgrid-subscription-resources'
-  scope: rg
-  params: {
-    topicName: topics.outputs.resourcesTopicName
-    subscriptionName: 'autoheal-scale-set-operations'
+    deployEventSubscriptions: deployEventSubscriptions
     functionAppId: functionAppId
-    functionName: functionName
-    includedEventTypes: resourceEventTypes
-    advancedFilters: resourceEventFilters
     deadLetterStorageId: deadLetterStorageId
     deadLetterContainerName: deadLetterContainerName
-    deadLetterIdentity: 'UserAssigned'
-    eventGridIdentityId: eventGridIdentityId
   }
 }
 
-module vmFailureEvents 'event-subscription.bicep' = if (deployEventSubscriptions) {
-  name: 'autoheal-eventgrid-subscription-vm-failures'
-  scope: rg
-  params: {
-    topicName: topics.outputs.resourcesTopicName
-    subscriptionName: 'autoheal-vm-failures'
-    functionAppId: functionAppId
-    functionName: functionName
-    includedEventTypes: vmFailureEventTypes
-    advancedFilters: vmFailureEventFilters
-    deadLetterStorageId: deadLetterStorageId
-    deadLetterContainerName: deadLetterContainerName
-    deadLetterIdentity: 'UserAssigned'
-    eventGridIdentityId: eventGridIdentityId
-  }
-}
-
-output topicName string = topics.outputs.resourcesTopicName
+output topicName string = events.outputs.resourcesTopicName
+output healthTopicName string = events.outputs.healthTopicName

@@ -160,9 +160,20 @@ def build_fleets(recordings: Iterable[Recorded]) -> dict[str, dict[str, Any]]:
         elif rec.operation == "VirtualMachineScaleSets_GetInstanceView":
             part(_scale_set_id(rec.params))["instanceView"] = rec.body
         elif rec.operation == "VirtualMachineScaleSetVMs_List":
+            vms = part(_scale_set_id(rec.params))["virtualMachines"]
+            projected = "$select" in rec.query  # Azure answers a projection: it must not replace a whole VM body
             for item in rec.body.get("value") or []:
-                if isinstance(item, dict) and item.get("id"):
-                    part(_scale_set_id(rec.params))["virtualMachines"][item["id"].lower()] = item
+                if not (isinstance(item, dict) and item.get("id")):
+                    continue
+                known = vms.get(item["id"].lower())
+                if projected and known is not None:
+                    view = (item.get("properties") or {}).get("instanceView")
+                    if view is not None:
+                        known = json.loads(json.dumps(known))  # a copy: the recorded GET body stays as recorded
+                        known.setdefault("properties", {})["instanceView"] = view
+                        vms[item["id"].lower()] = known
+                else:
+                    vms[item["id"].lower()] = item
         elif rec.operation == "VirtualMachineScaleSetVMs_Get" and rec.body.get("id"):
             part(_scale_set_id(rec.params))["virtualMachines"][rec.body["id"].lower()] = rec.body
     return parts
@@ -215,8 +226,12 @@ def fleet_for(rec: Recorded, parts: dict[str, dict[str, Any]]) -> dict[str, Any]
             own[key]["instanceView"] = rec.body
     mine = {key: found for key, found in own.items() if key.split("/")[2] == subscription.lower()}
     polled = rec.operation == "LongRunningOperation_Status"  # needs a scale set to make an operation on
+    # A recorded create (PUT answered 201) is replayed on a fleet without that scale set.
+    created = _target(rec) if rec.operation == "VirtualMachineScaleSets_CreateOrUpdate" and rec.status == 201 else ""
     scale_sets = [
-        _entry(key, found, rec) for key, found in mine.items() if "resource" in found or key == _target(rec) or polled
+        _entry(key, found, rec)
+        for key, found in mine.items()
+        if key != created and ("resource" in found or key == _target(rec) or polled)
     ]
     # Every resource group the corpus names exists (a recorded 404 is about the scale set, not its group).
     groups = sorted(
@@ -224,6 +239,34 @@ def fleet_for(rec: Recorded, parts: dict[str, dict[str, Any]]) -> dict[str, Any]
         | ({rec.params["resource_group"]} if "resource_group" in rec.params else set())
     )
     return {"subscriptionId": subscription, "scaleSets": scale_sets, "resourceGroups": groups}
+
+
+def _operation_id(url: str) -> str:
+    """The operation id of a Compute operation monitor URL (or path): its last path segment."""
+    return urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1].lower()
+
+
+_UNKNOWN_MEMBER = re.compile(r"Could not find member '([^']+)'")
+
+
+def _put_body(rec: Recorded, fleet: dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+    """A scale-set PUT pasted in an issue carries no request body: the scale set's own model is sent (a PUT of what
+    a GET shows). A recorded quota refusal becomes a create of that model (the scale set taken out of the fleet, so
+    all its capacity is new); a recorded unknown-member refusal gets the member the message names added."""
+    target = _scale_set_id(rec.params).lower()
+    entry = next((s for s in fleet["scaleSets"] if s["resource"]["id"].lower() == target), None)
+    if entry is None:
+        return b"", fleet
+    model = {k: v for k, v in entry["resource"].items() if k in ("location", "tags", "sku", "properties", "zones")}
+    message = _message(rec.body).lower()
+    if rec.status == 409 and "quota" in message:
+        fleet = {**fleet, "scaleSets": [s for s in fleet["scaleSets"] if s is not entry]}
+    details = (rec.body or {}).get("error", {}).get("details") or [] if isinstance(rec.body, dict) else []
+    for detail in details:
+        found = _UNKNOWN_MEMBER.search(str(detail.get("message", "")))
+        if found:
+            model["properties"] = {**model.get("properties", {}), found.group(1): {}}
+    return json.dumps(model).encode(), fleet
 
 
 def _target(rec: Recorded) -> str:
@@ -282,10 +325,18 @@ def _message(body: Any) -> str:
 class Replayer:
     """One emulator, a fresh fleet per exchange; `replay(rec)` yields the differences."""
 
-    def __init__(self, emulator: Emulator, parts: dict[str, dict[str, Any]]) -> None:
+    def __init__(
+        self, emulator: Emulator, parts: dict[str, dict[str, Any]], recordings: Iterable[Recorded] = ()
+    ) -> None:
         self.emu = emulator
         self.parts = parts
         self.session = requests.Session()
+        # operation id -> the recorded scale-set PUT that started it (its Azure-AsyncOperation names the operation)
+        self.started_by: dict[str, Recorded] = {}
+        for rec in recordings:
+            monitor = rec.headers.get("azure-asyncoperation", "")
+            if rec.operation == "VirtualMachineScaleSets_CreateOrUpdate" and monitor:
+                self.started_by[_operation_id(monitor)] = rec
 
     def close(self) -> None:
         self.session.close()
@@ -305,9 +356,12 @@ class Replayer:
             verify=self.emu.ca_bundle,
         )
 
-    def _prepare(self, rec: Recorded, query: dict[str, str]) -> None:
-        """Load the fleet and put the emulator where the recorded answer says Azure was."""
+    def _prepare(self, rec: Recorded, query: dict[str, str]) -> bytes:
+        """Load the fleet and put the emulator where the recorded answer says Azure was; the body to send."""
         fleet = fleet_for(rec, self.parts)
+        body = rec.request_body
+        if rec.operation == "VirtualMachineScaleSets_CreateOrUpdate" and not body.strip():
+            body, fleet = _put_body(rec, fleet)
         form = header_form(rec.headers.get("x-ms-ratelimit-remaining-resource", "")) or "table"
         fleet["rateLimitHeaderForm"] = form
         faults: dict[str, Any] = {}
@@ -331,18 +385,23 @@ class Replayer:
         elif rec.status == 409 and _error_code(rec.body) == "Conflict" and "scale_set" in rec.params:
             # a repair still running keeps a scale-set write at 409 Conflict
             self._send("POST", _scale_set_id(rec.params) + "/restart", query, b"{}")
+        return body
 
     def _operation_path(self, rec: Recorded, query: dict[str, str]) -> tuple[str, dict[str, str]] | None:
-        """An operation of the emulator's own in the recorded one's place: a scale-set write's monitor, polled
-        until it is where the recorded status was (InProgress, or done)."""
+        """An operation of the emulator's own in the recorded one's place, polled until it is where the recorded
+        status was (InProgress, or done): the recorded PUT that started it, sent again, or else a scale-set restart."""
+        put = self.started_by.get(_operation_id(rec.path))
         uniform = [
             s["resource"]["id"]
             for s in fleet_for(rec, self.parts)["scaleSets"]
             if (s["resource"].get("properties") or {}).get("orchestrationMode") != "Flexible"
         ]
-        if not uniform:
+        if put is not None:
+            answer = self._send("PUT", put.path, query, put.request_body)
+        elif uniform:
+            answer = self._send("POST", uniform[0] + "/restart", query, b"{}")
+        else:
             return None
-        answer = self._send("POST", uniform[0] + "/restart", query, b"{}")
         monitor = answer.headers.get("Azure-AsyncOperation")
         if not monitor:
             return None
@@ -363,7 +422,7 @@ class Replayer:
         if not re.match(r"^\d{4}-\d{2}-\d{2}", version) or version[:10] < OLDEST_API_VERSION:
             # missing or redacted in an issue paste, or older than the emulator's floor (2023-07-01)
             query["api-version"] = "2024-11-01"
-        self._prepare(rec, query)
+        body = self._prepare(rec, query)
         path = rec.path
         if rec.operation == "LongRunningOperation_Status":
             found = self._operation_path(rec, query)
@@ -371,7 +430,7 @@ class Replayer:
                 yield diff("status", "no operation to poll")
                 return
             path, query = found
-        answer = self._send(rec.method, path, query, rec.request_body, auth=rec.status != 401)
+        answer = self._send(rec.method, path, query, body, auth=rec.status != 401)
         body = _json(answer.content)
         if answer.status_code != rec.status:
             yield diff("status", f"recorded {rec.status}, emulator {answer.status_code}")

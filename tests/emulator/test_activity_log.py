@@ -110,3 +110,38 @@ def test_a_fleet_seeds_its_activity_log_and_its_times_move_with_captured_at(star
     age = emu.clock.now() - payloads.parse_time(alice["eventTimestamp"])
     assert timedelta(days=2) <= age < timedelta(days=2, minutes=5)
     assert alice["caller"] == "alice@contoso.com" and alice["status"]["value"] == "Succeeded"
+
+
+def test_each_subscription_of_a_three_subscription_fleet_lists_its_own_seeded_events(start_emulator):
+    """The list is per subscription (learn.microsoft.com/rest/api/monitor/activity-logs/list: "the Activity Logs
+    for the subscription" in the path): a fleet's one `activityLog` is split by the subscription each event's
+    resourceId names, and each subscription answers only its own."""
+    subs = ["11111111-1111-4111-8111-111111111111", "22222222-2222-4222-8222-222222222222"]
+    subs.append("33333333-3333-4333-8333-333333333333")
+    entries = {sub: fleetgen.scale_set("web", subscription_id=sub, now=NOW) for sub in subs}
+    document = fleetgen.multi_fleet({sub: [entry] for sub, entry in entries.items()}, management_group="mg-x")
+    document["capturedAt"] = payloads.iso(NOW)
+    document["activityLog"] = [
+        seed(entries[sub]["resource"]["id"], f"user{i}@contoso.com", NOW - timedelta(days=i + 1))
+        for i, sub in enumerate(subs)
+    ]
+    emu = start_emulator(document)
+    for i, sub in enumerate(subs):
+        client = MonitorManagementClient(
+            StaticTokenCredential(), sub, base_url=emu.endpoint, connection_verify=emu.ca_bundle
+        )
+        events = [e.serialize(keep_readonly=True) for e in client.activity_logs.list(filter=window(emu))]
+        assert [(e["caller"], e["subscriptionId"]) for e in events] == [(f"user{i}@contoso.com", sub)]
+        assert events[0]["resourceId"] == entries[sub]["resource"]["id"]
+        assert [e["caller"] for e in emu.activity_log.events(sub)] == [f"user{i}@contoso.com"]
+
+
+def test_a_seed_naming_a_subscription_outside_the_fleet_is_refused(start_emulator):
+    entry = fleetgen.scale_set("web", now=NOW)
+    document = fleetgen.fleet(entry, captured_at=NOW)
+    elsewhere = entry["resource"]["id"].replace(
+        entry["resource"]["id"].split("/")[2], "99999999-9999-4999-8999-999999999999"
+    )
+    document["activityLog"] = [seed(elsewhere, "alice@contoso.com", NOW - timedelta(days=1))]
+    with pytest.raises(ValueError, match="99999999-9999-4999-8999-999999999999, which is not in the fleet"):
+        start_emulator(document)

@@ -16,6 +16,7 @@ corpus = pytest.importorskip("tests.recorded.corpus", reason="the recorded corpu
 
 _OSS = "VirtualMachineScaleSets_SetOrchestrationServiceState"
 _LRO = "LongRunningOperation_Status"
+_PUT = "VirtualMachineScaleSets_CreateOrUpdate"
 _DEPLOYMENT = "error,error.code,error.details,error.details[].code,error.details[].message,error.message"
 
 # (operationId, kind, detail) → why the emulator differs on purpose (emulator/README.md, "Conformance with recorded
@@ -63,6 +64,75 @@ DELIBERATE: dict[tuple[str, str, str], str] = {
         "error-code",
         "recorded OperationNotAllowed, emulator None",
     ): "as above: a VM the corpus has no body of is gone (204)",
+    # The PATCH of an empty Flexible scale set (azure-powershell TestResiliencyPolicyVMSS, 2024-08, api 2024-07-01).
+    ("VirtualMachineScaleSets_Update", "header-extra", "azure-asyncoperation"): "a scale set without a VM model has "
+    "nothing to roll out and Azure answered that PATCH synchronously; a PATCH of a scale set with a model answers "
+    "with its operation (recorded: TestVirtualMachineScaleSetRepairsAction, Azure-AsyncOperation and Retry-After 10), "
+    "which the emulator does for every PATCH",
+    (
+        "VirtualMachineScaleSets_Update",
+        "header-format",
+        "x-ms-ratelimit-remaining-resource recorded VMScaleSetActionsSubscriptionMaximum,VMScaleSetActionsResource, "
+        "emulator UpdateVMScaleSetSubscriptionMaximum,UpdateVMScaleSetResource",
+    ): "recorded twice (2022 windowed, 2024 table form): Azure charges a scale-set PATCH to VMScaleSetActions, not "
+    "the article's VMSS Update; moving the charge moves the project's pre-spend policy too (gateway/policies.py), "
+    "so it is left to that change (reported, not done here)",
+    (
+        "VirtualMachineScaleSets_Update",
+        "keys-extra",
+        "properties.resiliencyPolicy,properties.resiliencyPolicy.resilientVMCreationPolicy,"
+        "properties.resiliencyPolicy.resilientVMCreationPolicy.enabled,properties.resiliencyPolicy.resilientVMDeletionPolicy,"
+        "properties.resiliencyPolicy.resilientVMDeletionPolicy.enabled",
+    ): "Azure accepted resiliencyPolicy on an empty Flexible scale set (PUT on, PATCH off) and showed it in no answer; "
+    "unverified whether it drops it always or only without a VM model or the preview's registration, so the "
+    "emulator shows what was written and the resiliency rules stay testable",
+    (
+        "VirtualMachineScaleSetVMs_Restart",
+        "header-format",
+        "x-ms-ratelimit-remaining-resource recorded VMScaleSetActions3Min,VMScaleSetActions30Min,"
+        "VMScaleSetVMActions3Min,VMScaleSetVMActions30Min,VMScaleSetBatchedVMRequests5Min,VmssQueuedVMOperations, "
+        "emulator "
+        "UpdateVMScaleSetVM3Min,UpdateVMScaleSetVM30Min",
+    ): "recorded (azure-sdk-for-net 2020): a scale-set VM restart spends VMScaleSetActions, VMScaleSetVMActions and "
+    "batched VM requests, not the article's Scale set VMs Update; as with the PATCH, moving the charge moves the "
+    "project's pre-spend policy (gateway/policies.py) too: reported, not done here",
+    (
+        "VirtualMachineScaleSetVMs_GetInstanceView",
+        "keys-missing",
+        "internalData,internalData.fabricCluster,internalData.fabricTenantName",
+    ): "Azure's 2020 answer carried the fabric's internalData (cluster and tenant names), which Microsoft's OpenAPI "
+    "does not define; the emulator answers the specification's shape",
+    # A scale set's create recorded at api-version 2021-07-01 (azure-powershell
+    # TestVirtualMachineScaleSetFlexibleOModeDefaulting, tests/recorded/ps-flexible-put-create.json).
+    (_PUT, "keys-extra", "etag,properties.timeCreated"): "replayed at 2024-11-01 (below the emulator's floor): "
+    "timeCreated and etag are in that version's answer, not in 2021-07-01's",
+    (
+        _PUT,
+        "keys-missing",
+        "properties.virtualMachineProfile.extensionProfile,properties.virtualMachineProfile.extensionProfile.extensions,"
+        "properties.virtualMachineProfile.extensionProfile.extensions[].name,"
+        "properties.virtualMachineProfile.extensionProfile.extensions[].properties,"
+        "properties.virtualMachineProfile.osProfile.allowExtensionOperations,"
+        "properties.virtualMachineProfile.osProfile.requireGuestProvisionSignal,"
+        "properties.virtualMachineProfile.osProfile.secrets,"
+        "properties.virtualMachineProfile.osProfile.windowsConfiguration.enableAutomaticUpdates,"
+        "properties.virtualMachineProfile.osProfile.windowsConfiguration.provisionVMAgent,"
+        "properties.virtualMachineProfile.storageProfile.osDisk,properties.virtualMachineProfile.storageProfile.osDisk.caching,"
+        "properties.virtualMachineProfile.storageProfile.osDisk.createOption,"
+        "properties.virtualMachineProfile.storageProfile.osDisk.diskSizeGB,"
+        "properties.virtualMachineProfile.storageProfile.osDisk.managedDisk,"
+        "properties.virtualMachineProfile.storageProfile.osDisk.osType,sku.tier,tags.azsecpack,"
+        "tags.platformsettings.host_environment.service.platform_optedin_for_rootcerts",
+    ): "Compute's defaults on create (OS disk, OS profile flags, sku tier) and what the subscription's Azure Policy "
+    "added in Microsoft's test subscription (Antimalware and Geneva extensions, azsecpack tags) are not modelled: "
+    "the emulator answers with the model it was sent",
+    # Scale-set PUT (VirtualMachineScaleSets_CreateOrUpdate).
+    (_PUT, "status", "recorded 403, emulator 200"): "no RBAC: a PUT naming a resource the caller may not use "
+    "(LinkedAuthorizationFailed, Azure/AKS#2040) is accepted",
+    (_PUT, "error-code", "recorded LinkedAuthorizationFailed, emulator None"): "no RBAC (as above)",
+    (_PUT, "keys-extra", "etag"): "the recordings' api-version (2021-11-01) is below the emulator's floor, so they "
+    "are replayed at 2024-11-01; the emulator's written model always carries etag (If-Match needs one), the "
+    "2021-11-01 answers have none",
 }
 
 
@@ -79,7 +149,7 @@ def test_the_corpus_has_exchanges_the_emulator_answers(recordings):
 def test_every_difference_from_the_recordings_is_deliberate(recordings, start_emulator):
     parts = build_fleets(recordings)
     emu = start_emulator(None, lro_polls=1)  # one InProgress poll, then done: both recorded states are reachable
-    replayer = Replayer(emu, parts)
+    replayer = Replayer(emu, parts, recordings)  # polls of a recorded PUT's operation poll a replayed PUT's
     found: list[Difference] = []
     try:
         for rec in recordings:

@@ -93,7 +93,9 @@ def test_header_names_one_entry_per_level(start_emulator):
         "Microsoft.Compute/GetVMScaleSetSubscriptionMaximum,Microsoft.Compute/GetVMScaleSetResource",
         "Microsoft.Compute/HighCostGetVMScaleSetSubscriptionMaximum,Microsoft.Compute/HighCostGetVMScaleSetResource,"
         "Microsoft.Compute/VMScaleSetVMViewsSubscriptionMaximum",
-        "Microsoft.Compute/GetVMScaleSetVMSubscriptionMaximum,Microsoft.Compute/GetVMScaleSetVMResource",
+        # the VM GET spends the VM views too (recorded windowed: tests/recorded/net-vmss-vm-get.json)
+        "Microsoft.Compute/GetVMScaleSetVMSubscriptionMaximum,Microsoft.Compute/GetVMScaleSetVMResource,"
+        "Microsoft.Compute/VMScaleSetVMViewsSubscriptionMaximum",
         "Microsoft.Compute/LowCostGetVMSubscriptionMaximum,Microsoft.Compute/LowCostGetVMResource",
     ]
     assert seen.seen[1].endswith("GetVMScaleSetResource;35")  # per-resource buckets refill slowly

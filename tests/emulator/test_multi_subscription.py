@@ -11,10 +11,13 @@ management-groups/resource-graph-samples). Paging and quota headers: as in test_
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from azure.mgmt.monitor import MonitorManagementClient
 
 from emulator import fleetgen
-from emulator.testing import compute_client
+from emulator.testing import StaticTokenCredential, compute_client
 from tests.emulator.conftest import NOW, Raw
 
 ARG = "/providers/Microsoft.ResourceGraph/resources"
@@ -183,3 +186,29 @@ def test_arm_read_buckets_are_per_subscription(start_emulator):
 
     assert [read(SUB_B) for _ in range(4)] == [200, 200, 200, 429]
     assert read(SUB_C) == 200 and read(SUB_A) == 200
+
+
+def test_each_subscription_has_its_own_activity_log(multi):
+    """ActivityLogs_List is per subscription (learn.microsoft.com/rest/api/monitor/activity-logs/list): a write in
+    one subscription shows in that subscription's list only; a subscription outside the fleet is not found."""
+    for sub in (SUB_A, SUB_C):  # the same names in each: only the subscription tells the writes apart
+        vms = compute_client(multi, subscription_id=sub).virtual_machine_scale_set_vms
+        vms.begin_delete("rg-app", "web", "1", force_deletion=True).result()
+    since = f"eventTimestamp ge '{(multi.clock.now() - timedelta(days=1)):%Y-%m-%dT%H:%M:%SZ}'"
+    for sub, expected in ((SUB_A, 1), (SUB_B, 0), (SUB_C, 1), (OUTSIDE, 0)):
+        client = MonitorManagementClient(
+            StaticTokenCredential(), sub, base_url=multi.endpoint, connection_verify=multi.ca_bundle
+        )
+        events = list(client.activity_logs.list(filter=since))
+        web = f"/subscriptions/{sub}/resourceGroups/rg-app/providers/Microsoft.Compute/virtualMachineScaleSets/web"
+        assert [(e.resource_id.lower(), e.subscription_id) for e in events] == [
+            (f"{web}/virtualMachines/1".lower(), sub)
+        ] * expected, sub
+    values = "/providers/Microsoft.Insights/eventtypes/management/values"
+    answer = Raw(multi)(
+        "GET",
+        f"/subscriptions/00000000-0000-4000-8000-000000000000{values}",
+        api_version="2015-04-01",
+        params={"$filter": since},
+    )
+    assert answer.status_code == 404 and answer.json()["error"]["code"] == "SubscriptionNotFound"

@@ -120,3 +120,92 @@ def simple_yaml(text: str) -> dict[str, Any]:
             parent[name] = child
             stack.append((indent, child))
     return root
+
+
+# -- a small partial evaluator: what a deployment with given parameters creates ----------------------------
+
+
+def symbol(value: Any) -> str | None:
+    """`a.outputs.b` (pycep's nested property accessors) → 'a.outputs.b'; None for anything else."""
+    if isinstance(value, str):
+        return value
+    operator = value.get("operator") if isinstance(value, dict) else None
+    if not operator or operator["type"] != "property_accessor":
+        return None
+    first, rest = symbol(operator["operands"]["operand_1"]), symbol(operator["operands"]["operand_2"])
+    return f"{first}.{rest}" if first and rest else None
+
+
+def evaluate(doc: dict[str, Any], value: Any, env: dict[str, Any]) -> Any:
+    """`value` of `doc` with parameters bound by `env` (name → value) and variables resolved; `empty()`, `!`, `&&`,
+    `||`, `==` and `?:` are computed, a module output stays a symbol 'ref:module.outputs.name', anything else (other
+    functions, interpolations of unbound names) stays as pycep wrote it. Enough to follow parameters through
+    modules; not a Bicep implementation."""
+    if isinstance(value, str):
+        if value in env:
+            return env[value]
+        if value in doc.get("variables", {}):
+            return evaluate(doc, variable(doc, value), env)
+        return value
+    if isinstance(value, list):
+        return [evaluate(doc, v, env) for v in value]
+    if not isinstance(value, dict):
+        return value
+    if "function" in value and value["function"]["type"] == "empty":
+        (argument,) = value["function"]["parameters"].values()
+        return evaluate(doc, argument, env) in ("", [], {}, None)
+    operator = value.get("operator")
+    if isinstance(operator, dict) and set(value) == {"operator"}:
+        kind, operands = operator["type"], operator["operands"]
+        if kind == "property_accessor":
+            name = symbol(value)
+            return f"ref:{name}" if name and ".outputs." in name else value
+        if kind == "conditional":
+            condition = evaluate(doc, operands["condition"], env)
+            if isinstance(condition, bool):
+                return evaluate(doc, operands["true_value" if condition else "false_value"], env)
+            return value
+        args = [evaluate(doc, v, env) for v in operands.values()]
+        if kind == "not" and isinstance(args[0], bool):
+            return not args[0]
+        if kind in ("and", "or") and all(isinstance(a, bool) for a in args):
+            return all(args) if kind == "and" else any(args)
+        if kind == "equals" and len(args) == 2:
+            return args[0] == args[1]
+        return value
+    return {k: evaluate(doc, v, env) for k, v in value.items()}
+
+
+def parameter_values(doc: dict[str, Any], given: dict[str, Any]) -> dict[str, Any]:
+    """A file's parameters: `given`, else the (evaluated) default, else left unbound (absent)."""
+    env: dict[str, Any] = {}
+    for name, param in doc.get("parameters", {}).items():
+        if name in given:
+            env[name] = given[name]
+        elif param.get("default") is not None:
+            env[name] = evaluate(doc, param["default"], env)
+    return env
+
+
+def module_env(doc: dict[str, Any], module: dict[str, Any], env: dict[str, Any]) -> dict[str, Any]:
+    """The parameters a module declaration of `doc` passes to its file, evaluated in `env`."""
+    return {k: evaluate(doc, v, env) for k, v in module_body(module)["params"].items()}
+
+
+def module_body(module: dict[str, Any]) -> dict[str, Any]:
+    """A module's config, also for loops (`[for x in xs: {...}]`) and conditions."""
+    config = module["config"]
+    if "loop_type" in config or set(config) == {"condition", "config"}:
+        return config["config"]
+    return config
+
+
+def deployed(doc: dict[str, Any], module: dict[str, Any], env: dict[str, Any]) -> bool:
+    """Whether a (possibly conditional) module is deployed; an undecidable condition is an error."""
+    condition = module["config"].get("condition") if isinstance(module["config"], dict) else None
+    if condition is None:
+        return True
+    result = evaluate(doc, condition, env)
+    if not isinstance(result, bool):
+        raise AssertionError(f"cannot decide the condition {json.dumps(condition)}")
+    return result

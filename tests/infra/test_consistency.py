@@ -192,13 +192,28 @@ def test_every_azd_variable_is_a_setting_or_a_deployment_switch():
 # -- Event Grid -----------------------------------------------------------------------------------------
 
 
+def events_doc() -> dict:
+    """app/events.bicep: the Event Grid wiring both modes deploy per subscription (main.bicep, main-mg.bicep)."""
+    return module_file("events.bicep")
+
+
 def event_subscriptions() -> dict[str, dict]:
     """Module params of each event subscription, variables resolved."""
     found = {}
-    for name, module in modules_using(main(), "app/event-subscription.bicep").items():
+    for name, module in modules_using(events_doc(), "event-subscription.bicep").items():
         params = body(module)["params"]
-        found[name] = {k: resolve(main(), v) for k, v in params.items()}
+        found[name] = {k: resolve(events_doc(), v) for k, v in params.items()}
     return found
+
+
+def test_main_deploys_the_shared_event_grid_module_into_its_resource_group():
+    (module,) = modules_using(main(), "app/events.bicep").values()
+    assert module["config"]["condition"] == "deploySubscriptionEvents"
+    params = body(module)["params"]
+    assert body(module)["scope"] == "rg"
+    assert params["enableHealthEvents"] == "enableHealthEvents"
+    assert params["deployEventSubscriptions"] == "deployEventSubscriptions"
+    assert not modules_using(main(), "app/event-subscription.bicep"), "event subscriptions only through events.bicep"
 
 
 def test_event_subscriptions_cover_exactly_the_accepted_event_types():
@@ -219,7 +234,7 @@ def test_resource_events_are_filtered_to_scale_set_operations():
     from autoheal import events
 
     filters = event_subscriptions()["resourceEventSubscription"]["advancedFilters"]
-    prefix = resolve(main(), filters[0]["values"][0])
+    prefix = resolve(events_doc(), filters[0]["values"][0])
     assert filters == [
         {"operatorType": "StringBeginsWith", "key": "data.operationName", "values": [filters[0]["values"][0]]}
     ]
@@ -232,7 +247,7 @@ def test_vm_failure_events_are_filtered_to_vm_operations():
 
     filters = event_subscriptions()["vmFailureEventSubscription"]["advancedFilters"]
     assert [(f["operatorType"], f["key"]) for f in filters] == [("StringBeginsWith", "data.operationName")]
-    assert [resolve(main(), v) for v in filters[0]["values"]] == [events.VM_OPERATION_PREFIX]
+    assert [resolve(events_doc(), v) for v in filters[0]["values"]] == [events.VM_OPERATION_PREFIX]
     # Event Grid's StringBeginsWith is case-insensitive: the VM prefix must not also match scale-set operations.
     assert not events.SCALE_SET_OPERATION_PREFIX.lower().startswith(events.VM_OPERATION_PREFIX.lower())
 
@@ -256,13 +271,13 @@ def test_event_subscriptions_name_a_function_the_app_registers():
         [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120
     ).stdout.split()
     assert "on_resource_event" in names
-    for name in modules_using(main(), "app/event-subscription.bicep"):
+    for name in modules_using(events_doc(), "event-subscription.bicep"):
         assert event_subscriptions()[name]["functionName"] in names
 
 
 def test_event_subscriptions_deliver_to_the_event_grid_function_in_a_second_step():
     assert main()["parameters"]["deployEventSubscriptions"]["default"] is False
-    for name, module in modules_using(main(), "app/event-subscription.bicep").items():
+    for name, module in modules_using(events_doc(), "event-subscription.bicep").items():
         assert mentions(module["config"]["condition"], "deployEventSubscriptions"), name
         assert event_subscriptions()[name]["functionName"] == "on_resource_event"
     sub_doc = module_file("event-subscription.bicep")

@@ -11,8 +11,26 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from autoheal import events as handler
 from autoheal.settings import load_settings
-from tests.infra.bicep import APP, INFRA, body, main, mentions, module_file, modules_using, parsed, resolve, variable
+from tests.infra.bicep import (
+    APP,
+    INFRA,
+    body,
+    deployed,
+    evaluate,
+    main,
+    mentions,
+    module_env,
+    module_file,
+    modules_using,
+    parameter_values,
+    parsed,
+    resolve,
+    variable,
+)
 
 
 def mg() -> dict[str, Any]:
@@ -56,10 +74,10 @@ def test_subscription_mode_skips_its_role_and_topics_only_when_told():
     assert params["deploySubscriptionEvents"]["default"] is True
     (role,) = modules_using(main(), "app/remediator-role.bicep").values()
     assert role["config"]["condition"] == "deploySubscriptionRole"
-    (topics,) = modules_using(main(), "app/eventgrid-topics.bicep").values()
-    assert topics["config"]["condition"] == "deploySubscriptionEvents"
-    for module in modules_using(main(), "app/event-subscription.bicep").values():
-        assert mentions(module["config"]["condition"], "deploySubscriptionEvents")
+    (events,) = modules_using(main(), "app/events.bicep").values()
+    assert events["config"]["condition"] == "deploySubscriptionEvents"
+    assert not modules_using(main(), "app/eventgrid-topics.bicep")
+    assert not modules_using(main(), "app/event-subscription.bicep")
 
 
 def test_the_role_lives_at_the_management_group_with_one_assignable_scope_and_no_data_actions():
@@ -85,30 +103,110 @@ def test_the_management_group_role_grants_exactly_what_the_subscription_role_gra
         assert not [a for a in role_actions(mg_role, name) if "*" in a]
 
 
-def test_each_listed_subscription_gets_its_topic_and_the_same_event_subscriptions():
-    (events,) = modules_using(mg(), "app/subscription-events.bicep").values()
-    assert events["config"]["loop_type"]["detail"] == {"item_name": "subscriptionId", "array_name": "subscriptionIds"}
-    config = loop_body(events)
+def test_each_listed_subscription_gets_the_shared_event_grid_module():
+    (wrapper,) = modules_using(mg(), "app/subscription-events.bicep").values()
+    assert wrapper["config"]["loop_type"]["detail"] == {"item_name": "subscriptionId", "array_name": "subscriptionIds"}
+    config = loop_body(wrapper)
     assert mentions(config["scope"], "subscriptionId")
-    params = config["params"]
-    for name in ("resourceEventTypes", "vmFailureEventTypes", "resourceEventFilters", "vmFailureEventFilters"):
-        assert params[name] == name
-        assert variable(mg(), name) == variable(main(), name), f"{name}: main-mg.bicep and main.bicep differ"
-    for name in ("scaleSetOperationPrefix", "vmOperationPrefix"):
-        assert variable(mg(), name) == variable(main(), name)
-    assert variable(mg(), "eventFunctionName") == variable(main(), "eventFunctionName") == "on_resource_event"
-    assert mentions(params["functionAppId"], "AZURE_FUNCTION_APP_ID")
+    assert mentions(config["params"]["functionAppId"], "AZURE_FUNCTION_APP_ID")
     module = parsed(APP / "subscription-events.bicep")
     assert module["globals"]["scope"]["value"] == "subscription"
-    (topics,) = modules_using(module, "eventgrid-topics.bicep").values()
-    assert body(topics)["params"]["createResourcesTopic"] is True
-    subscriptions = modules_using(module, "event-subscription.bicep")
-    assert {body(m)["params"]["subscriptionName"] for m in subscriptions.values()} == {
-        "autoheal-scale-set-operations",
-        "autoheal-vm-failures",
+    (events,) = modules_using(module, "events.bicep").values()
+    assert body(events)["scope"] == "rg" and "condition" not in events["config"]
+    # one copy of the contract: neither top-level file declares event types of its own any more
+    for doc in (main(), mg()):
+        assert not {"resourceEventTypes", "vmFailureEventTypes", "healthEventTypes"} & set(doc.get("variables", {}))
+    assert variable(module_file("events.bicep"), "eventFunctionName") == "on_resource_event"
+
+
+# -- both modes deploy the same Event Grid plumbing per subscription ------------------------------------
+
+DEPLOYMENT = {"environmentName": "prod", "location": "westeurope"}
+WATCHED = "22222222-2222-4222-8222-222222222222"
+
+
+def host_app_env(env: dict[str, Any]) -> dict[str, Any]:
+    """main.bicep's parameters when main-mg.bicep deploys it into the host subscription."""
+    (app,) = modules_using(mg(), "main.bicep").values()
+    return parameter_values(main(), module_env(mg(), app, env))
+
+
+def event_grid_of_one_subscription(mode: str, given: dict[str, Any]) -> dict[str, Any]:
+    """What a deployment of `mode` with parameters `given` creates in one watched subscription: the system topics
+    created and, per event subscription name, its event types, filters, endpoint and dead-lettering (module
+    outputs as 'ref:module.outputs.x' symbols of main.bicep, the app's deployment, in both modes)."""
+    if mode == "subscription":
+        env = parameter_values(main(), DEPLOYMENT | given)
+        (module,) = modules_using(main(), "app/events.bicep").values()
+        if not deployed(main(), module, env):
+            return {}
+        passed = module_env(main(), module, env)
+    else:
+        env = parameter_values(mg(), DEPLOYMENT | {"hostSubscriptionId": "host", "subscriptionIds": [WATCHED]} | given)
+        (wrapper_module,) = modules_using(mg(), "app/subscription-events.bicep").values()
+        wrapper = module_file("subscription-events.bicep")
+        wrapper_env = parameter_values(wrapper, module_env(mg(), wrapper_module, env | {"subscriptionId": WATCHED}))
+        (module,) = modules_using(wrapper, "events.bicep").values()
+        passed = module_env(wrapper, module, wrapper_env)
+        app_env = host_app_env(env)
+        assert not deployed(main(), modules_using(main(), "app/events.bicep")["events"], app_env), (
+            "the host subscription's app deployment must not add a second set of topics"
+        )
+
+        def through_app(value: Any) -> Any:  # app.outputs.X (main-mg.bicep) → what main.bicep's output X is
+            if isinstance(value, str) and value.startswith("ref:app.outputs."):
+                return evaluate(main(), main()["outputs"][value.removeprefix("ref:app.outputs.")]["value"], app_env)
+            return value
+
+        passed = {k: through_app(v) for k, v in passed.items()}
+    doc = module_file("events.bicep")
+    events_env = parameter_values(doc, passed)
+    (topics,) = modules_using(doc, "eventgrid-topics.bicep").values()
+    topic_params = module_env(doc, topics, events_env)
+    found: dict[str, Any] = {
+        "topics": {"resources": topic_params["createResourcesTopic"], "health": topic_params["createHealthTopic"]}
     }
-    for m in subscriptions.values():
-        assert m["config"]["condition"] == "deployEventSubscriptions"
+    for module in modules_using(doc, "event-subscription.bicep").values():
+        if deployed(doc, module, events_env):
+            params = module_env(doc, module, events_env)
+            found[params.pop("subscriptionName")] = params
+    return found
+
+
+@pytest.mark.parametrize("health", [False, True], ids=["default", "enableHealthEvents"])
+def test_both_modes_deploy_the_same_event_subscriptions_per_subscription(health):
+    given = {"deployEventSubscriptions": True, "enableHealthEvents": health}
+    subscription_mode = event_grid_of_one_subscription("subscription", given)
+    mg_mode = event_grid_of_one_subscription("management-group", given)
+    assert mg_mode == subscription_mode
+    names = {"autoheal-scale-set-operations", "autoheal-vm-failures"} | ({"autoheal-vm-health"} if health else set())
+    assert set(subscription_mode) - {"topics"} == names
+    assert subscription_mode["topics"] == {"resources": True, "health": health}
+    for params in (v for k, v in mg_mode.items() if k != "topics"):
+        assert params["functionAppId"] == "ref:functionApp.outputs.id" and params["functionName"] == "on_resource_event"
+        assert params["deadLetterStorageId"] == "ref:storage.outputs.id"
+        assert params["eventGridIdentityId"] == "ref:identity.outputs.eventGridIdentityId"
+        assert params["deadLetterIdentity"] == "UserAssigned"
+    assert mg_mode["autoheal-scale-set-operations"]["includedEventTypes"] == list(handler.RESOURCE_EVENT_TYPES)
+    assert mg_mode["autoheal-vm-failures"]["includedEventTypes"] == list(handler.VM_FAILURE_EVENT_TYPES)
+    if health:
+        assert mg_mode["autoheal-vm-health"]["includedEventTypes"] == list(handler.HEALTH_EVENT_TYPES)
+
+
+def test_step_one_deploys_the_topics_and_no_event_subscription_in_either_mode():
+    for mode in ("subscription", "management-group"):
+        assert event_grid_of_one_subscription(mode, {}) == {"topics": {"resources": True, "health": False}}, mode
+
+
+def test_the_comparison_sees_a_difference_between_the_modes():
+    """The evaluator is not blind: main.bicep told not to deploy its own events deploys none, and main-mg.bicep
+    with health events on differs from main.bicep with them off."""
+    assert event_grid_of_one_subscription("subscription", {"deploySubscriptionEvents": False}) == {}
+    on = event_grid_of_one_subscription(
+        "management-group", {"deployEventSubscriptions": True, "enableHealthEvents": True}
+    )
+    off = event_grid_of_one_subscription("subscription", {"deployEventSubscriptions": True})
+    assert on != off and set(on) - set(off) == {"autoheal-vm-health"}
 
 
 def test_the_app_may_use_its_queue_in_management_group_mode():

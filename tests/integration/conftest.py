@@ -10,13 +10,14 @@ from tests.integration.rig import Rig, remediate_settings
 
 @pytest.fixture
 def make_rig(start_emulator, gateway_for, ledger):
-    """`make_rig(*scale_sets, faults=..., features=..., emulator_options=..., **settings)` → a `Rig`."""
+    """`make_rig(*scale_sets, faults=..., features=..., emulator_options=..., gateway_options=..., **settings)` →
+    a `Rig`."""
 
-    def make(*scale_sets, faults=None, features=None, emulator_options=None, **settings):
+    def make(*scale_sets, faults=None, features=None, emulator_options=None, gateway_options=None, **settings):
         emu = start_emulator(
             fleetgen.fleet(*scale_sets, faults=faults, registered_features=features), **(emulator_options or {})
         )
-        return Rig(emu, gateway_for(emu), ledger, remediate_settings(emu, **settings))
+        return Rig(emu, gateway_for(emu, **(gateway_options or {})), ledger, remediate_settings(emu, **settings))
 
     return make
 

@@ -37,6 +37,9 @@ def race(make_rig: Any, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, list[inva
             resilient_deletion=True,
         ),
         emulator_options={"lro_seconds": 1.5, "lro_polls": 1_000_000},  # a delete stays in flight for 1.5 s
+        # polled every 0.5 s: polling without a pause drains the operation's Get Operation bucket (45) within the
+        # 1.5 s and waits out the 429's Retry-After instead
+        gateway_options={"polling_interval": 0.5},
         cooldown=timedelta(0),
     )
     real_plan = runner.plan

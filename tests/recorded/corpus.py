@@ -5,7 +5,8 @@ recorded (bodies stored as parsed JSON; header values as strings, repeated value
 identifiers and secrets are redacted. `index.json` names each file's source (repository, path and commit of a
 Microsoft test recording, or the URL of the public issue a user pasted it in) and its categories.
 `headers.json` holds `x-ms-ratelimit-remaining-resource` values captured without a whole exchange (issue pastes,
-Microsoft's articles), each with its source. See INDEX.md for the counts per category.
+Microsoft's articles), each with its source. `fragments.json` holds instance-view fragments pasted in public issues
+(vmHealth, Failed provisioning codes) that no recording holds. See INDEX.md for the counts per category.
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def scale_sets() -> list[Entry]:
 def header_captures() -> list[dict[str, Any]]:
     """Rate-limit header values captured without a whole exchange: {"value", "source", ...}."""
     return list(json.loads((HERE / "headers.json").read_text())["captures"])
+
+
+def fragments() -> dict[str, dict[str, Any]]:
+    """Instance-view fragments captured without a whole exchange, by name: {"url", "what", ...}."""
+    return {str(f["name"]): dict(f) for f in json.loads((HERE / "fragments.json").read_text())["fragments"]}
 
 
 def ratelimit_values() -> Iterator[tuple[str, str]]:

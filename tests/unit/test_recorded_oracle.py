@@ -19,8 +19,9 @@ from autoheal.gateway.budget import (
 )
 from autoheal.gateway.errors import ErrorClass, classify, from_body, missing_action
 from autoheal.model import FindingCode as C
+from autoheal.model import HealthState, parse_time
 from autoheal.settings import default_settings
-from autoheal.snapshot import parse_scale_set
+from autoheal.snapshot import parse_instance, parse_scale_set
 from tests.recorded import corpus
 
 NOW = datetime(2026, 12, 3, tzinfo=UTC)
@@ -67,6 +68,31 @@ EXPECTED: dict[str, tuple[set[C], str]] = {
         NO_RESILIENCY,
         "properties.automaticRepairsPolicy {enabled: true, gracePeriod: PT30M, repairAction: Replace}",
     ),
+    "net-vmss-get-repairs-lb-probe": (
+        NO_RESILIENCY,
+        "automaticRepairsPolicy {enabled: true, gracePeriod: PT10M, repairAction: Replace}; the health source is "
+        "networkProfile.healthProbe (a load-balancer probe on a Uniform scale set, which repairs accept)",
+    ),
+    "ps-flexible-put-create": (
+        {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
+        "orchestrationMode Flexible with a whole virtualMachineProfile whose only extensions are "
+        "AntimalwareConfiguration and GenevaMonitoring (no ApplicationHealth*), no networkProfile.healthProbe, "
+        "no automaticRepairsPolicy",
+    ),
+    "ps-flexible-resiliency-patch": (
+        {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
+        "the PATCH's answer: the same empty Flexible scale set, still without resiliencyPolicy",
+    ),
+    "ps-vmss-get-repairs-disabled-restart": (
+        {C.REPAIRS_DISABLED} | NO_RESILIENCY,
+        "automaticRepairsPolicy {enabled: false, gracePeriod: PT30M, repairAction: Restart}: present but off; "
+        "networkProfile.healthProbe is the health source",
+    ),
+    "ps-flexible-resiliency-get": (
+        {C.REPAIRS_DISABLED, C.HEALTH_MONITORING_MISCONFIGURED} | NO_RESILIENCY,
+        "orchestrationMode Flexible with no sku, no virtualMachineProfile and no automaticRepairsPolicy; the PUT asked "
+        "for resiliencyPolicy enabled but Azure's answer carries none, so both resilient policies read as off",
+    ),
 }
 
 
@@ -76,9 +102,20 @@ def test_every_recorded_scale_set_parses_and_is_diagnosed_as_read(entry):
     snapshot = parse_scale_set(body, None, [], read_at=NOW)
     props = body["properties"]
     assert snapshot.orchestration_mode == props.get("orchestrationMode", "Uniform")
-    assert snapshot.capacity == body["sku"]["capacity"]
-    assert snapshot.repairs.enabled is bool((props.get("automaticRepairsPolicy") or {}).get("enabled"))
-    extensions = (props["virtualMachineProfile"].get("extensionProfile") or {}).get("extensions") or []
+    assert snapshot.capacity == (body.get("sku") or {}).get("capacity")  # an empty Flexible scale set has no sku
+    repairs = props.get("automaticRepairsPolicy") or {}
+    assert snapshot.repairs.enabled is bool(repairs.get("enabled"))
+    assert (snapshot.repairs.grace_period, snapshot.repairs.repair_action) == (
+        repairs.get("gracePeriod"),
+        repairs.get("repairAction"),
+    )  # Replace, Restart: as recorded, even while the policy is off
+    resiliency = props.get("resiliencyPolicy") or {}
+    assert snapshot.resiliency.present is ("resiliencyPolicy" in props)
+    create, delete = (resiliency.get(k) or {} for k in ("resilientVMCreationPolicy", "resilientVMDeletionPolicy"))
+    assert snapshot.resiliency.create_enabled is bool(create.get("enabled"))
+    assert snapshot.resiliency.delete_enabled is bool(delete.get("enabled"))
+    profile = props.get("virtualMachineProfile") or {}  # absent on a Flexible scale set created without one
+    extensions = (profile.get("extensionProfile") or {}).get("extensions") or []
     assert {s.extension_type for s in snapshot.health_sources} >= {
         e["properties"]["type"] for e in extensions if "ApplicationHealth" in e["properties"]["type"]
     }
@@ -99,6 +136,128 @@ def test_every_recorded_instance_view_reads_its_orchestration_services_and_summa
     findings = {f.code for f in diagnose(snapshot, default_settings(), NOW)}
     # orchestrationServices[AutomaticRepairs].serviceState: Suspended is cause 4, Running is not
     assert (C.REPAIRS_SUSPENDED in findings) is (recorded.get("AutomaticRepairs") == "Suspended")
+
+
+# Each recorded instance view read with the scale set recorded beside it (same id); the field each rests on is named.
+PAIRED: dict[str, tuple[set[C], str]] = {
+    "net-instance-view-repairs-running": (NO_RESILIENCY, "orchestrationServices[AutomaticRepairs] Running"),
+    "net-instance-view-repairs-suspended": (
+        {C.REPAIRS_SUSPENDED} | NO_RESILIENCY,
+        "orchestrationServices[AutomaticRepairs] Suspended while automaticRepairsPolicy.enabled is true",
+    ),
+    "net-instance-view-repairs-resumed": (NO_RESILIENCY, "orchestrationServices[AutomaticRepairs] Running again"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRED))
+def test_a_recorded_instance_view_with_its_own_scale_set(name):
+    (view,) = [e for e in corpus.by_category("instance-view") if e.name == name]
+    scale_set_id = view.request["url"].split("/instanceView")[0].removeprefix("https://management.azure.com")
+    (own,) = [e for e in corpus.scale_sets() if e.response["body"]["id"].lower() == scale_set_id.lower()]
+    snapshot = parse_scale_set(own.response["body"], view.response["body"], [], read_at=NOW)
+    expected, field = PAIRED[name]
+    assert {f.code for f in diagnose(snapshot, default_settings(), NOW)} == expected, field
+
+
+# -- a recorded scale-set VM list with instance views (azure-sdk-for-net TestVMScaleSetVMOperations) -------------
+
+
+def test_the_recorded_vm_list_with_instance_views_parses_as_recorded():
+    """`$expand=instanceView&$select=instanceView`: items without name, two running instances, no vmHealth."""
+    (listing,) = corpus.by_category("instance-list-with-views")
+    items = listing.response["body"]["value"]
+    instances = [parse_instance(vm, flexible=False) for vm in items]
+    assert [i.instance_id for i in instances] == [vm["instanceId"] for vm in items] == ["0", "1"]
+    for instance, vm in zip(instances, items, strict=True):
+        statuses = {s["code"]: s for s in vm["properties"]["instanceView"]["statuses"]}
+        assert instance.provisioning_state == vm["properties"]["provisioningState"] == "Succeeded"
+        assert instance.view_provisioning_state == "succeeded" and instance.provisioning_error_code is None
+        assert instance.power_state == "running"  # statuses[PowerState/running]
+        assert instance.provisioning_time == parse_time(statuses["ProvisioningState/succeeded"]["time"])
+        assert instance.health is None  # no vmHealth: the scale set has no Application Health extension
+        assert instance.has_instance_view and instance.name == ""  # $select leaves no name
+
+
+def test_the_recorded_instance_view_of_one_vm_reads_as_its_list_item():
+    vm = next(e for e in corpus.entries() if e.name == "net-vmss-vm-get").response["body"]
+    view = next(e for e in corpus.entries() if e.name == "net-vmss-vm-instance-view").response["body"]
+    (listing,) = corpus.by_category("instance-list-with-views")
+    whole = {**vm, "properties": {**vm["properties"], "instanceView": view}}  # the two recorded answers joined
+    one, listed = (
+        parse_instance(whole, flexible=False),
+        parse_instance(listing.response["body"]["value"][0], flexible=False),
+    )
+    fields = (
+        "instance_id",
+        "provisioning_state",
+        "view_provisioning_state",
+        "power_state",
+        "health",
+        "provisioning_time",
+    )
+    assert [getattr(one, f) for f in fields] == [getattr(listed, f) for f in fields]
+    assert one.name == "vmss1073_0"
+
+
+def test_healthy_recorded_instances_give_no_instance_finding():
+    """Expected absence: the two recorded running instances (another recorded scale set's) put under the recorded
+    repairs-enabled scale set read with its Running view give no provisioning or health finding."""
+    own = next(e for e in corpus.scale_sets() if e.name == "net-vmss-get-repairs-lb-probe").response["body"]
+    view = next(e for e in corpus.entries() if e.name == "net-instance-view-repairs-running").response["body"]
+    (listing,) = corpus.by_category("instance-list-with-views")
+    snapshot = parse_scale_set(own, view, listing.response["body"]["value"], read_at=NOW)
+    assert len(snapshot.instances) == 2
+    assert {f.code for f in diagnose(snapshot, default_settings(), NOW)} == NO_RESILIENCY
+
+
+# -- instance-view fragments pasted in public issues (tests/recorded/fragments.json) ----------------------------
+# No Microsoft recording of a scale-set VM list with vmHealth or a Failed code was found: each fragment is put in
+# one composed VM (name, id, instanceId made up; statuses or vmHealth verbatim) of the recorded scale set
+# net-vmss-get-repairs-lb-probe (repairs enabled, PT10M) read with its recorded Running instance view.
+
+
+def _recorded_fleet_with(fragment: dict[str, object]) -> tuple[dict[C, str], object]:
+    own = next(e for e in corpus.scale_sets() if e.name == "net-vmss-get-repairs-lb-probe").response["body"]
+    view = next(e for e in corpus.entries() if e.name == "net-instance-view-repairs-running").response["body"]
+    codes = fragment.get("statusCodes") or ["ProvisioningState/succeeded", "PowerState/running"]
+    instance_view: dict[str, object] = {"statuses": [{"code": c} for c in codes]}
+    instance_view.update(fragment.get("instanceView") or {})  # type: ignore[arg-type]
+    failed = any(str(c).lower().startswith("provisioningstate/failed") for c in codes)
+    vm = {
+        "name": "vmss7777_0",
+        "instanceId": "0",
+        "id": own["id"] + "/virtualMachines/0",
+        "properties": {"provisioningState": "Failed" if failed else "Succeeded", "instanceView": instance_view},
+    }
+    snapshot = parse_scale_set(own, view, [vm], read_at=NOW)
+    return {f.code: f.summary for f in diagnose(snapshot, default_settings(), NOW)}, snapshot
+
+
+def test_the_pasted_vmhealth_reads_unhealthy_and_is_called_not_repaired():
+    fragment = corpus.fragments()["vmhealth-unhealthy"]
+    found, snapshot = _recorded_fleet_with(fragment)
+    (instance,) = snapshot.instances  # type: ignore[attr-defined]
+    assert instance.health is HealthState.UNHEALTHY  # vmHealth.status.code HealthState/unhealthy
+    assert instance.health_since == datetime(2020, 6, 25, 21, 4, 48, tzinfo=UTC)  # its time, -07:00 read as UTC
+    # unhealthy since 2020 while repairs run (Running, PT10M): far past the grace period and margin
+    assert set(found) == {C.UNHEALTHY_NOT_REPAIRED} | NO_RESILIENCY
+
+
+@pytest.mark.parametrize(
+    ("name", "code", "finding"),
+    [
+        ("failed-os-provisioning-timed-out-running", "OSProvisioningTimedOut", C.CREATE_TIMED_OUT),
+        ("failed-networking-internal-running", "NetworkingInternalOperationError", C.PROVISIONING_FAILED),
+    ],
+)
+def test_a_pasted_failed_provisioning_code_is_read_and_named(name, code, finding):
+    found, snapshot = _recorded_fleet_with(corpus.fragments()[name])
+    (instance,) = snapshot.instances  # type: ignore[attr-defined]
+    assert instance.provisioning_error_code == code  # ProvisioningState/failed/<code>
+    assert instance.power_state == "running"  # PowerState/running beside it
+    assert set(found) == {finding} | NO_RESILIENCY
+    if finding is C.PROVISIONING_FAILED:
+        assert code in found[finding]  # the finding names the recorded code
 
 
 # -- the budget's header parser on every recorded header value -------------------------------------------------
