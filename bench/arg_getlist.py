@@ -70,7 +70,10 @@ def build_fleet(count: int, instances: int, persistent: int, stale: int) -> tupl
                 now=now,
             )
         )
-    return fleetgen.fleet(*entries), sick, stale_names
+    # ARG's query keeps showing the stale ones as loaded (failed instance included): the fleet's own
+    # `resourceGraph.stale` option (emulator/resourcegraph.py) pins them before ARM replaces that instance.
+    stale_ids = [fleetgen.scale_set_id(fleetgen.DEFAULT_SUBSCRIPTION_ID, RG, name) for name in stale_names]
+    return fleetgen.fleet(*entries, resource_graph={"stale": stale_ids}), sick, stale_names
 
 
 def run(args: argparse.Namespace, prescreen: bool, storage: str) -> dict[str, Any]:
@@ -78,12 +81,7 @@ def run(args: argparse.Namespace, prescreen: bool, storage: str) -> dict[str, An
     fleet, _sick, stale = build_fleet(args.scale_sets, args.instances, args.persistent, args.stale)
     with Emulator.start(fleet, compute_refill_scale=scale) as emu:
         setup = ComputeGateway(emu.subscription_id, endpoint=emu.endpoint, ca_bundle=emu.ca_bundle, polling_interval=0)
-        for name in stale:  # ARG's query keeps the failed instance; ARM has already removed it
-            assert emu.resource_graph is not None
-            emu.resource_graph.pin(
-                f"/subscriptions/{emu.subscription_id}/resourceGroups/{RG}/providers/"
-                f"Microsoft.Compute/virtualMachineScaleSets/{name}"
-            )
+        for name in stale:  # ARM removes the failed instance; ARG's pinned view keeps it
             setup.delete_instances(setup.snapshot_by_name(RG, name, instance_view=False), ["1"])
         setup.close()
         emu.reset_stats()

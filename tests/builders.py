@@ -1,17 +1,22 @@
-"""Plain-data builders for rule tests: snapshots without any ARM or SDK in sight."""
+"""Plain-data builders for rule and planner tests: snapshots and findings without any ARM or SDK in sight."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 from autoheal.model import (
+    ActionCode,
+    Finding,
+    FindingCode,
     HealthSource,
     HealthState,
     Instance,
     OrchestrationService,
+    ProposedAction,
     RepairsPolicy,
     ResiliencyPolicy,
     ScaleSetSnapshot,
+    Severity,
     Suspender,
     Suspension,
 )
@@ -116,3 +121,62 @@ def vmss(
 
 def healthy(n: int, start: int = 0) -> list[Instance]:
     return [inst(str(i)) for i in range(start, start + n)]
+
+
+# -- findings as a rule hands them to the planner (what the planner reads: code, ids, the proposal) -----------
+
+
+def finding(
+    snapshot: ScaleSetSnapshot,
+    code: FindingCode,
+    proposal: ProposedAction,
+    instance_ids: tuple[str, ...] = (),
+    severity: Severity = Severity.ERROR,
+) -> Finding:
+    return Finding(
+        code=code,
+        severity=severity,
+        scale_set_id=snapshot.id,
+        summary=f"{code.value} on {snapshot.name}",
+        reference="https://learn.microsoft.com/azure/virtual-machine-scale-sets/",
+        proposed_action=proposal,
+        instance_ids=instance_ids,
+    )
+
+
+def replace_failed(snapshot: ScaleSetSnapshot, *instance_ids: str) -> Finding:
+    """Cause 3's proposal: replace these failed instances at the scale set's capacity, each one's failure kept."""
+    failures = [
+        {"instanceId": i, "errorCode": found.provisioning_error_code}
+        for i in instance_ids
+        if (found := snapshot.instance(i)) is not None
+    ]
+    proposal = ProposedAction(
+        ActionCode.REPLACE_FAILED_INSTANCES,
+        params={"targetCapacity": snapshot.capacity, "failures": failures},
+        instance_ids=instance_ids,
+    )
+    return finding(snapshot, FindingCode.PROVISIONING_FAILED, proposal, instance_ids)
+
+
+def repair_overdue(snapshot: ScaleSetSnapshot, *instance_ids: str) -> Finding:
+    """The unhealthy-not-repaired proposal: the scale set's own repair action on each overdue instance."""
+    proposal = ProposedAction(
+        ActionCode.REPAIR_INSTANCES,
+        params={"repairAction": snapshot.repairs.effective_repair_action},
+        instance_ids=instance_ids,
+    )
+    return finding(snapshot, FindingCode.UNHEALTHY_NOT_REPAIRED, proposal, instance_ids)
+
+
+def resume_repairs(snapshot: ScaleSetSnapshot) -> Finding:
+    """Cause 4's proposal: resume the suspended AutomaticRepairs service."""
+    proposal = ProposedAction(
+        ActionCode.RESUME_AUTOMATIC_REPAIRS, params={"serviceName": "AutomaticRepairs", "action": "Resume"}
+    )
+    return finding(snapshot, FindingCode.REPAIRS_SUSPENDED, proposal)
+
+
+def no_action(snapshot: ScaleSetSnapshot, code: FindingCode, reason: str, reason_code: str) -> Finding:
+    """A rule that proposes nothing, with its reason."""
+    return finding(snapshot, code, ProposedAction.none(reason, reason_code))

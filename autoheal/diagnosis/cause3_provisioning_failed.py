@@ -22,7 +22,7 @@ from ..model import (
     iso,
 )
 from . import references
-from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start, norm
+from .context import RESILIENT_CREATE_WINDOW, Context, create_window_start, failed_provisioning, norm
 
 # A VM's provisioning state is its *last* operation's. Codes of a failed update, not of a failed create: on a VM
 # that still runs, the failure says nothing about the VM serving. kubernetes/autoscaler#5767 (2023): concurrent
@@ -118,10 +118,9 @@ def check(ctx: Context) -> list[Finding]:
     )
     codes = sorted({i.provisioning_error_code or "unknown" for i in failed})
     return [
-        Finding(
+        failed_provisioning(
+            ctx,
             code=FindingCode.PROVISIONING_FAILED,
-            severity=Severity.ERROR,
-            scale_set_id=s.id,
             instance_ids=tuple(i.instance_id for i in failed),
             summary=(
                 f"Scale set {s.name} has {len(failed)} instance(s) that failed provisioning ({', '.join(codes)}); "
@@ -136,7 +135,6 @@ def check(ctx: Context) -> list[Finding]:
                 "resilientVMCreation": s.resiliency.create_enabled,
                 "waitingForResilientCreate": waiting,
                 **({"runningAfterFailedUpdate": [i.instance_id for i in up]} if up else {}),
-                **({"failingExtensions": fx} if (fx := s.failing_extensions()) else {}),
             },
         )
     ]

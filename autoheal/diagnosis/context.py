@@ -270,6 +270,32 @@ class Context:
         return facts
 
 
+def failed_provisioning(
+    ctx: Context,
+    *,
+    code: FindingCode,
+    summary: str,
+    reference: str,
+    proposed_action: ProposedAction,
+    evidence: dict[str, Any],
+    instance_ids: tuple[str, ...] = (),
+) -> Finding:
+    """An error finding for failed provisioning (cause 3's instances, the scale set's own model), its evidence
+    closed by the extensions the scale set's summaries show failed, when any: often the failure's reason."""
+    s = ctx.snapshot
+    failing = s.failing_extensions()
+    return Finding(
+        code=code,
+        severity=Severity.ERROR,
+        scale_set_id=s.id,
+        instance_ids=instance_ids,
+        summary=summary,
+        reference=reference,
+        proposed_action=proposed_action,
+        evidence={**evidence, "failingExtensions": failing} if failing else evidence,
+    )
+
+
 # Both resiliency policies need api-version 2023-07-01 and their feature registered (resilient create/delete doc).
 RESILIENCY_MIN_API_VERSION = "2023-07-01"
 

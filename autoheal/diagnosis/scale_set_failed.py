@@ -7,9 +7,9 @@ message names; the finding carries Azure's code and message verbatim.
 
 from __future__ import annotations
 
-from ..model import Finding, FindingCode, ProposedAction, ReasonCode, Severity
+from ..model import Finding, FindingCode, ProposedAction, ReasonCode
 from . import references
-from .context import Context
+from .context import Context, failed_provisioning
 
 
 def check(ctx: Context) -> list[Finding]:
@@ -32,14 +32,10 @@ def check(ctx: Context) -> list[Finding]:
     }
     if code:
         evidence["errorCode"] = code
-    failing = s.failing_extensions()
-    if failing:
-        evidence["failingExtensions"] = failing
     return [
-        Finding(
+        failed_provisioning(
+            ctx,
             code=FindingCode.SCALE_SET_FAILED,
-            severity=Severity.ERROR,
-            scale_set_id=s.id,
             summary=f"Scale set {s.name} itself failed provisioning{said}{quoted}",
             reference=references.SCALE_SET_FAILED,
             proposed_action=ProposedAction.none(

@@ -3,17 +3,18 @@
 `compute.py` holds the Compute gateway (scale sets, instances, VMs); `resourcegraph.py` the Resource Graph
 gateway (the inventory's KQL queries); `activitylog.py` who suspended automatic repairs (the Activity Log);
 `policies.py` the pipeline policies (meter, pacing, Compute's budget) every client is built with
-(`arm_policies()`). Nothing outside this package imports an `azure.mgmt.*` client.
+(`arm_policies()`); `clients.py` the one way those clients are built (endpoint, credential, transport,
+retries). Nothing outside this package imports an `azure.mgmt.*` client.
 """
 
 from __future__ import annotations
 
 from .activitylog import ActivityLogBudget, ActivityLogGateway
 from .budget import BudgetExhausted, ComputeBudget
+from .clients import DEFAULT_ENDPOINT
 from .compute import (
     API_VERSION,
     COMPUTE,
-    DEFAULT_ENDPOINT,
     REQUIRED_ACTIONS,
     ArmError,
     ArmMeter,

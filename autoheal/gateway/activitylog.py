@@ -36,13 +36,12 @@ from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from ..credentials import default_credential
 from ..model import Suspender, Suspension, iso, parse_time
-from .compute import DEADLINE, DEFAULT_ENDPOINT, ArmError, ArmMeter, _error_from_http, requires
+from .clients import ARM_SCOPE, ArmConnection
+from .compute import DEADLINE, ArmError, ArmMeter, _error_from_http, requires
 from .policies import arm_policies
 
 if TYPE_CHECKING:
-    from azure.core.credentials import TokenCredential
     from azure.mgmt.monitor import MonitorManagementClient
 
 log = logging.getLogger("autoheal.gateway.activitylog")
@@ -205,27 +204,20 @@ class ActivityLogGateway:
     def __init__(
         self,
         subscription_id: str,
+        connection: ArmConnection,
         *,
-        endpoint: str = DEFAULT_ENDPOINT,
-        credential: TokenCredential | None = None,
-        ca_bundle: str | None = None,
         client_id: str | None = None,
         lookback: timedelta = DEFAULT_LOOKBACK,
         budget: ActivityLogBudget | None = None,
         meter: ArmMeter | None = None,
-        retry_total: int = 3,
-        retry_backoff_factor: float = 0.8,
     ) -> None:
         self.subscription_id = subscription_id
-        self.endpoint = endpoint.rstrip("/")
+        self._arm = connection
+        self.endpoint = connection.endpoint
         self.lookback = min(lookback, RETENTION)
         self.budget = budget or ActivityLogBudget()
         self.meter = meter or ArmMeter()
-        self._credential = credential or default_credential(self.endpoint, client_id)
         self._client_id = (client_id or "").lower()
-        self._ca_bundle = ca_bundle
-        self._retry_total = retry_total
-        self._retry_backoff_factor = retry_backoff_factor
         self._client: MonitorManagementClient | None = None
         self._own: set[str] | None = None
         self._lock = threading.Lock()
@@ -240,20 +232,10 @@ class ActivityLogGateway:
     def _build_client(self) -> MonitorManagementClient:
         from azure.mgmt.monitor import MonitorManagementClient
 
-        from ..http import transport
-
-        transport_options: dict[str, Any] = {"connection_verify": self._ca_bundle} if self._ca_bundle else {}
-        kwargs: dict[str, Any] = {
-            "base_url": self.endpoint,
-            "transport": transport(4, **transport_options),
-            "per_retry_policies": arm_policies(self.meter),  # the shared meter, as on every client (policies.py)
-            "retry_total": self._retry_total,
-            "retry_backoff_factor": self._retry_backoff_factor,
-        }
-        if not self.endpoint.startswith(DEFAULT_ENDPOINT):
-            # Token audience stays ARM's even when the endpoint is the emulator or a sovereign cloud.
-            kwargs["credential_scopes"] = ["https://management.azure.com/.default"]
-        return MonitorManagementClient(self._credential, self.subscription_id, **kwargs)
+        # the shared meter, as on every client (policies.py)
+        return self._arm.build(
+            MonitorManagementClient, self.subscription_id, per_retry_policies=arm_policies(self.meter)
+        )
 
     def close(self) -> None:
         with self._lock:
@@ -266,7 +248,7 @@ class ActivityLogGateway:
         if self._own is None:
             ids = {self._client_id} if self._client_id else set()
             try:
-                ids |= token_ids(self._credential.get_token("https://management.azure.com/.default").token)
+                ids |= token_ids(self._arm.credential.get_token(ARM_SCOPE).token)
             except Exception as exc:  # no token now: the read itself will say so
                 log.debug("could not read our own token's ids: %s", exc)
             self._own = ids

@@ -23,11 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 from urllib.parse import quote, urlparse
 
-from ..credentials import default_credential
 from ..model import ScaleSetSnapshot, ServiceState
 from ..resource_ids import segments
 from ..snapshot import parse_scale_set
 from .budget import ComputeBudget
+from .clients import DEFAULT_ENDPOINT, ArmConnection
 from .errors import ErrorClass, classify
 from .policies import DEADLINE, ArmMeter, ComputeBudgetPolicy, arm_policies
 
@@ -41,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("autoheal.gateway")
 
-DEFAULT_ENDPOINT = "https://management.azure.com"
 # The api-version azure-mgmt-compute 39 sends; raw reads use the same one (a test keeps them equal).
 API_VERSION = "2026-04-01"
 COMPUTE = "/providers/Microsoft.Compute"
@@ -192,15 +191,14 @@ class ComputeGateway:
         activity_log_lookback: timedelta | None = None,
     ) -> None:
         self.subscription_id = subscription_id
-        self.endpoint = endpoint.rstrip("/")
+        # how the client is built (clients.py): the same for every gateway
+        self._arm = ArmConnection.of(
+            endpoint, credential, client_id, ca_bundle, retry_total, retry_backoff_factor, max_connections
+        )
+        self.endpoint = self._arm.endpoint
         self.meter = ArmMeter()
-        self._credential = credential or default_credential(self.endpoint, client_id)
-        self._ca_bundle = ca_bundle
         self._polling_interval = polling_interval
-        self._retry_total = retry_total
-        self._retry_backoff_factor = retry_backoff_factor
         self._lro_timeout = lro_timeout
-        self._max_connections = max_connections
         self._reads_reserve = reads_reserve
         self._budget_policy = ComputeBudgetPolicy(budget)
         # (monotonic time, {resource group: managedBy}): who owns what, read at most once per TTL per process.
@@ -235,28 +233,19 @@ class ComputeGateway:
     def _build_client(self) -> ComputeManagementClient:
         from azure.mgmt.compute import ComputeManagementClient
 
-        from ..http import transport
-
-        transport_options: dict[str, Any] = {"connection_verify": self._ca_bundle} if self._ca_bundle else {}
-        kwargs: dict[str, Any] = {
-            "base_url": self.endpoint,
-            "transport": transport(self._max_connections, **transport_options),
+        options: dict[str, Any] = {} if self._polling_interval is None else {"polling_interval": self._polling_interval}
+        return self._arm.build(
+            ComputeManagementClient,
+            self.subscription_id,
             # Pacing, Compute's budget and the meter see every attempt of every call: reads, SDK writes, polls.
-            "per_retry_policies": arm_policies(
+            per_retry_policies=arm_policies(
                 self.meter, budget=self._budget_policy, reads_reserve=self._reads_reserve, sleep=self._sleep
             ),
-            "retry_total": self._retry_total,
             # azure-core caps status retries (429, 5xx) at 3 by default; Compute's 429s can come in runs while a
             # bucket refills, so they get the full retry count (each waits the answer's Retry-After).
-            "retry_status": self._retry_total,
-            "retry_backoff_factor": self._retry_backoff_factor,
-        }
-        if self._polling_interval is not None:
-            kwargs["polling_interval"] = self._polling_interval
-        if not self.endpoint.startswith(DEFAULT_ENDPOINT):
-            # Token audience stays ARM's even when the endpoint is the emulator or a sovereign cloud.
-            kwargs["credential_scopes"] = ["https://management.azure.com/.default"]
-        return ComputeManagementClient(self._credential, self.subscription_id, **kwargs)
+            retry_status=self._arm.retry_total,
+            **options,
+        )
 
     @property
     def activity_log(self) -> ActivityLogGateway:
@@ -268,14 +257,11 @@ class ComputeGateway:
 
                 self._activity_log = ActivityLogGateway(
                     self.subscription_id,
-                    endpoint=self.endpoint,
-                    credential=self._credential,
-                    ca_bundle=self._ca_bundle,
+                    # this gateway's endpoint, credential and CA bundle; fewer retries and connections
+                    dataclasses.replace(self._arm, retry_total=min(self._arm.retry_total, 3), max_connections=4),
                     client_id=self._client_id,
                     lookback=self._activity_log_lookback or DEFAULT_LOOKBACK,
                     meter=self.meter,
-                    retry_total=min(self._retry_total, 3),
-                    retry_backoff_factor=self._retry_backoff_factor,
                 )
             return self._activity_log
 

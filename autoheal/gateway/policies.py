@@ -71,7 +71,9 @@ class Charge:
     read: bool
 
 
-_SCALE_SET_READS: dict[tuple[str, ...], tuple[str, str | None]] = {
+# path shape → (policy, kind): what a read spends
+_Reads = dict[tuple[str, ...], tuple[str, str | None]]
+_SCALE_SET_READS: _Reads = {
     # path shape after .../virtualMachineScaleSets → (policy, kind); `kind` None means the policy's name.
     (): (VMSS_HIGH_COST_GET, None),  # list (subscription or group): high cost
     ("*",): (VMSS_LOW_COST_GET, None),
@@ -81,7 +83,7 @@ _SCALE_SET_READS: dict[tuple[str, ...], tuple[str, str | None]] = {
     ("*", "virtualmachines", "*"): (SCALE_SET_VMS_GET, None),
     ("*", "virtualmachines", "*", "instanceview"): (SCALE_SET_VMS_GET, None),
 }
-_VM_READS: dict[tuple[str, ...], tuple[str, str | None]] = {
+_VM_READS: _Reads = {
     (): (VM_HIGH_COST_GET, None),
     ("*",): (VM_LOW_COST_GET, None),
     ("*", "instanceview"): (VM_LOW_COST_GET, None),
@@ -90,6 +92,41 @@ _VM_READS: dict[tuple[str, ...], tuple[str, str | None]] = {
 
 def _shape(rest: list[str]) -> tuple[str, ...]:
     return tuple(part if part in ("instanceview", "virtualmachines") else "*" for part in rest)
+
+
+def _scale_set_write(rest: list[str], method: str) -> str | None:
+    if len(rest) >= 3 and rest[1] == "virtualmachines":  # one instance: delete, update, or an action
+        return SCALE_SET_VMS_DELETE if method == "DELETE" and len(rest) == 3 else SCALE_SET_VM_ACTIONS
+    if not rest:
+        return None
+    # The scale set's own DELETE, and deallocate (recorded: DeleteVMScaleSet, azure-cli 2024), spend VMSS Delete;
+    # the PATCH and every other action (delete-instances included, as recorded) VMSS actions.
+    deleting = method == "DELETE" or (len(rest) == 2 and rest[1] in ("deallocate", "poweroff"))
+    return VMSS_DELETE if deleting else VMSS_ACTIONS
+
+
+def _vm_write(rest: list[str], method: str) -> str | None:
+    if not rest:
+        return None
+    return VM_DELETE if method == "DELETE" and len(rest) == 1 else VM_UPDATE
+
+
+_WritePolicy = Callable[[list[str], str], str | None]
+# Path segment after Microsoft.Compute → its reads by path shape and the policy its writes spend.
+_RESOURCE_KINDS: dict[str, tuple[_Reads, _WritePolicy]] = {
+    "virtualmachinescalesets": (_SCALE_SET_READS, _scale_set_write),
+    "virtualmachines": (_VM_READS, _vm_write),
+}
+
+
+def _resource_charge(rest: list[str], method: str, reads: _Reads, write_policy: _WritePolicy) -> Charge | None:
+    """A scale set's or VM's request (path after the resource type): a read of a known shape or a write; None
+    for neither (charged as Other Compute)."""
+    if method == "GET":
+        found = reads.get(_shape(rest))
+        return Charge(found[0], found[1] or found[0], True) if found else None
+    policy = write_policy(rest, method)
+    return Charge(policy, policy, False) if policy else None
 
 
 def charge_of(method: str, url: str) -> Charge | None:
@@ -111,30 +148,11 @@ def charge_of(method: str, url: str) -> Charge | None:
     kind_of = rest[0] if rest else ""
     if kind_of == "locations" and len(rest) >= 4 and rest[2] == "operations" and read:
         return Charge(GET_OPERATION, GET_OPERATION, True)
-    if kind_of == "virtualmachinescalesets":
-        rest = rest[1:]
-        if read:
-            found = _SCALE_SET_READS.get(_shape(rest))
-            if found:
-                return Charge(found[0], found[1] or found[0], True)
-        elif len(rest) >= 3 and rest[1] == "virtualmachines":  # one instance: delete, update, or an action
-            policy = SCALE_SET_VMS_DELETE if method == "DELETE" and len(rest) == 3 else SCALE_SET_VM_ACTIONS
-            return Charge(policy, policy, False)
-        elif rest:
-            # The scale set's own DELETE, and deallocate (recorded: DeleteVMScaleSet, azure-cli 2024), spend VMSS
-            # Delete; the PATCH and every other action (delete-instances included, as recorded) VMSS actions.
-            deleting = method == "DELETE" or (len(rest) == 2 and rest[1] in ("deallocate", "poweroff"))
-            policy = VMSS_DELETE if deleting else VMSS_ACTIONS
-            return Charge(policy, policy, False)
-    if kind_of == "virtualmachines":
-        rest = rest[1:]
-        if read:
-            found = _VM_READS.get(_shape(rest))
-            if found:
-                return Charge(found[0], found[1] or found[0], True)
-        elif rest:
-            policy = VM_DELETE if method == "DELETE" and len(rest) == 1 else VM_UPDATE
-            return Charge(policy, policy, False)
+    if kind_of in _RESOURCE_KINDS:
+        reads, write_policy = _RESOURCE_KINDS[kind_of]
+        charge = _resource_charge(rest[1:], method, reads, write_policy)
+        if charge is not None:
+            return charge
     return Charge(OTHER_COMPUTE, OTHER_COMPUTE, read)
 
 

@@ -28,8 +28,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
-from ..credentials import default_credential
-from .compute import DEFAULT_ENDPOINT, ArmError, _error_from_http, requires
+from .clients import DEFAULT_ENDPOINT, ArmConnection
+from .compute import ArmError, _error_from_http, requires
 from .policies import ArmMeter, arm_policies
 
 if TYPE_CHECKING:
@@ -191,17 +191,16 @@ class ResourceGraphGateway:
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be 1..{MAX_PAGE_SIZE}, not {page_size}")
         self.subscription_id = subscription_id
-        self.endpoint = endpoint.rstrip("/")
+        # how the client is built (clients.py): the same for every gateway
+        self._arm = ArmConnection.of(
+            endpoint, credential, client_id, ca_bundle, retry_total, retry_backoff_factor, max_connections
+        )
+        self.endpoint = self._arm.endpoint
         self.page_size = page_size
         self.meter = GraphMeter()
         self.wire = ArmMeter()  # every attempt on the wire (the pipeline's meter policy), retries included
-        self._credential = credential or default_credential(self.endpoint, client_id)
-        self._ca_bundle = ca_bundle
         self._quota_reserve = quota_reserve
         self._throttle_retries = throttle_retries
-        self._retry_total = retry_total
-        self._retry_backoff_factor = retry_backoff_factor
-        self._max_connections = max_connections
         self._sleep = sleep
         self._monotonic = monotonic
         # Client and quota window, shared with the per-subscription views of `for_subscription` (one identity).
@@ -249,8 +248,6 @@ class ResourceGraphGateway:
         from azure.core.pipeline.policies import RetryPolicy
         from azure.mgmt.resourcegraph import ResourceGraphClient
 
-        from ..http import transport
-
         class _RetryAllBut429(RetryPolicy):  # type: ignore[type-arg]
             # 429s are ARG's quota: the gateway waits them out by ARG's own headers (see query()).
             def is_retry(self, settings: Any, response: Any) -> bool:
@@ -258,19 +255,9 @@ class ResourceGraphGateway:
                     return False
                 return bool(super().is_retry(settings, response))
 
-        transport_options: dict[str, Any] = {"connection_verify": self._ca_bundle} if self._ca_bundle else {}
-        kwargs: dict[str, Any] = {
-            "base_url": self.endpoint,
-            "transport": transport(self._max_connections, **transport_options),
-            "retry_policy": _RetryAllBut429(
-                retry_total=self._retry_total, retry_backoff_factor=self._retry_backoff_factor
-            ),
-            "per_retry_policies": arm_policies(self.wire),
-        }
-        if not self.endpoint.startswith(DEFAULT_ENDPOINT):
-            # Token audience stays ARM's even when the endpoint is the emulator or a sovereign cloud.
-            kwargs["credential_scopes"] = ["https://management.azure.com/.default"]
-        client = ResourceGraphClient(self._credential, **kwargs)
+        client = self._arm.build(
+            ResourceGraphClient, per_retry_policies=arm_policies(self.wire), retry_policy=_RetryAllBut429
+        )
         _keep_rows_as_decoded(client)
         return client
 

@@ -282,7 +282,7 @@ def test_server_errors_never_lose_a_finding(make_rig):
         *[quiet(n, capacity=3, failed={1: "VMExtensionProvisioningError"}) for n in names],
         faults={"seed": 3, "serverErrorRate": 0.35},
     )
-    rig.gateway._retry_total = 0  # let the faults through instead of retrying them away
+    rig.gateway._arm.retry_total = 0  # let the faults through instead of retrying them away
     rig.gateway.close()
     evaluated = 0
     for _ in range(6):  # timer ticks: a tick whose list call fails is simply the next tick's work

@@ -195,6 +195,30 @@ def test_failed_in_statuses_summary_but_unreadable_instances():
     assert "could not be identified" in finding.proposed_action.reason
 
 
+def test_failed_extensions_close_the_evidence_of_both_failed_provisioning_findings():
+    """Cause 3 and the scale set's own failure share one evidence block: the extensions the scale set's
+    summaries show failed, last, and only when there are some; the unidentifiable-instances finding has none."""
+    failed = inst("7", state="Failed", error="VMExtensionProvisioningError", health=None)
+    status = {"code": "ProvisioningState/failed/KeyVaultSecretNotFound", "message": "Failed to get secret"}
+    extensions = {"CustomScript": {"ProvisioningState/failed/1": 1, "ProvisioningState/succeeded": 2}, "Ok": {}}
+    found = run(
+        replace(
+            vmss(*healthy(2), failed, resilient=(False, True)), view_statuses=(status,), extension_summaries=extensions
+        )
+    )
+    for code in (C.PROVISIONING_FAILED, C.SCALE_SET_FAILED):
+        evidence = found[code].evidence
+        assert evidence["failingExtensions"] == {"CustomScript": 1}
+        assert list(evidence)[-1] == "failingExtensions"
+    assert found[C.SCALE_SET_FAILED].evidence["errorCode"] == "KeyVaultSecretNotFound"
+    quiet = run(vmss(*healthy(2), failed, resilient=(False, True)))
+    assert "failingExtensions" not in quiet[C.PROVISIONING_FAILED].evidence
+    unreadable = run(
+        replace(vmss(inst("0", view=False), summary={"ProvisioningState/failed": 1}), extension_summaries=extensions)
+    )
+    assert "failingExtensions" not in unreadable[C.PROVISIONING_FAILED].evidence
+
+
 def test_failed_instance_is_not_repaired_by_the_unhealthy_rule():
     failed = inst("7", state="Failed", error="AllocationFailed", health="Unhealthy", since=500)
     found = run(vmss(*healthy(3), failed, resilient=(False, True)))
