@@ -210,11 +210,42 @@ class RecordRunner:
         try:
             claimed = self.store.save(save)
         except LedgerConflict:
-            log.info("another worker claimed %s on %s first", decision.action.value, decision.finding.scale_set_id)
-            budget.give_back()
-            self._settle_scale_set(existing or base, now)
-            return None
+            retried = self._claim_over_a_budget_hold(decision, now, correlation_id, fields)
+            if retried is None:
+                log.info("another worker claimed %s on %s first", decision.action.value, decision.finding.scale_set_id)
+                budget.give_back()
+                self._settle_scale_set(existing or base, now)
+                return None
+            claimed = retried
         return self._run(claimed, claimed, State.RUNNING.value, decision.finding, result)
+
+    def _claim_over_a_budget_hold(
+        self, decision: Decision, now: datetime, correlation_id: str, fields: dict[str, Any]
+    ) -> Record | None:
+        """Our claim met a record another worker wrote meanwhile. If that worker only held it for the disruption
+        budget (it planned before anyone claimed, and counted our own action as in flight), its hold is about
+        concurrency that our scale-set claim already settles: claim over it once. Anything else (a run, another
+        hold) is the other worker's word and stands. Without this, two workers planning one scale set's two
+        findings at once can each stand back for the other and neither acts until the next sweep."""
+        fresh = self.ledger.get(decision.finding.scale_set_id, decision.finding.code.value, decision.target)
+        if fresh is None or fresh.state.active or fresh.reason_code != ReasonCode.DISRUPTION_BUDGET.value:
+            return None
+        retry = transitions.advance(
+            transitions.Event.CLAIMED,
+            fresh,
+            base=fresh,
+            action=decision.action,
+            now=now,
+            settings=self.settings,
+            run_id=correlation_id,
+            fields=fields,
+        )
+        if retry is None:
+            return None
+        try:
+            return self.store.save(retry)
+        except LedgerConflict:
+            return None
 
     def _run(
         self, prior: Record, record: Record, previous_state: str, finding: Finding | None, result: ScaleSetResult
