@@ -167,15 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _settings(args: argparse.Namespace) -> Settings:
-    settings = load_settings()
+def _connection_changes(args: argparse.Namespace) -> dict[str, Any]:
+    """The --endpoint and --ca-bundle options, checked, as settings changes."""
     changes: dict[str, Any] = {}
-    if args.subscription:
-        try:
-            uuid.UUID(args.subscription)
-        except ValueError:
-            raise CliError(f"--subscription {args.subscription}: not a subscription id (a GUID)", EXIT_USAGE) from None
-        changes["subscription_id"] = args.subscription
     if args.endpoint:
         if not args.endpoint.lower().startswith("https://") or len(args.endpoint) <= len("https://"):
             raise CliError(f"--endpoint {args.endpoint}: must be an https:// URL", EXIT_USAGE)
@@ -188,6 +182,18 @@ def _settings(args: argparse.Namespace) -> Settings:
                 EXIT_USAGE,
             )
         changes["arm_ca_bundle"] = args.ca_bundle
+    return changes
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    settings = load_settings()
+    changes = _connection_changes(args)
+    if args.subscription:
+        try:
+            uuid.UUID(args.subscription)
+        except ValueError:
+            raise CliError(f"--subscription {args.subscription}: not a subscription id (a GUID)", EXIT_USAGE) from None
+        changes["subscription_id"] = args.subscription
     settings = settings.replace(**changes)
     if not settings.subscription_id:
         raise CliError("no subscription: pass --subscription or set AZURE_SUBSCRIPTION_ID", EXIT_USAGE)
@@ -479,16 +485,7 @@ def _management_group_arg(raw: str) -> str:
 
 def _settings_without_subscription(args: argparse.Namespace, settings: Settings) -> Settings:
     """`_settings` for a management group: the endpoint and CA bundle options, no subscription needed."""
-    changes: dict[str, Any] = {}
-    if args.endpoint:
-        if not args.endpoint.lower().startswith("https://") or len(args.endpoint) <= len("https://"):
-            raise CliError(f"--endpoint {args.endpoint}: must be an https:// URL", EXIT_USAGE)
-        changes["arm_endpoint"] = args.endpoint.rstrip("/")
-    if args.ca_bundle:
-        if not os.path.isfile(args.ca_bundle):
-            raise CliError(f"--ca-bundle {args.ca_bundle}: no such file", EXIT_USAGE)
-        changes["arm_ca_bundle"] = args.ca_bundle
-    return settings.replace(**changes)
+    return settings.replace(**_connection_changes(args))
 
 
 def _management_group_table(report: dict[str, Any]) -> str:

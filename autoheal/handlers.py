@@ -233,17 +233,16 @@ class EventHandler:
     def _evaluate(self, verdict: Classification, runtime: Runtime | None = None) -> EventOutcome:
         runtime = runtime or self.runtime
         event = verdict.event
+        known: dict[str, Any] = {
+            "event_id": event.id,
+            "event_type": event.event_type,
+            "scale_set_id": verdict.scale_set_id,
+            "subject": event.subject,
+        }
         if not self._claim_evaluation(verdict.scale_set_id.lower()):
-            return EventOutcome(
-                "coalesced",
-                f"{verdict.scale_set} was evaluated less than "
-                f"{self.runtime.settings.event_coalesce_window.total_seconds():.0f}s ago",
-                event.id,
-                event.event_type,
-                verdict.scale_set_id,
-                code=Reason.COALESCED,
-                subject=event.subject,
-            )
+            window = self.runtime.settings.event_coalesce_window.total_seconds()
+            reason = f"{verdict.scale_set} was evaluated less than {window:.0f}s ago"
+            return EventOutcome("coalesced", reason, code=Reason.COALESCED, **known)
         try:
             result = runtime.engine().sweep(
                 Target(verdict.resource_group, verdict.scale_set), trigger="event", event_id=event.id
@@ -254,55 +253,24 @@ class EventHandler:
                 log.warning("transient ARM failure on event %s, Event Grid will redeliver: %s", event.id, exc)
                 raise
             log.error("event %s: ARM refused to read %s: %s", event.id, verdict.scale_set_id, exc)
-            return EventOutcome(
-                "ignored",
-                f"ARM error {exc.code}",
-                event.id,
-                event.event_type,
-                verdict.scale_set_id,
-                code=Reason.ARM_REFUSED,
-                subject=event.subject,
-            )
+            return EventOutcome("ignored", f"ARM error {exc.code}", code=Reason.ARM_REFUSED, **known)
         except LedgerUnavailable:
             self._forget(event.id, verdict.scale_set_id.lower())
             raise  # Table Storage down: Event Grid redelivers
         except Exception as exc:  # a bug: recorded once; redelivering would only repeat it
             telemetry.record_failure("internal")
             log.exception("event %s: internal error evaluating %s", event.id, verdict.scale_set_id)
-            return EventOutcome(
-                "ignored",
-                f"internal error: {type(exc).__name__}",
-                event.id,
-                event.event_type,
-                verdict.scale_set_id,
-                code=Reason.EVALUATION_FAILED,
-                subject=event.subject,
-            )
+            reason = f"internal error: {type(exc).__name__}"
+            return EventOutcome("ignored", reason, code=Reason.EVALUATION_FAILED, **known)
         if not result.results:
-            return EventOutcome(
-                "gone",
-                "the scale set no longer exists",
-                event.id,
-                event.event_type,
-                verdict.scale_set_id,
-                code=Reason.GONE,
-                subject=event.subject,
-            )
+            return EventOutcome("gone", "the scale set no longer exists", code=Reason.GONE, **known)
         scale_set = result.results[0]
         if scale_set.error:
             if scale_set.transient:
                 self._forget(event.id, verdict.scale_set_id.lower())
                 raise RuntimeError(f"evaluation of {verdict.scale_set_id} failed, to be redelivered: {scale_set.error}")
             log.error("event %s: %s could not be evaluated: %s", event.id, verdict.scale_set_id, scale_set.error)
-            return EventOutcome(
-                "ignored",
-                scale_set.error,
-                event.id,
-                event.event_type,
-                verdict.scale_set_id,
-                code=Reason.EVALUATION_FAILED,
-                subject=event.subject,
-            )
+            return EventOutcome("ignored", scale_set.error, code=Reason.EVALUATION_FAILED, **known)
         return EventOutcome(
             "evaluated", verdict.reason, event.id, event.event_type, verdict.scale_set_id, scale_set.decisions()
         )

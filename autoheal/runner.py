@@ -190,18 +190,7 @@ class RecordRunner:
                     result.records.append(existing)
                 return None
             return self._save(save, result, decision.finding)
-        claim = transitions.advance(
-            transitions.Event.CLAIMED,
-            existing,
-            base=base,
-            action=decision.action,
-            now=now,
-            settings=self.settings,
-            run_id=correlation_id,
-            fields=fields,
-        )
-        assert claim is not None  # a decision to act always claims
-        save = claim
+        save = self._claim(decision, existing, base, now, correlation_id, fields)
         if not self._take_scale_set(save.record, now):
             budget.give_back()  # the sweep-cap slot is spent only by a claim that won
             if existing is not None:
@@ -230,22 +219,32 @@ class RecordRunner:
         fresh = self.ledger.get(decision.finding.scale_set_id, decision.finding.code.value, decision.target)
         if fresh is None or fresh.state.active or fresh.reason_code != ReasonCode.DISRUPTION_BUDGET.value:
             return None
-        retry = transitions.advance(
+        try:
+            return self.store.save(self._claim(decision, fresh, fresh, now, correlation_id, fields))
+        except LedgerConflict:
+            return None
+
+    def _claim(
+        self,
+        decision: Decision,
+        existing: Record | None,
+        base: Record,
+        now: datetime,
+        correlation_id: str,
+        fields: dict[str, Any],
+    ) -> Save:
+        claim = transitions.advance(
             transitions.Event.CLAIMED,
-            fresh,
-            base=fresh,
+            existing,
+            base=base,
             action=decision.action,
             now=now,
             settings=self.settings,
             run_id=correlation_id,
             fields=fields,
         )
-        if retry is None:
-            return None
-        try:
-            return self.store.save(retry)
-        except LedgerConflict:
-            return None
+        assert claim is not None  # a decision to act always claims
+        return claim
 
     def _run(
         self, prior: Record, record: Record, previous_state: str, finding: Finding | None, result: ScaleSetResult
